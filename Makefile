@@ -1,0 +1,37 @@
+# One command sets up and tests: `make test`. Targets create .venv and install what they need.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The CPU build of torch. On a CUDA machine, install your torch first: this pin is skipped when torch is present.
+TORCH_PIN ?= torch==2.13.0
+
+.PHONY: venv test test-all demo lint bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q "$(TORCH_PIN)"
+	$(BIN)/pip install -q -e ".[dev,metrics]"
+	touch $@
+
+venv: $(BIN)/.installed
+
+test: venv
+	$(BIN)/python -m pytest -q
+
+test-all: venv
+	$(BIN)/python -m pytest -q -m "slow or not slow"
+
+demo: venv
+	$(BIN)/stylegan generate --seeds 0-15 --grid --outdir out/demo
+	$(BIN)/stylegan mix --rows 1,2,3 --cols 4,5,6,7 --out out/demo/mixing.png
+
+lint: venv
+	$(BIN)/pip install -q ruff
+	$(BIN)/ruff check src tests benchmarks
+
+bench: venv
+	$(BIN)/python benchmarks/bench_generate.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

@@ -1,0 +1,3 @@
+from stylegan.cli.main import main
+
+main()
