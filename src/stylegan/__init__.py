@@ -5,7 +5,7 @@ __version__ = "0.1.0"
 
 def __getattr__(name: str):
     # Lazy so that `import stylegan` stays cheap and networks never import io.
-    if name in ("load_generator", "load_discriminator", "load_network", "save_network"):
+    if name in ("load_generator", "load_discriminator", "load_networks", "save_networks"):
         from stylegan import io
 
         return getattr(io, name)

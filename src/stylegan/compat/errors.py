@@ -1,0 +1,14 @@
+"""Errors raised by the readers of foreign model formats.
+
+Every message is one line that names the file, so the CLI can show it as it is (click.ClickException).
+"""
+
+from __future__ import annotations
+
+
+class ModelFormatError(ValueError):
+    """A model file is not in the expected format, or it is truncated or corrupt."""
+
+
+class UnsafePickleError(ModelFormatError):
+    """A pickle asks for a global (function or class) that a StyleGAN network pickle never uses."""
