@@ -48,7 +48,7 @@ def save_networks(path: str | Path, networks: dict[str, nn.Module], extra: dict 
         cfg = module.config
         entries[name] = {"family": cfg.family, "kind": network_kind(cfg), "config": cfg.to_dict()}
         for key, value in module.state_dict().items():
-            tensors[f"{name}.{key}"] = value.detach().to("cpu", torch.float32).contiguous()
+            tensors[f"{name}.{key}"] = value.detach().to("cpu", torch.float32).clone().contiguous()
     meta = {"format_version": FORMAT_VERSION, "networks": entries, **(extra or {})}
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={META_KEY: json.dumps(meta)}))
 
