@@ -1,5 +1,5 @@
 """Errors a user can cause by pointing at the wrong file. One line each; the CLI shows them without traceback."""
 
+from stylegan.compat.errors import ModelFormatError, UnsafePickleError
 
-class ModelFormatError(ValueError):
-    """The file is missing, not a model, corrupt, unsafe, or of a format we cannot read."""
+__all__ = ["ModelFormatError", "UnsafePickleError"]
