@@ -10,7 +10,18 @@ import numpy as np
 from stylegan.data.images import DatasetError
 
 DEFAULT_DIR = "/usr/share/datasets/fashion-mnist"
-CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 _FILES = {"train": "train-{}-idx{}-ubyte.gz", "test": "t10k-{}-idx{}-ubyte.gz"}
 
 
@@ -20,7 +31,9 @@ def find_fashion_mnist(path: str | os.PathLike | None = None) -> str | None:
     return folder if os.path.isfile(os.path.join(folder, _FILES["train"].format("images", 3))) else None
 
 
-def load_fashion_mnist(split: str = "train", path: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:
+def load_fashion_mnist(
+    split: str = "train", path: str | os.PathLike | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Load one split of Fashion-MNIST.
 
     Args:
@@ -35,7 +48,9 @@ def load_fashion_mnist(split: str = "train", path: str | os.PathLike | None = No
     folder = find_fashion_mnist(path)
     if folder is None:
         where = path if path is not None else DEFAULT_DIR
-        raise DatasetError(f"Fashion-MNIST not found in {where}; install it: apt-get install dataset-fashion-mnist")
+        raise DatasetError(
+            f"Fashion-MNIST not found in {where}; install it: apt-get install dataset-fashion-mnist"
+        )
     images = _read_idx(os.path.join(folder, _FILES[split].format("images", 3)), ndim=3)
     labels = _read_idx(os.path.join(folder, _FILES[split].format("labels", 1)), ndim=1).astype(np.int64)
     if len(images) != len(labels):
