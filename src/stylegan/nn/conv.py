@@ -123,8 +123,9 @@ def modulated_conv2d(
     dcoefs = None
     if demodulate:
         # sum_{i,k} (w[o,i,k] * s[n,i])^2 = sum_i s[n,i]^2 * (sum_k w[o,i,k]^2)
-        wsq = weight.float().square().sum(dim=[2, 3])  # [C_out, C_in]
-        dcoefs = (styles.float().square() @ wsq.t() + 1e-8).rsqrt()  # [N, C_out]
+        ct = torch.promote_types(weight.dtype, torch.float32)  # fp32 at least, fp64 stays fp64
+        wsq = weight.to(ct).square().sum(dim=[2, 3])  # [C_out, C_in]
+        dcoefs = (styles.to(ct).square() @ wsq.t() + 1e-8).rsqrt()  # [N, C_out]
     x = x * styles.to(x.dtype).reshape(n, -1, 1, 1)
     x = conv2d_resample(x, weight.to(x.dtype), f=resample_filter, up=up, down=down, padding=padding,
                         flip_weight=flip_weight)
