@@ -12,6 +12,7 @@ import hashlib
 import pickletools
 import struct
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,8 +81,10 @@ class TFNetworkRecord:
         return flat
 
     def __repr__(self) -> str:
-        return (f"TFNetworkRecord({self.name!r}, {self.build_func_name!r}, version={self.version}, "
-                f"{len(self.variables)} variables, components={list(self.components)})")
+        return (
+            f"TFNetworkRecord({self.name!r}, {self.build_func_name!r}, version={self.version}, "
+            f"{len(self.variables)} variables, components={list(self.components)})"
+        )
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -170,8 +173,9 @@ def read_ada_pickle(path: str | Path) -> dict[str, Any]:
     if _is_tf_triple(data):
         raise ModelFormatError(f"{name} is a TensorFlow network pickle; read it with read_tf_pickle")
     if not isinstance(data, dict):
-        raise ModelFormatError(f"{name} is not a StyleGAN2-ADA / StyleGAN3 pickle (top level is "
-                               f"{type(data).__name__}, not dict)")
+        raise ModelFormatError(
+            f"{name} is not a StyleGAN2-ADA / StyleGAN3 pickle (top level is {type(data).__name__}, not dict)"
+        )
     out: dict[str, Any] = {}
     for key in ADA_NETWORK_KEYS:
         obj = data.get(key)
@@ -281,18 +285,35 @@ def _looks_like_safetensors(head: bytes, size: int) -> bool:
     return 2 <= header_len <= size - 8 and head[8:9] == b"{"
 
 
-def _globals_in(head: bytes):
-    """Yield the globals a pickle prefix asks for, by scanning opcodes (nothing is unpickled)."""
+def scan_globals(data: bytes) -> Iterator[str]:
+    """Yield the globals ('module.name') a pickle asks for, in order, by scanning its opcodes statically.
+
+    Nothing is unpickled. A prefix of a pickle works too: the scan stops where the data ends. Strings that
+    STACK_GLOBAL takes from the memo are followed, so repeated modules are named correctly.
+    """
+    memo: dict[int, Any] = {}
     strings: list[str] = []
+    last: Any = None
     try:
-        for opcode, arg, _pos in pickletools.genops(head):
-            if opcode.name == "GLOBAL":
-                yield str(arg).replace(" ", ".")
-            elif opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
+        for opcode, arg, _pos in pickletools.genops(data):
+            kind = opcode.name
+            if kind == "GLOBAL":
+                yield str(arg).replace(" ", ".", 1)
+            elif kind == "STACK_GLOBAL" and len(strings) >= 2:
                 yield f"{strings[-2]}.{strings[-1]}"
-            elif isinstance(arg, str):
-                strings.append(arg)
-    except ValueError:  # the prefix ends inside an opcode, or it is not a pickle
+            elif kind == "MEMOIZE":
+                memo[len(memo)] = last
+            elif kind in ("PUT", "BINPUT", "LONG_BINPUT"):
+                memo[arg] = last
+            elif kind in ("GET", "BINGET", "LONG_BINGET"):
+                last = memo.get(arg)
+                if isinstance(last, str):
+                    strings.append(last)
+            else:
+                last = arg if isinstance(arg, str) and "UNICODE" in kind else None
+                if last is not None:
+                    strings.append(last)
+    except ValueError:  # the data ends inside an opcode, or it is not a pickle
         return
 
 
@@ -310,7 +331,7 @@ def sniff_format(path: str | Path) -> str:
         return "safetensors"
     if len(head) < 2 or head[0] != 0x80 or not 2 <= head[1] <= 5:
         return "unknown"
-    for name in _globals_in(head):  # the first global that only one of the formats uses decides
+    for name in scan_globals(head):  # the first global that only one of the formats uses decides
         if name.startswith("torch_utils.persistence."):
             return "ada-pickle"
         if name == "dnnlib.tflib.network.Network":

@@ -157,8 +157,9 @@ def _int_tuple(value: Any, what: str) -> tuple[int, ...]:
     return tuple(value)
 
 
-def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None,
-                       metadata=None) -> torch.Tensor:
+def _rebuild_tensor_v2(
+    storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None, metadata=None
+) -> torch.Tensor:
     if not isinstance(storage, _Storage):
         raise ModelFormatError("a tensor's storage is not a storage blob")
     size, stride = _int_tuple(size, "size"), _int_tuple(stride, "stride")
@@ -255,8 +256,10 @@ for _np_core in ("numpy.core", "numpy._core"):  # numpy 1.x and numpy 2 names
 def refusal_message(source_name: str, module: str, name: str) -> str:
     """The one-line message for a refused global."""
     qualname = f"{module}.{name}"[:120]
-    return (f"refusing to load {source_name}: it calls {qualname!r}, "
-            "which is not part of a StyleGAN network pickle")
+    return (
+        f"refusing to load {source_name}: it calls {qualname!r}, "
+        "which is not part of a StyleGAN network pickle"
+    )
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -307,7 +310,7 @@ def _read_storage_data(blob: bytes, f: io.BytesIO, dtype: torch.dtype, numel: in
     if nbytes == 0:
         return torch.empty(0, dtype=dtype)
     # Raw little-endian data; bytearray makes one writable copy.
-    return torch.frombuffer(bytearray(memoryview(blob)[start:start + nbytes]), dtype=dtype)
+    return torch.frombuffer(bytearray(memoryview(blob)[start : start + nbytes]), dtype=dtype)
 
 
 def _check_legacy_header(magic: Any, protocol: Any, sys_info: Any) -> None:
@@ -325,7 +328,7 @@ def _resolve_view(ref: _StorageRef, flats: dict[str, torch.Tensor]) -> torch.Ten
     offset, size = _int_tuple((offset, size), "storage view")
     if offset + size > len(flat):
         raise ModelFormatError("a storage view runs past its storage")
-    return flat[offset:offset + size].clone()
+    return flat[offset : offset + size].clone()
 
 
 def read_legacy_storage(blob: Any, source_name: str) -> _Storage:
@@ -423,4 +426,3 @@ def safe_loads(data: bytes, source_name: str = "<bytes>") -> Any:
     if not data:
         raise ModelFormatError(f"cannot read {source_name}: it is empty")
     return _load(io.BytesIO(data), source_name)
-

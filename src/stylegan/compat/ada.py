@@ -1,0 +1,83 @@
+"""NVIDIA stylegan2-ada-pytorch networks -> our StyleGAN2 modules.
+
+Our module tree has NVIDIA's parameter names, so the state_dict loads unchanged; this file maps the constructor
+kwargs stored in the pickle (`_init_kwargs`) onto our config dataclasses, and refuses what it does not know.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from torch import nn
+
+from stylegan.compat.errors import ModelFormatError
+from stylegan.compat.nvidia_pickle import NetworkRecord, read_ada_pickle
+from stylegan.networks.stylegan2 import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
+
+# NVIDIA kwargs that only matter for training speed or memory layout, not for the function computed.
+_IGNORED = {"fp16_channels_last", "channels_last", "freeze_layers", "fused_modconv_default"}
+_MAPPING = {"num_layers": "mapping_layers", "lr_multiplier": "mapping_lr_multiplier", "embed_features":
+            "embed_features", "layer_features": "layer_features", "w_avg_beta": "w_avg_beta", "activation": "activation"}
+_G_SYNTHESIS = {"channel_base": "channel_base", "channel_max": "channel_max", "num_fp16_res": "num_fp16_res",
+                "conv_clamp": "conv_clamp", "architecture": "architecture", "resample_filter": "resample_filter",
+                "use_noise": "use_noise", "activation": "activation"}
+_D_TOP = {"c_dim", "img_resolution", "img_channels", "architecture", "channel_base", "channel_max", "num_fp16_res",
+          "conv_clamp", "cmap_dim"}
+_D_EPILOGUE = {"mbstd_group_size": "mbstd_group_size", "mbstd_num_channels": "mbstd_num_channels",
+               "activation": "activation"}
+_D_BLOCK = {"activation": "activation", "resample_filter": "resample_filter"}
+_D_MAPPING = {"num_layers": "mapping_layers", "lr_multiplier": "mapping_lr_multiplier"}
+
+
+def _take(src: dict, table: dict, where: str, name: str) -> dict:
+    unknown = sorted(set(src) - set(table) - _IGNORED)
+    if unknown:
+        raise ModelFormatError(f"{name}: unknown {where} setting(s) {', '.join(unknown)}; this reader does not "
+                               "know that network variant")
+    return {table[k]: v for k, v in src.items() if k in table}
+
+
+def generator_config(kwargs: dict, name: str = "G") -> GeneratorConfig:
+    """GeneratorConfig from NVIDIA's Generator init_kwargs."""
+    kw = dict(kwargs)
+    out = {k: kw.pop(k) for k in ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels") if k in kw}
+    out.update(_take(kw.pop("mapping_kwargs", None) or {}, _MAPPING, "mapping", name))
+    out.update(_take(kw.pop("synthesis_kwargs", None) or {}, _G_SYNTHESIS, "synthesis", name))
+    out.update(_take(kw, _G_SYNTHESIS, "generator", name))  # kwargs may also come flat
+    return GeneratorConfig(**out)
+
+
+def discriminator_config(kwargs: dict, name: str = "D") -> DiscriminatorConfig:
+    """DiscriminatorConfig from NVIDIA's Discriminator init_kwargs."""
+    kw = dict(kwargs)
+    out = {}
+    out.update(_take(kw.pop("block_kwargs", None) or {}, _D_BLOCK, "block", name))
+    out.update(_take(kw.pop("mapping_kwargs", None) or {}, _D_MAPPING, "mapping", name))
+    out.update(_take(kw.pop("epilogue_kwargs", None) or {}, _D_EPILOGUE, "epilogue", name))
+    out.update(_take(kw, {k: k for k in _D_TOP}, "discriminator", name))
+    return DiscriminatorConfig(**out)
+
+
+def _build(record: NetworkRecord, key: str, path: Path) -> nn.Module:
+    where = f"{path.name} [{key}]"
+    if record.class_name == "Generator" and "synthesis.input.affine.weight" in record.state_dict:
+        raise ModelFormatError(f"{where}: a StyleGAN3 generator; StyleGAN3 is not supported yet (StyleGAN2/ADA is)")
+    if record.class_name == "Generator":
+        module = Generator(generator_config(record.init_kwargs, where))
+    elif record.class_name == "Discriminator":
+        module = Discriminator(discriminator_config(record.init_kwargs, where))
+    else:
+        raise ModelFormatError(f"{where}: unknown network class {record.class_name!r}")
+    try:
+        module.load_state_dict(record.state_dict)
+    except RuntimeError as err:
+        first = str(err).splitlines()[1].strip() if len(str(err).splitlines()) > 1 else str(err)
+        raise ModelFormatError(f"{where}: tensors do not match the stored configuration ({first})") from None
+    return module.eval().requires_grad_(False)
+
+
+def convert_ada_pickle(path: str | Path) -> dict[str, nn.Module]:
+    """Reads an ADA-PT snapshot safely and returns {"G", "D", "G_ema"} (those present) as our modules."""
+    path = Path(path)
+    records = read_ada_pickle(path)
+    return {key: _build(records[key], key, path) for key in ("G", "D", "G_ema") if key in records}
