@@ -1,0 +1,128 @@
+"""LPIPS distance with a VGG16 trunk (Zhang et al. 2018, v0.1), in pure PyTorch, for perceptual path length.
+
+Module names follow the `lpips` package (`net.slice1.0.weight`, `lin0.model.1.weight`), so its state dicts load as
+is; torchvision's VGG16 ImageNet file (`features.N.*`) plus the LPIPS linear-head file load too.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from torch import nn
+
+from stylegan.metrics.weights import (
+    LPIPS_VGG_LIN_WEIGHTS,
+    VGG16_WEIGHTS,
+    MissingWeightsError,
+    load_state_dict,
+    resolve_weights,
+)
+
+# VGG16 'features' configuration: channels per conv, 'M' = 2x2 max pool.
+VGG16_CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512)
+SLICE_ENDS = (4, 9, 16, 23, 30)  # features[:4] -> relu1_2, [4:9] -> relu2_2, ... [23:30] -> relu5_3
+CHANNELS = (64, 128, 256, 512, 512)
+
+
+def _vgg16_layers() -> list[nn.Module]:
+    layers: list[nn.Module] = []
+    cin = 3
+    for v in VGG16_CFG:
+        if v == "M":
+            layers.append(nn.MaxPool2d(2, 2))
+        else:
+            layers += [nn.Conv2d(cin, v, 3, padding=1), nn.ReLU(inplace=False)]
+            cin = v
+    return layers  # 30 modules: torchvision's features[0:30]
+
+
+class VGG16Slices(nn.Module):
+    """VGG16 conv trunk split at relu1_2, relu2_2, relu3_3, relu4_3, relu5_3; layer indices as torchvision's."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        layers = _vgg16_layers()
+        start = 0
+        for k, end in enumerate(SLICE_ENDS):
+            seq = nn.Sequential()
+            for i in range(start, end):
+                seq.add_module(str(i), layers[i])
+            setattr(self, f"slice{k + 1}", seq)
+            start = end
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        outs = []
+        for k in range(len(SLICE_ENDS)):
+            x = getattr(self, f"slice{k + 1}")(x)
+            outs.append(x)
+        return outs
+
+
+class LinHead(nn.Module):
+    """1x1 conv to one channel (index 1 of `model`, after a dropout that is a no-op in eval)."""
+
+    def __init__(self, cin: int) -> None:
+        super().__init__()
+        self.model = nn.Sequential(nn.Dropout(), nn.Conv2d(cin, 1, 1, bias=False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+class LPIPSVGG16(nn.Module):
+    """LPIPS v0.1 (VGG16): d(x0, x1) = sum_l mean_hw w_l . (f_l(x0) - f_l(x1))^2 with unit-normalised f_l."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("shift", torch.tensor([-0.030, -0.088, -0.188]).view(1, 3, 1, 1))
+        self.register_buffer("scale", torch.tensor([0.458, 0.448, 0.450]).view(1, 3, 1, 1))
+        self.net = VGG16Slices()
+        for k, c in enumerate(CHANNELS):
+            setattr(self, f"lin{k}", LinHead(c))
+
+    def features(self, img: torch.Tensor) -> list[torch.Tensor]:
+        """Images [N, 3, H, W] in [-1, 1] -> 5 channel-normalised feature maps [N, C_l, H_l, W_l]."""
+        x = (img.float() - self.shift) / self.scale
+        return [f / (f.square().sum(dim=1, keepdim=True).sqrt() + 1e-10) for f in self.net(x)]
+
+    def distance_of_features(self, f0: list[torch.Tensor], f1: list[torch.Tensor]) -> torch.Tensor:
+        """LPIPS distance [N] between two outputs of `features`."""
+        terms = [getattr(self, f"lin{k}")((a - b).square()).mean(dim=(1, 2, 3)) for k, (a, b) in enumerate(zip(f0, f1))]
+        return torch.stack(terms).sum(0)
+
+    def forward(self, img0: torch.Tensor, img1: torch.Tensor) -> torch.Tensor:
+        """LPIPS distance [N] between images [N, 3, H, W] in [-1, 1]."""
+        return self.distance_of_features(self.features(img0), self.features(img1))
+
+
+def lpips_state_from_torchvision(vgg: dict, lin: dict) -> dict:
+    """Combine torchvision's VGG16 state dict (`features.N.*`) and LPIPS linear heads into our key layout."""
+    state = {}
+    for key, value in vgg.items():
+        if not key.startswith("features."):
+            continue
+        index = int(key.split(".")[1])
+        k = next(s for s, end in enumerate(SLICE_ENDS) if index < end)
+        state[f"net.slice{k + 1}.{key[len('features.'):]}"] = value
+    state.update({k: v for k, v in lin.items() if k.startswith("lin")})
+    return state
+
+
+def load_lpips_vgg(path: str | os.PathLike | None = None, *, vgg_path: str | os.PathLike | None = None,
+                   lin_path: str | os.PathLike | None = None, device: torch.device | str = "cpu",
+                   download: bool = True) -> LPIPSVGG16:
+    """LPIPS VGG16 from one full state dict (`path`, lpips key names), or torchvision VGG16 + LPIPS heads."""
+    if path is not None:
+        state = load_state_dict(resolve_weights(VGG16_WEIGHTS, path))
+    else:
+        vgg = load_state_dict(resolve_weights(VGG16_WEIGHTS, vgg_path, download=download))
+        lin = load_state_dict(resolve_weights(LPIPS_VGG_LIN_WEIGHTS, lin_path, download=download))
+        state = lpips_state_from_torchvision(vgg, lin)
+    model = LPIPSVGG16()
+    state = {k.replace("scaling_layer.", ""): v for k, v in state.items() if not k.startswith("lins.")}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [k for k in missing if k not in ("shift", "scale")]
+    if missing or unexpected:
+        raise MissingWeightsError(f"Not an LPIPS VGG16 state dict (missing {missing[:3]}, unexpected {unexpected[:3]}).")
+    return model.eval().requires_grad_(False).to(device)
