@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import struct
 from importlib import resources
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from stylegan.compat import load_foreign
+from stylegan.compat.nvidia_pickle import sniff_format
 from stylegan.io.errors import ModelFormatError
 from stylegan.io.native import load_native
 
@@ -18,19 +19,6 @@ DEFAULT_MODEL_NAME = "default.safetensors"
 def default_model_path() -> Path:
     """The generator shipped inside the package (see the model card beside it)."""
     return Path(str(resources.files("stylegan") / "assets" / DEFAULT_MODEL_NAME))
-
-
-def sniff_format(path: str | Path) -> str:
-    """'safetensors', 'pickle' or 'unknown', from the first bytes of the file."""
-    with open(path, "rb") as f:
-        head = f.read(16)
-    if len(head) >= 9:
-        (header_len,) = struct.unpack("<Q", head[:8])
-        if 0 < header_len < 100_000_000 and head[8:9] == b"{":
-            return "safetensors"
-    if head[:1] == b"\x80" or head[:1] in (b"(", b"}", b"]"):
-        return "pickle"
-    return "unknown"
 
 
 def _check_path(path: str | Path | None) -> Path:
@@ -51,9 +39,7 @@ def load_networks(path: str | Path | None = None) -> dict[str, nn.Module]:
     fmt = sniff_format(path)
     if fmt == "safetensors":
         return load_native(path)
-    if fmt == "pickle":
-        from stylegan.compat import load_foreign
-
+    if fmt in ("ada-pickle", "tf-pickle"):
         return load_foreign(path)
     raise ModelFormatError(f"{path}: not a model file (expected .safetensors from stylegan, or an NVIDIA .pkl)")
 

@@ -40,7 +40,7 @@ class GeneratorConfig:
     mapping_lr_multiplier: float = 0.01
     embed_features: int | None = None  # None: w_dim
     layer_features: int | None = None  # None: w_dim
-    w_avg_beta: float = 0.995
+    w_avg_beta: float | None = 0.995
     channel_base: int = 32768
     channel_max: int = 512
     num_fp16_res: int = 0
