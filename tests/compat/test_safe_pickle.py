@@ -445,6 +445,37 @@ def test_embedded_source_is_never_run(tmp_path):
     assert not marker.exists()
 
 
+def _build_on_global(module: str, name: str, slot_state: bool) -> bytes:
+    """Protocol-2 pickle: GLOBAL module.name, then BUILD with a state that patches an attribute."""
+    key = b"__defaults__" if slot_state else b"extra"
+    state = b"}X" + struct.pack("<I", len(key)) + key + b"K\x01\x85s"  # {key: (1,)}
+    if slot_state:
+        state = b"N" + state + b"\x86"  # (None, {key: (1,)}): BUILD sets it with setattr
+    return b"\x80\x02c" + f"{module}\n{name}\n".encode() + state + b"b."
+
+
+@pytest.mark.parametrize("slot_state", [False, True])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "torch._utils._rebuild_tensor_v2",
+        "dnnlib.util.EasyDict",
+        "dnnlib.tflib.network.Network",
+        "numpy.ndarray",
+        "torch.storage._load_from_bytes",
+    ],
+)
+def test_build_cannot_patch_stand_ins(target, slot_state):
+    from stylegan.compat import safe_pickle
+
+    module, name = target.rsplit(".", 1)
+    with pytest.raises(ModelFormatError):
+        safe_loads(_build_on_global(module, name, slot_state), "patch.pkl")
+    assert safe_pickle._rebuild_tensor_v2.__defaults__ == (False, None, None)
+    assert "__defaults__" not in vars(safe_pickle.TFNetworkStub) and "extra" not in vars(PickledEasyDict)
+    test_fixture_names_shapes_and_kwargs("sg2_tiny")  # later loads are unaffected
+
+
 def test_persistent_id_refused():
     data = b"\x80\x02X\x03\x00\x00\x00abcQ."  # BINPERSID at the top level, which network pickles never use
     with pytest.raises(ModelFormatError) as info:

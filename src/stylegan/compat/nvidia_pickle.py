@@ -27,7 +27,7 @@ ADA_NETWORK_KEYS = ("G", "D", "G_ema", "augment_pipe")
 _SNIFF_BYTES = 1 << 16
 
 
-@dataclass(repr=False)
+@dataclass(repr=False, eq=False)
 class NetworkRecord:
     """One ADA-PT / SG3 network (G, D, G_ema or augment_pipe) read from a snapshot pickle.
 
@@ -51,7 +51,7 @@ class NetworkRecord:
         return f"NetworkRecord({self.class_name!r}, {len(self.state_dict)} tensors)"
 
 
-@dataclass(repr=False)
+@dataclass(repr=False, eq=False)
 class TFNetworkRecord:
     """One `dnnlib.tflib.network.Network` state from a TensorFlow pickle.
 
@@ -108,20 +108,32 @@ def to_plain(value: Any) -> Any:
 # ADA-PT / SG3 snapshots.
 
 
+def _checked_state(obj: PersistentObject, where: str) -> dict:
+    state = obj.state
+    if not isinstance(state, dict) or not isinstance(obj.class_name, str):
+        raise ModelFormatError(f"{where} has no valid state dict")
+    for key in ("_parameters", "_buffers", "_modules", "_init_kwargs"):
+        if not isinstance(state.get(key) or {}, dict):
+            raise ModelFormatError(f"{where}.{key} is not a dict")
+    if not isinstance(state.get("_non_persistent_buffers_set") or set(), (set, frozenset)):
+        raise ModelFormatError(f"{where}._non_persistent_buffers_set is not a set")
+    return state
+
+
 def _tensor_items(state: dict, key: str, where: str) -> list[tuple[str, torch.Tensor]]:
     items = state.get(key) or {}
-    if not isinstance(items, dict):
-        raise ModelFormatError(f"{where}.{key} is not a dict")
     for name, tensor in items.items():
         if tensor is not None and not isinstance(tensor, torch.Tensor):
             raise ModelFormatError(f"{where}.{name} is a {type(tensor).__name__}, not a tensor")
-    return [(name, tensor) for name, tensor in items.items() if tensor is not None]
+    # detach(): a fresh tensor without grad or hooks, whatever BUILD may have set on the pickled one.
+    return [(name, tensor.detach()) for name, tensor in items.items() if tensor is not None]
 
 
 def _collect_state_dict(obj: PersistentObject, prefix: str, out: OrderedDict, ancestors: set[int]) -> None:
     if id(obj) in ancestors:
         raise ModelFormatError(f"module {prefix or obj.class_name} contains itself")
-    where, state = prefix.rstrip(".") or obj.class_name, obj.state
+    where = prefix.rstrip(".") or str(obj.class_name)
+    state = _checked_state(obj, where)
     skip = state.get("_non_persistent_buffers_set") or set()
     out.update((prefix + name, t) for name, t in _tensor_items(state, "_parameters", where))
     out.update((prefix + name, t) for name, t in _tensor_items(state, "_buffers", where) if name not in skip)
@@ -135,9 +147,10 @@ def _collect_state_dict(obj: PersistentObject, prefix: str, out: OrderedDict, an
 
 def network_record(obj: PersistentObject) -> NetworkRecord:
     """Turn one persistent object tree into a NetworkRecord (plain kwargs, state_dict in PyTorch order)."""
-    init_args, init_kwargs = obj.state.get("_init_args", ()), obj.state.get("_init_kwargs", {})
-    if not isinstance(init_args, (tuple, list)) or not isinstance(init_kwargs, dict):
-        raise ModelFormatError(f"{obj.class_name} has no valid _init_args / _init_kwargs")
+    state = _checked_state(obj, str(obj.class_name))
+    init_args, init_kwargs = state.get("_init_args") or (), state.get("_init_kwargs") or {}
+    if not isinstance(init_args, (tuple, list)):
+        raise ModelFormatError(f"{obj.class_name} has no valid _init_args")
     state_dict: OrderedDict[str, torch.Tensor] = OrderedDict()
     _collect_state_dict(obj, "", state_dict, set())
     return NetworkRecord(

@@ -18,6 +18,7 @@ import io
 import pickle
 import struct
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -65,7 +66,29 @@ _CORRUPT_ERRORS = (
 # Inert stand-ins for the classes a network pickle builds.
 
 
-@dataclass(repr=False)
+class _Sealed(type):
+    """Metaclass of the stand-in classes: a pickle's BUILD opcode cannot patch their attributes."""
+
+    def __setattr__(cls, name: str, value: Any) -> None:
+        raise ModelFormatError(f"a pickle tried to modify the class {cls.__name__}")
+
+
+class _StandIn:
+    """An allowed global function. It has no __dict__ and refuses setattr, so BUILD on it fails."""
+
+    __slots__ = ("_fn",)
+
+    def __init__(self, fn: Callable[..., Any]):
+        object.__setattr__(self, "_fn", fn)
+
+    def __call__(self, *args: Any) -> Any:
+        return self._fn(*args)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise ModelFormatError(f"a pickle tried to modify {self._fn.__name__}")
+
+
+@dataclass(repr=False, eq=False)
 class PersistentObject:
     """Record of a `torch_utils.persistence` object (every ADA-PT / SG3 network module).
 
@@ -87,7 +110,7 @@ class PersistentObject:
         return f"PersistentObject({self.class_name!r}, version={self.version}, {len(children)} submodules)"
 
 
-class PickledEasyDict(dict):
+class PickledEasyDict(dict, metaclass=_Sealed):
     """Stands in for `dnnlib.util.EasyDict`: a dict that also allows attribute access."""
 
     def __getattr__(self, name: str) -> Any:
@@ -97,7 +120,7 @@ class PickledEasyDict(dict):
             raise AttributeError(name) from None
 
 
-class TFNetworkStub:
+class TFNetworkStub(metaclass=_Sealed):
     """Stands in for `dnnlib.tflib.network.Network`: keeps the pickled state dict and builds nothing."""
 
     state: dict | None = None
@@ -129,6 +152,8 @@ class _StorageType:
 
 class _NdarrayMarker:
     """Stands in for the class `numpy.ndarray`, which pickles pass to `_reconstruct` as the array type."""
+
+    __slots__ = ()
 
 
 _NDARRAY = _NdarrayMarker()
@@ -229,28 +254,28 @@ def _empty_bytes(*args) -> bytes:
 
 
 _STATIC_GLOBALS: dict[tuple[str, str], Any] = {
-    ("torch_utils.persistence", "_reconstruct_persistent_obj"): _reconstruct_persistent_obj,
+    ("torch_utils.persistence", "_reconstruct_persistent_obj"): _StandIn(_reconstruct_persistent_obj),
     ("dnnlib.util", "EasyDict"): PickledEasyDict,
     ("dnnlib", "EasyDict"): PickledEasyDict,
     ("dnnlib.tflib.network", "Network"): TFNetworkStub,
-    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
-    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
-    ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter_with_state,
+    ("torch._utils", "_rebuild_tensor_v2"): _StandIn(_rebuild_tensor_v2),
+    ("torch._utils", "_rebuild_parameter"): _StandIn(_rebuild_parameter),
+    ("torch._utils", "_rebuild_parameter_with_state"): _StandIn(_rebuild_parameter_with_state),
     ("collections", "OrderedDict"): OrderedDict,
     ("builtins", "set"): set,
     ("builtins", "frozenset"): frozenset,
-    ("builtins", "bytes"): _empty_bytes,
+    ("builtins", "bytes"): _StandIn(_empty_bytes),
     ("__builtin__", "set"): set,  # protocol < 3 writes Python-2 module names
     ("__builtin__", "frozenset"): frozenset,
-    ("__builtin__", "bytes"): _empty_bytes,
-    ("_codecs", "encode"): _latin1_encode,
-    ("numpy", "dtype"): _np_dtype,
+    ("__builtin__", "bytes"): _StandIn(_empty_bytes),
+    ("_codecs", "encode"): _StandIn(_latin1_encode),
+    ("numpy", "dtype"): _StandIn(_np_dtype),
     ("numpy", "ndarray"): _NDARRAY,
 }
 for _np_core in ("numpy.core", "numpy._core"):  # numpy 1.x and numpy 2 names
-    _STATIC_GLOBALS[(f"{_np_core}.multiarray", "scalar")] = _np_scalar
-    _STATIC_GLOBALS[(f"{_np_core}.multiarray", "_reconstruct")] = _np_reconstruct
-    _STATIC_GLOBALS[(f"{_np_core}.numeric", "_frombuffer")] = _np_frombuffer
+    _STATIC_GLOBALS[(f"{_np_core}.multiarray", "scalar")] = _StandIn(_np_scalar)
+    _STATIC_GLOBALS[(f"{_np_core}.multiarray", "_reconstruct")] = _StandIn(_np_reconstruct)
+    _STATIC_GLOBALS[(f"{_np_core}.numeric", "_frombuffer")] = _StandIn(_np_frombuffer)
 
 
 def refusal_message(source_name: str, module: str, name: str) -> str:
@@ -368,7 +393,7 @@ class SafeUnpickler(pickle.Unpickler):
         super().__init__(file)
         self.source_name = source_name
         self._allowed: dict[tuple[str, str], Any] = dict(_STATIC_GLOBALS)
-        self._allowed[("torch.storage", "_load_from_bytes")] = self._load_from_bytes
+        self._allowed[("torch.storage", "_load_from_bytes")] = _StandIn(self._load_from_bytes)
 
     def find_class(self, module: str, name: str) -> Any:
         target = self._allowed.get((module, name))
