@@ -272,6 +272,7 @@ def test_rewritten_fixture_reads_identically(name, protocol, tmp_path):
         assert {"_codecs.encode", "__builtin__.set"} <= found
     if protocol == 3:
         assert "builtins.set" in found
+    assert sniff_format(path) == "ada-pickle"
     before, after = _read(name), read_ada_pickle(path)
     assert list(after) == list(before)
     for key in ("G", "D", "G_ema"):
@@ -474,6 +475,40 @@ def test_build_cannot_patch_stand_ins(target, slot_state):
     assert safe_pickle._rebuild_tensor_v2.__defaults__ == (False, None, None)
     assert "__defaults__" not in vars(safe_pickle.TFNetworkStub) and "extra" not in vars(PickledEasyDict)
     test_fixture_names_shapes_and_kwargs("sg2_tiny")  # later loads are unaffected
+
+
+def test_snapshot_with_augment_pipe_and_module_bookkeeping(tmp_path):
+    """Real snapshots may carry an AugmentPipe and dataset kwargs; None entries and non-persistent buffers."""
+    kwargs = PickledEasyDict(xflip=np.float64(1.0), rotate90=1)
+    augment = persistent(
+        "AugmentPipe", _init_kwargs=kwargs, _buffers={"p": tensor_reduce(torch.tensor(0.25))}
+    )
+    layer = persistent(
+        "FullyConnectedLayer",
+        _init_args=(np.int64(4), 2),
+        _parameters={"weight": tensor_reduce(torch.ones(2, 4)), "bias": None},
+        _buffers={"tmp": tensor_reduce(torch.zeros(1)), "kept": tensor_reduce(torch.ones(1))},
+        _non_persistent_buffers_set={"tmp"},
+    )
+    G = persistent(_modules={"fc": layer, "skip": None})
+    dataset = {
+        "class_name": "training.dataset.ImageFolderDataset",
+        "resolution": np.int64(32),
+        "xflip": False,
+    }
+    path = tmp_path / "snapshot.pkl"
+    snapshot = {"training_set_kwargs": dataset, "G": G, "D": persistent("Discriminator"), "G_ema": G}
+    path.write_bytes(dumps_with_globals(dict(snapshot, augment_pipe=augment), protocol=3))
+    nets = read_ada_pickle(path)
+    assert list(nets) == ["G", "D", "G_ema", "augment_pipe", "training_set_kwargs"]
+    assert nets["augment_pipe"].class_name == "AugmentPipe"
+    assert nets["augment_pipe"].init_kwargs == {"xflip": 1.0, "rotate90": 1}
+    assert type(nets["augment_pipe"].init_kwargs["xflip"]) is float
+    assert nets["augment_pipe"].state_dict["p"].item() == 0.25
+    assert list(nets["G"].state_dict) == ["fc.weight", "fc.kept"]
+    assert nets["G"].persistent.state["_modules"]["fc"].state["_init_args"] == (4, 2)
+    assert nets["training_set_kwargs"] == {**dataset, "resolution": 32}
+    assert type(nets["training_set_kwargs"]["resolution"]) is int
 
 
 def test_persistent_id_refused():
