@@ -1,0 +1,11 @@
+"""Metrics: FID, KID, precision/recall, IS, PPL, linear separability and the offline Fashion-MNIST domain metrics.
+
+`calc_metric(name, G=..., dataset=...)` is the entry point; `METRICS` lists the names (NVIDIA's, plus *_fmnist).
+Formulas are pure functions of features (fid.py, kid.py, ...); feature networks live in inception.py, lpips.py and
+fmnist.py. Heavy modules load lazily.
+"""
+
+from stylegan.metrics.metric_main import METRICS, MetricSpec, calc_metric, calc_metrics, list_metrics
+from stylegan.metrics.weights import MissingWeightsError
+
+__all__ = ["METRICS", "MetricSpec", "MissingWeightsError", "calc_metric", "calc_metrics", "list_metrics"]

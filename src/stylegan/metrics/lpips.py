@@ -126,3 +126,38 @@ def load_lpips_vgg(path: str | os.PathLike | None = None, *, vgg_path: str | os.
     if missing or unexpected:
         raise MissingWeightsError(f"Not an LPIPS VGG16 state dict (missing {missing[:3]}, unexpected {unexpected[:3]}).")
     return model.eval().requires_grad_(False).to(device)
+
+
+class VGG16Classifier(nn.Module):
+    """torchvision's VGG16 (`features.N`, `classifier.N`); `forward` gives the 4096-d fc7 features after ReLU.
+
+    Input: images [N, 3, H, W] in [0, 255], resized to 224x224 (bilinear) and normalised with ImageNet's statistics.
+    Used for precision/recall, whose paper takes VGG16 fc2 (= fc7) features.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(*_vgg16_layers(), nn.MaxPool2d(2, 2))
+        self.classifier = nn.Sequential(nn.Linear(512 * 7 * 7, 4096), nn.ReLU(), nn.Dropout(),
+                                        nn.Linear(4096, 4096), nn.ReLU(), nn.Dropout(), nn.Linear(4096, 1000))
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1) * 255)
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1) * 255)
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        x = img.float()
+        if x.shape[1] == 1:
+            x = x.repeat(1, 3, 1, 1)
+        x = nn.functional.interpolate(x, size=(224, 224), mode="bilinear", align_corners=False)
+        x = self.features((x - self.mean) / self.std).flatten(1)  # [N, 25088]
+        return self.classifier[:5](x)  # [N, 4096]
+
+
+def load_vgg16_classifier(path: str | os.PathLike | None = None, device: torch.device | str = "cpu",
+                          download: bool = True) -> VGG16Classifier:
+    """torchvision's VGG16 ImageNet weights (`vgg16-397923af.pth`) as an fc7 feature extractor."""
+    state = load_state_dict(resolve_weights(VGG16_WEIGHTS, path, download=download))
+    model = VGG16Classifier()
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if set(missing) - {"mean", "std"} or unexpected:
+        raise MissingWeightsError(f"{path} is not a torchvision VGG16 state dict (missing {missing[:3]}).")
+    return model.eval().requires_grad_(False).to(device)

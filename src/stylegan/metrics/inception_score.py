@@ -1,0 +1,18 @@
+"""Inception Score (Salimans et al. 2016): exp E_x KL(p(y|x) || p(y)), mean and std over splits."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def inception_score(logits: np.ndarray, num_splits: int = 10) -> tuple[float, float]:
+    """Class logits [N, K] -> (mean, std) of the score over `num_splits` consecutive splits."""
+    logits = np.asarray(logits, dtype=np.float64)
+    logp = logits - logits.max(axis=1, keepdims=True)
+    logp = logp - np.log(np.exp(logp).sum(axis=1, keepdims=True))  # log softmax
+    scores = []
+    for part in np.array_split(logp, num_splits):
+        log_marginal = np.log(np.exp(part).mean(axis=0, keepdims=True))
+        kl = (np.exp(part) * (part - log_marginal)).sum(axis=1)
+        scores.append(np.exp(kl.mean()))
+    return float(np.mean(scores)), float(np.std(scores))

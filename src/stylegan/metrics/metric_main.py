@@ -1,0 +1,250 @@
+"""The metric registry (NVIDIA's names and sample counts) and `calc_metric`, the one entry point."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from stylegan.metrics import features as feat
+from stylegan.metrics.features import Detector
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One metric: its kind, the number of generated images, how many real images (None: all) and options."""
+
+    kind: str  # fid | kid | pr | is | ppl | ls
+    num_gen: int
+    max_real: int | None = None
+    detector: str = "inception"  # inception | inception_logits | vgg16 | fmnist | lpips
+    options: dict = field(default_factory=dict)
+
+    @property
+    def needs_data(self) -> bool:
+        return self.kind in ("fid", "kid", "pr")
+
+
+def _ppl(space: str, sampling: str, crop: bool) -> MetricSpec:
+    opts = dict(space=space, sampling=sampling, crop=crop, epsilon=1e-4)
+    return MetricSpec("ppl", 50000, detector="lpips", options=opts)
+
+
+KID_OPTS = dict(num_subsets=100, max_subset_size=1000)
+METRICS: dict[str, MetricSpec] = {
+    # ADA-PT (stylegan2-ada-pytorch metrics/metric_main.py)
+    "fid50k_full": MetricSpec("fid", 50000),
+    "kid50k_full": MetricSpec("kid", 50000, max_real=1_000_000, options=KID_OPTS),
+    "pr50k3_full": MetricSpec("pr", 50000, max_real=200_000, detector="vgg16", options=dict(k=3)),
+    "is50k": MetricSpec("is", 50000, detector="inception_logits", options=dict(num_splits=10)),
+    "fid50k": MetricSpec("fid", 50000, max_real=50000),
+    "kid50k": MetricSpec("kid", 50000, max_real=50000, options=KID_OPTS),
+    "pr50k3": MetricSpec("pr", 50000, max_real=50000, detector="vgg16", options=dict(k=3)),
+    "ppl2_wend": _ppl("w", "end", crop=False),
+    "ppl_zfull": _ppl("z", "full", crop=True),
+    "ppl_wfull": _ppl("w", "full", crop=True),
+    "ppl_zend": _ppl("z", "end", crop=True),
+    "ppl_wend": _ppl("w", "end", crop=True),
+    # StyleGAN paper: 200k generated, the most confident half kept; labels from our Fashion-MNIST classifier.
+    "ls": MetricSpec("ls", 200_000, detector="fmnist_probs", options=dict(keep=0.5)),
+    # Offline domain metrics on the shipped Fashion-MNIST classifier.
+    "fid_fmnist": MetricSpec("fid", 10000, detector="fmnist"),
+    "kid_fmnist": MetricSpec("kid", 10000, detector="fmnist", options=KID_OPTS),
+    "pr3_fmnist": MetricSpec("pr", 10000, detector="fmnist", options=dict(k=3)),
+}
+
+
+def list_metrics() -> list[str]:
+    """Names accepted by `calc_metric`."""
+    return list(METRICS)
+
+
+@dataclass
+class MetricOptions:
+    """What a metric needs besides its spec: networks, data, device and the weights files of the detectors."""
+
+    G: torch.nn.Module | None
+    dataset: object = None
+    device: torch.device = torch.device("cpu")
+    batch_size: int = 32
+    progress: bool = True
+    weights: dict = field(default_factory=dict)  # detector name -> path (None: cache/download/shipped)
+    use_cache: bool = True
+    seed: int = 0
+    _detectors: dict = field(default_factory=dict)
+
+    def detector(self, name: str) -> Detector:
+        if name not in self._detectors:
+            self._detectors[name] = _load_detector(name, self.weights, self.device)
+        return self._detectors[name]
+
+
+def _weights_tag(path) -> str:
+    if path is None:
+        return "default"
+    st = os.stat(path)
+    return f"{Path(path).name}-{st.st_size}-{st.st_mtime_ns}"
+
+
+def _load_detector(name: str, weights: dict, device: torch.device) -> Detector:
+    """Build a detector: its network (weights from `weights`, the cache or the package) and its output."""
+    if name in ("inception", "inception_logits"):
+        from stylegan.metrics.inception import load_inception
+
+        net = load_inception(weights.get("inception"), device=device)
+        fn = net.features if name == "inception" else (lambda x: net.logits(net.features(x)))
+        return Detector(f"{name}-{_weights_tag(weights.get('inception'))}", fn, device)
+    if name == "vgg16":
+        from stylegan.metrics.lpips import load_vgg16_classifier
+
+        net = load_vgg16_classifier(weights.get("vgg16"), device=device)
+        return Detector(f"vgg16-{_weights_tag(weights.get('vgg16'))}", net, device)
+    if name in ("fmnist", "fmnist_probs"):
+        from stylegan.metrics.fmnist import load_fmnist_classifier
+
+        net = load_fmnist_classifier(weights.get("fmnist"), device=device)
+        fn = (lambda x: net.features(x.float() / 127.5 - 1)) if name == "fmnist" else (
+            lambda x: net(x.float() / 127.5 - 1).softmax(dim=1))
+        return Detector(f"{name}-{_weights_tag(weights.get('fmnist'))}", fn, device)
+    if name == "lpips":
+        from stylegan.metrics.lpips import load_lpips_vgg
+
+        net = load_lpips_vgg(weights.get("lpips"), vgg_path=weights.get("vgg16"), device=device)
+        return Detector("lpips", net, device)
+    raise ValueError(f"unknown detector {name!r}")
+
+
+# ---- one function per kind ----------------------------------------------------------------------------------
+
+def _real_and_gen(spec: MetricSpec, opts: MetricOptions, num_gen: int) -> tuple[np.ndarray, np.ndarray]:
+    det = opts.detector(spec.detector)
+    real = feat.real_features(det, opts.dataset, max_items=spec.max_real, batch_size=opts.batch_size,
+                              use_cache=opts.use_cache, progress=opts.progress)
+    gen = feat.generated_features(det, opts.G, num=num_gen, batch_size=opts.batch_size, device=opts.device,
+                                  seed=opts.seed, progress=opts.progress)
+    return real, gen
+
+
+def _run_fid(name: str, spec: MetricSpec, opts: MetricOptions, num_gen: int) -> dict:
+    from stylegan.metrics.fid import fid_from_features
+
+    return {name: fid_from_features(*_real_and_gen(spec, opts, num_gen))}
+
+
+def _run_kid(name: str, spec: MetricSpec, opts: MetricOptions, num_gen: int) -> dict:
+    from stylegan.metrics.kid import kid_from_features
+
+    real, gen = _real_and_gen(spec, opts, num_gen)
+    return {name: kid_from_features(real, gen, seed=opts.seed, **spec.options)}
+
+
+def _run_pr(name: str, spec: MetricSpec, opts: MetricOptions, num_gen: int) -> dict:
+    from stylegan.metrics.precision_recall import precision_recall
+
+    real, gen = _real_and_gen(spec, opts, num_gen)
+    pr = precision_recall(torch.from_numpy(real), torch.from_numpy(gen), **spec.options)
+    return {f"{name}_precision": pr["precision"], f"{name}_recall": pr["recall"]}
+
+
+def _run_is(name: str, spec: MetricSpec, opts: MetricOptions, num_gen: int) -> dict:
+    from stylegan.metrics.inception_score import inception_score
+
+    det = opts.detector(spec.detector)
+    logits = feat.generated_features(det, opts.G, num=num_gen, batch_size=opts.batch_size, device=opts.device,
+                                     seed=opts.seed, progress=opts.progress)
+    mean, std = inception_score(logits, **spec.options)
+    return {f"{name}_mean": mean, f"{name}_std": std}
+
+
+def _run_ppl(name: str, spec: MetricSpec, opts: MetricOptions, num_gen: int) -> dict:
+    from tqdm import tqdm
+
+    from stylegan.metrics.ppl import filter_and_mean, ppl_distances
+
+    lpips = opts.detector("lpips").fn
+    gen = torch.Generator().manual_seed(opts.seed)
+    dist = []
+    with tqdm(total=num_gen, desc=name, unit="img", disable=not opts.progress, leave=False) as bar:
+        for i in range(0, num_gen, opts.batch_size):
+            n = min(opts.batch_size, num_gen - i)
+            c = feat.random_labels(opts.G, n, gen).to(opts.device)
+            dist.append(ppl_distances(opts.G, lpips, c, generator=gen, **spec.options).cpu())
+            bar.update(n)
+    return {name: filter_and_mean(torch.cat(dist).double().numpy())}
+
+
+@torch.no_grad()
+def _run_ls(name: str, spec: MetricSpec, opts: MetricOptions, num_gen: int) -> dict:
+    from stylegan.metrics.linear_separability import linear_separability
+
+    det = opts.detector(spec.detector)
+    gen = torch.Generator().manual_seed(opts.seed)
+    zs, ws, probs = [], [], []
+    for i in range(0, num_gen, opts.batch_size):
+        n = min(opts.batch_size, num_gen - i)
+        z = torch.randn(n, opts.G.z_dim, generator=gen).to(opts.device)
+        c = feat.random_labels(opts.G, n, gen).to(opts.device)
+        w = opts.G.mapping(z, c)  # [n, num_ws, w_dim]
+        probs.append(det(feat.to_uint8(opts.G.synthesis(w, noise_mode="const").float())).cpu())
+        zs.append(z.cpu())
+        ws.append(w[:, 0].cpu())
+    probs_all = torch.cat(probs)
+    return {f"{name}_z": linear_separability(torch.cat(zs), probs_all, **spec.options),
+            f"{name}_w": linear_separability(torch.cat(ws), probs_all, **spec.options)}
+
+
+_RUNNERS = {"fid": _run_fid, "kid": _run_kid, "pr": _run_pr, "is": _run_is, "ppl": _run_ppl, "ls": _run_ls}
+
+
+def calc_metric(name: str, *, G, dataset=None, num_gen: int | None = None, device: str | torch.device = "cpu",
+                batch_size: int = 32, progress: bool = True, inception: str | os.PathLike | None = None,
+                vgg16: str | os.PathLike | None = None, lpips: str | os.PathLike | None = None,
+                fmnist: str | os.PathLike | None = None, use_cache: bool = True, seed: int = 0,
+                options: MetricOptions | None = None) -> dict:
+    """Compute one registered metric of generator G against `dataset`.
+
+    Args:
+        name: a key of METRICS (fid50k_full, kid50k_full, pr50k3_full, is50k, ppl2_wend, ppl_zfull, ls, fid_fmnist...).
+        G: NVIDIA-API generator (z_dim, c_dim, mapping, synthesis, G(z, c, truncation_psi, noise_mode)).
+        dataset: a folder/.zip path, a map-style Dataset of uint8 [C, H, W] images (or (image, label) pairs), or an
+            iterable of uint8 [N, C, H, W] batches. Needed by fid/kid/pr.
+        num_gen: generated images (default: the metric's count, e.g. 50000).
+        inception, vgg16, lpips, fmnist: weights files (default: the cache, a download when online, or the
+            classifier shipped with the package).
+        options: reuse loaded detectors across several calls (see `calc_metrics`).
+
+    Returns:
+        dict(results={name: value, ...}, metric=name, total_time=seconds, num_gen=N).
+    """
+    if name not in METRICS:
+        raise ValueError(f"unknown metric {name!r}; choose from {', '.join(METRICS)}")
+    spec = METRICS[name]
+    if spec.needs_data and dataset is None:
+        raise ValueError(f"metric {name} needs a dataset of real images (--data)")
+    if options is None:
+        weights = dict(inception=inception, vgg16=vgg16, lpips=lpips, fmnist=fmnist)
+        options = MetricOptions(G=G, dataset=dataset, device=torch.device(device), batch_size=batch_size,
+                                progress=progress, weights=weights, use_cache=use_cache, seed=seed)
+    num_gen = spec.num_gen if num_gen is None else int(num_gen)
+    start = time.time()
+    was_training = G.training
+    G.eval()
+    try:
+        results = _RUNNERS[spec.kind](name, spec, options, num_gen)
+    finally:
+        G.train(was_training)
+    return dict(results=results, metric=name, total_time=time.time() - start, num_gen=num_gen)
+
+
+def calc_metrics(names: list[str], **kwargs) -> list[dict]:
+    """`calc_metric` for several names, loading each detector once."""
+    keys = ("inception", "vgg16", "lpips", "fmnist")
+    opts = MetricOptions(G=kwargs["G"], dataset=kwargs.get("dataset"), device=torch.device(kwargs.get("device", "cpu")),
+                         batch_size=kwargs.get("batch_size", 32), progress=kwargs.get("progress", True),
+                         weights={k: kwargs.get(k) for k in keys}, use_cache=kwargs.get("use_cache", True),
+                         seed=kwargs.get("seed", 0))
+    return [calc_metric(name, **kwargs, options=opts) for name in names]
