@@ -511,6 +511,30 @@ def test_snapshot_with_augment_pipe_and_module_bookkeeping(tmp_path):
     assert type(nets["training_set_kwargs"]["resolution"]) is int
 
 
+NP_RECONSTRUCT = NamedGlobal("numpy.core.multiarray", "_reconstruct")
+
+
+def _np_dtype(spec: str, copy: bool = True, flags: int = 0, byteorder: str = "<") -> Reduce:
+    return Reduce(
+        NamedGlobal("numpy", "dtype"), (spec, False, copy), (3, byteorder, None, None, None, -1, -1, flags)
+    )
+
+
+def test_numpy_dtype_state_cannot_leak_or_lie():
+    # copy=False would hand out numpy's shared float64 dtype, which BUILD would then turn big-endian.
+    out = safe_loads(dumps_with_globals(_np_dtype("f8", copy=False, byteorder=">"), protocol=2))
+    assert out.str == ">f8" and np.dtype("f8").str == "<f8" and np.dtype("f8").byteorder == "="
+    # An array whose dtype claims object flags, or an object array, is refused.
+    array = Reduce(NP_RECONSTRUCT, (NamedGlobal("numpy", "ndarray"), (0,), b"b"))
+    array.state = (1, (2,), _np_dtype("f8", flags=0x3F), False, bytes(16))
+    with pytest.raises(ModelFormatError):
+        safe_loads(dumps_with_globals(array))
+    with pytest.raises(ModelFormatError, match="numeric dtypes only"):
+        safe_loads(pickle.dumps(np.array([1, "a"], dtype=object)))
+    array.state = (1, (2,), _np_dtype("f8"), False, np.array([1.5, 2.5]).tobytes())
+    assert safe_loads(dumps_with_globals(array)).tolist() == [1.5, 2.5]
+
+
 def test_persistent_id_refused():
     data = b"\x80\x02X\x03\x00\x00\x00abcQ."  # BINPERSID at the top level, which network pickles never use
     with pytest.raises(ModelFormatError) as info:

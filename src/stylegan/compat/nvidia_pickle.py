@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from stylegan.compat.errors import ModelFormatError
-from stylegan.compat.safe_pickle import PersistentObject, TFNetworkStub, safe_load
+from stylegan.compat.safe_pickle import PersistentObject, TFNetworkStub, one_line, safe_load
 
 ADA_NETWORK_KEYS = ("G", "D", "G_ema", "augment_pipe")
 _SNIFF_BYTES = 1 << 16
@@ -208,8 +208,8 @@ def _with_file(name: str, fn, *args):
         return fn(*args)
     except ModelFormatError as exc:
         raise ModelFormatError(f"cannot read {name}: {exc}") from exc
-    except RecursionError as exc:
-        raise ModelFormatError(f"cannot read {name}: its network tree is nested too deeply") from exc
+    except (RecursionError, TypeError, ValueError, AttributeError, KeyError) as exc:
+        raise ModelFormatError(f"cannot read {name}: unexpected content ({one_line(exc)})") from exc
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -232,7 +232,7 @@ def _tf_variables(raw: Any, where: str) -> dict[str, np.ndarray]:
             value = np.asarray(value)
         if not isinstance(value, np.ndarray):
             raise ModelFormatError(f"{where}: variable {item[0]} is a {type(value).__name__}, not an array")
-        variables[item[0]] = value
+        variables[item[0]] = np.asarray(value)  # a plain ndarray (not the PickledArray subclass)
     return variables
 
 

@@ -150,6 +150,19 @@ class _StorageType:
     dtype: torch.dtype
 
 
+class PickledArray(np.ndarray, metaclass=_Sealed):
+    """A numpy array restored from a pickle. Its BUILD state is checked first: numeric dtype, raw bytes."""
+
+    def __setstate__(self, state: Any) -> None:
+        if not isinstance(state, tuple) or len(state) not in (4, 5):
+            raise ModelFormatError("a numpy array has an unexpected pickled state")
+        *version, shape, dtype, is_fortran, rawdata = state
+        if not isinstance(rawdata, (bytes, bytearray)) or is_fortran not in (True, False):
+            raise ModelFormatError("a numpy array has no raw data (object arrays are not allowed)")
+        dtype = _checked_dtype(dtype)
+        super().__setstate__((*version, _int_tuple(shape, "shape"), dtype, bool(is_fortran), rawdata))
+
+
 class _NdarrayMarker:
     """Stands in for the class `numpy.ndarray`, which pickles pass to `_reconstruct` as the array type."""
 
@@ -208,15 +221,20 @@ def _rebuild_parameter_with_state(data, requires_grad=False, backward_hooks=None
 
 
 def _checked_dtype(dtype: Any) -> np.dtype:
-    if not isinstance(dtype, np.dtype) or dtype.kind not in _NUMERIC_KINDS:
-        raise ModelFormatError(f"numpy dtype {dtype!r} is not allowed (numeric dtypes only)")
-    return dtype
+    """A dtype from the pickle, after its BUILD: it must equal a plain numeric dtype, which is returned."""
+    if not isinstance(dtype, np.dtype) or dtype.kind not in _NUMERIC_KINDS or dtype.fields or dtype.subdtype:
+        raise ModelFormatError(f"numpy dtype {str(dtype)[:40]!r} is not allowed (numeric dtypes only)")
+    plain = np.dtype(dtype.str)
+    if dtype != plain or dtype.flags != plain.flags:
+        raise ModelFormatError(f"numpy dtype {str(dtype)[:40]!r} has an unexpected state")
+    return plain
 
 
-def _np_dtype(spec, align=False, copy=False) -> np.dtype:
-    if not isinstance(spec, str):
-        raise ModelFormatError(f"numpy dtype {str(spec)[:40]!r} is not allowed")
-    return _checked_dtype(np.dtype(spec, align=bool(align), copy=bool(copy)))
+def _np_dtype(spec, align=False, copy=True) -> np.dtype:
+    if not isinstance(spec, str) or np.dtype(spec).kind not in _NUMERIC_KINDS:
+        raise ModelFormatError(f"numpy dtype {str(spec)[:40]!r} is not allowed (numeric dtypes only)")
+    # Always a fresh copy: BUILD then sets the state of this copy, never of numpy's shared dtype objects.
+    return np.dtype(spec, align=bool(align), copy=True)
 
 
 def _np_scalar(dtype, data=None) -> np.generic:
@@ -230,7 +248,7 @@ def _np_reconstruct(subtype, shape, dtype) -> np.ndarray:
     shape = _int_tuple(shape, "shape")
     if subtype is not _NDARRAY or int(np.prod(shape)) > _MAX_SHELL_ELEMENTS:
         raise ModelFormatError("numpy _reconstruct got an unexpected array type or shape")
-    return np.empty(shape, dtype=np.int8)  # BUILD (ndarray.__setstate__) sets dtype, shape and data
+    return PickledArray(shape, dtype=np.int8)  # BUILD (PickledArray.__setstate__) sets dtype, shape, data
 
 
 def _np_frombuffer(buf, dtype, shape, order="C") -> np.ndarray:
@@ -408,7 +426,8 @@ class SafeUnpickler(pickle.Unpickler):
         return read_legacy_storage(blob, self.source_name)
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
+    """An exception as one short line: 'TypeError: message'."""
     text = " ".join(f"{type(exc).__name__}: {exc}".split())
     return text if len(text) <= 160 else text[:157] + "..."
 
@@ -422,7 +441,7 @@ def _load(file: BinaryIO, source_name: str) -> Any:
         raise ModelFormatError(f"cannot read {source_name}: {exc}") from exc
     except _CORRUPT_ERRORS as exc:
         raise ModelFormatError(
-            f"cannot read {source_name}: not a network pickle, or truncated or corrupt ({_one_line(exc)})"
+            f"cannot read {source_name}: not a network pickle, or truncated or corrupt ({one_line(exc)})"
         ) from exc
 
 

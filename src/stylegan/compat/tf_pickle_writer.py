@@ -101,7 +101,7 @@ class GlobalPickler(pickle._Pickler):
             self.write(pickle.SETITEM)
 
     def reducer_override(self, obj: Any) -> Any:
-        if type(obj) is np.ndarray and not obj.dtype.hasobject:
+        if isinstance(obj, np.ndarray) and not obj.dtype.hasobject:
             state = obj.__reduce__()[2]  # (version, shape, dtype, is_fortran, raw bytes)
             return NP_RECONSTRUCT, (NP_NDARRAY, (0,), b"b"), state
         if isinstance(obj, np.generic):
