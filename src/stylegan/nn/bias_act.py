@@ -41,6 +41,7 @@ def bias_act(
     alpha: float | None = None,
     gain: float | None = None,
     clamp: float | None = None,
+    inplace: bool = False,
 ) -> torch.Tensor:
     """Adds bias `b` along `dim`, applies `act`, scales by `gain` and clamps.
 
@@ -51,10 +52,13 @@ def bias_act(
         alpha: negative slope for lrelu (default 0.2).
         gain: output scale (default: the activation's def_gain, sqrt(2) for lrelu).
         clamp: clamp the output to [-clamp, clamp] when not None.
+        inplace: overwrite x (only honoured when autograd is off; saves memory traffic in inference).
     """
     spec = ACTIVATIONS[act]
     alpha = spec.def_alpha if alpha is None else float(alpha)
     gain = spec.def_gain if gain is None else float(gain)
+    if inplace and not torch.is_grad_enabled() and act in ("linear", "lrelu", "relu"):
+        return _bias_act_(x, b, dim, act, alpha, gain, clamp)
     if b is not None:
         shape = [1] * x.ndim
         shape[dim] = -1
@@ -64,4 +68,21 @@ def bias_act(
         x = x * gain
     if clamp is not None and clamp >= 0:
         x = x.clamp(-clamp, clamp)
+    return x
+
+
+def _bias_act_(x, b, dim, act, alpha, gain, clamp):
+    """In-place variant for inference: three passes over x instead of four new tensors."""
+    if b is not None:
+        shape = [1] * x.ndim
+        shape[dim] = -1
+        x.add_(b.reshape(shape))
+    if act == "lrelu":
+        F.leaky_relu_(x, alpha)
+    elif act == "relu":
+        x.relu_()
+    if gain != 1:
+        x.mul_(gain)
+    if clamp is not None and clamp >= 0:
+        x.clamp_(-clamp, clamp)
     return x
