@@ -1,0 +1,322 @@
+"""`stylegan figure ...`: the StyleGAN paper's figures from any model (thin wrappers over editing.figures)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from stylegan.cli.common import (
+    check_psi,
+    device_option,
+    get_device,
+    load_G,
+    network_option,
+    parse_seeds,
+    user_errors,
+)
+
+trunc_option = click.option(
+    "--trunc",
+    "truncation_psi",
+    type=float,
+    default=None,
+    help="Truncation psi in [-1, 2]; 1 = off. Default: the model's own (0.7 for StyleGAN1 models, else 1).",
+)
+cutoff_option = click.option(
+    "--trunc-cutoff",
+    "truncation_cutoff",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Truncate only the first N ws. Default: the model's own (8 for StyleGAN1 models, else all).",
+)
+class_option = click.option(
+    "--class", "class_idx", type=int, default=None, help="Class index for conditional models."
+)
+
+
+def out_option(default: str):
+    return click.option(
+        "--out",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=Path(default),
+        show_default=True,
+        help="Output file.",
+    )
+
+
+def _setup(network, device, truncation_psi, truncation_cutoff):
+    """(G, device, psi, cutoff) with the model's defaults filled in."""
+    from stylegan.editing.figures import default_truncation
+
+    dev = get_device(device)
+    G = load_G(network, dev)
+    psi, cutoff = default_truncation(G)
+    psi = check_psi(truncation_psi) if truncation_psi is not None else psi
+    cutoff = truncation_cutoff if truncation_cutoff is not None else cutoff
+    return G, dev, psi, cutoff
+
+
+def _save(image, out: Path) -> None:
+    from stylegan.editing.generate import image_from_array
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    image_from_array(image).save(out)
+    click.echo(f"wrote {out} ({image.shape[1]}x{image.shape[0]})")
+
+
+@click.group()
+def figure() -> None:
+    """The paper's figures: style mixing, stochastic variation, noise per layer, truncation, interpolation.
+
+    \b
+    Example:
+      stylegan figure mixing --network ffhq.pkl --out fig3.png
+    """
+
+
+@figure.command()
+@network_option
+@click.option(
+    "--cols",
+    "col_seeds",
+    default="639,701,687,615,2268",
+    show_default=True,
+    help="Sources B (top row): their styles are copied into the rows.",
+)
+@click.option(
+    "--coarse",
+    default="888,829,1898",
+    show_default=True,
+    help="Sources A taking B's coarse styles (4²-8²: pose, face shape); '' for none.",
+)
+@click.option(
+    "--middle",
+    default="1733,1614",
+    show_default=True,
+    help="Sources A taking B's middle styles (16²-32²: features, hair, eyes).",
+)
+@click.option(
+    "--fine",
+    default="845",
+    show_default=True,
+    help="Sources A taking B's fine styles (64² and up: colours, microstructure).",
+)
+@trunc_option
+@cutoff_option
+@class_option
+@click.option(
+    "--noise-mode", type=click.Choice(["const", "random", "none"]), default="const", show_default=True
+)
+@out_option("out/figure3-mixing.png")
+@device_option
+def mixing(
+    network,
+    col_seeds,
+    coarse,
+    middle,
+    fine,
+    truncation_psi,
+    truncation_cutoff,
+    class_idx,
+    noise_mode,
+    out,
+    device,
+):
+    """Paper Fig. 3: style mixing by layer group (coarse, middle, fine) from sources B into sources A.
+
+    \b
+    Example:
+      stylegan figure mixing --network ffhq.pkl --cols 639,701,687 --coarse 888,829 --middle 1733 --fine 845
+    """
+    from stylegan.editing.figures import paper_mixing_figure
+
+    cols = parse_seeds(col_seeds, "--cols")
+    rows = {
+        g: parse_seeds(s, f"--{g}") if s.strip() else []
+        for g, s in (("coarse", coarse), ("middle", middle), ("fine", fine))
+    }
+    if not any(rows.values()):
+        raise click.ClickException("give at least one of --coarse, --middle or --fine")
+    G, dev, psi, cutoff = _setup(network, device, truncation_psi, truncation_cutoff)
+    with user_errors():
+        _save(
+            paper_mixing_figure(
+                G,
+                cols,
+                rows,
+                truncation_psi=psi,
+                truncation_cutoff=cutoff,
+                class_idx=class_idx,
+                noise_mode=noise_mode,
+                device=dev,
+            ),
+            out,
+        )
+
+
+@figure.command()
+@network_option
+@click.option("--seeds", default="1157,1012", show_default=True, help="One row per seed.")
+@click.option(
+    "--draws", type=click.IntRange(min=2), default=4, show_default=True, help="Noise draws per seed."
+)
+@click.option("--noise-seed", type=int, default=0, show_default=True, help="Seed of the first noise draw.")
+@trunc_option
+@cutoff_option
+@class_option
+@out_option("out/figure4-noise.png")
+@device_option
+def noise(network, seeds, draws, noise_seed, truncation_psi, truncation_cutoff, class_idx, out, device):
+    """Paper Fig. 4: stochastic variation. Same w, several noise draws, and the per-pixel std-dev image.
+
+    \b
+    Example:
+      stylegan figure noise --network ffhq.pkl --seeds 1157,1012 --draws 4 --out fig4.png
+    """
+    from stylegan.editing.figures import stochastic_variation_figure
+
+    seed_list = parse_seeds(seeds)
+    G, dev, psi, cutoff = _setup(network, device, truncation_psi, truncation_cutoff)
+    with user_errors():
+        _save(
+            stochastic_variation_figure(
+                G,
+                seed_list,
+                num_draws=draws,
+                noise_seed=noise_seed,
+                truncation_psi=psi,
+                truncation_cutoff=cutoff,
+                class_idx=class_idx,
+                device=dev,
+            ),
+            out,
+        )
+
+
+@figure.command("noise-layers")
+@network_option
+@click.option("--seeds", default="1157,1012", show_default=True, help="One row per seed.")
+@click.option("--noise-seed", type=int, default=0, show_default=True, help="Seed of the noise draw.")
+@trunc_option
+@cutoff_option
+@class_option
+@out_option("out/figure5-noise-layers.png")
+@device_option
+def noise_layers(network, seeds, noise_seed, truncation_psi, truncation_cutoff, class_idx, out, device):
+    """Paper Fig. 5: noise in all layers, in none, in fine layers only (64² and up), in coarse layers only.
+
+    \b
+    Example:
+      stylegan figure noise-layers --network ffhq.pkl --seeds 1157 --out fig5.png
+    """
+    from stylegan.editing.figures import noise_layers_figure
+
+    seed_list = parse_seeds(seeds)
+    G, dev, psi, cutoff = _setup(network, device, truncation_psi, truncation_cutoff)
+    with user_errors():
+        _save(
+            noise_layers_figure(
+                G,
+                seed_list,
+                noise_seed=noise_seed,
+                truncation_psi=psi,
+                truncation_cutoff=cutoff,
+                class_idx=class_idx,
+                device=dev,
+            ),
+            out,
+        )
+
+
+def _parse_psis(text: str) -> list[float]:
+    try:
+        psis = [float(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise click.ClickException(f"--psis {text!r}: use comma-separated numbers like 1,0.7,0,-1") from None
+    if not psis:
+        raise click.ClickException("--psis is empty: use comma-separated numbers like 1,0.7,0,-1")
+    for psi in psis:
+        check_psi(psi)
+    return psis
+
+
+@figure.command()
+@network_option
+@click.option("--seeds", default="91,388", show_default=True, help="One row per seed.")
+@click.option("--psis", default="1,0.7,0.5,0,-0.5,-1", show_default=True, help="One column per psi.")
+@cutoff_option
+@class_option
+@out_option("out/figure8-truncation.png")
+@device_option
+def truncation(network, seeds, psis, truncation_cutoff, class_idx, out, device):
+    """Paper Fig. 8: the truncation trick in W, w_avg + psi (w - w_avg), from psi = 1 to -1.
+
+    \b
+    Example:
+      stylegan figure truncation --network ffhq.pkl --seeds 91,388 --psis 1,0.7,0.5,0,-0.5,-1
+    """
+    from stylegan.editing.figures import truncation_figure
+
+    seed_list, psi_list = parse_seeds(seeds), _parse_psis(psis)
+    dev = get_device(device)
+    G = load_G(network, dev)
+    with user_errors():
+        _save(
+            truncation_figure(
+                G, seed_list, psi_list, truncation_cutoff=truncation_cutoff, class_idx=class_idx, device=dev
+            ),
+            out,
+        )
+
+
+@figure.command()
+@network_option
+@click.option(
+    "--seeds", default="0-3", show_default=True, help="Key frames: the walk visits their ws in order."
+)
+@click.option(
+    "--frames", type=click.IntRange(min=1), default=24, show_default=True, help="Frames per transition."
+)
+@click.option("--fps", type=click.IntRange(min=1, max=120), default=24, show_default=True)
+@trunc_option
+@cutoff_option
+@class_option
+@click.option(
+    "--noise-mode", type=click.Choice(["const", "random", "none"]), default="const", show_default=True
+)
+@out_option("out/interpolation.gif")
+@device_option
+def interpolate(
+    network, seeds, frames, fps, truncation_psi, truncation_cutoff, class_idx, noise_mode, out, device
+):
+    """Interpolation video: a loop through the seeds' ws in W. .gif always works; .mp4 needs imageio-ffmpeg.
+
+    \b
+    Example:
+      stylegan figure interpolate --network ffhq.pkl --seeds 0-3 --frames 30 --out walk.mp4
+    """
+    from stylegan.editing.figures import interpolation_frames, write_video
+
+    seed_list = parse_seeds(seeds)
+    if len(seed_list) < 2:
+        raise click.ClickException("--seeds: an interpolation needs at least 2 seeds")
+    if out.suffix.lower() not in (".gif", ".mp4"):
+        raise click.ClickException(f"--out {out}: use a .gif or .mp4 file name")
+    G, dev, psi, cutoff = _setup(network, device, truncation_psi, truncation_cutoff)
+    with user_errors():
+        count = write_video(
+            interpolation_frames(
+                G,
+                seed_list,
+                frames_per_seed=frames,
+                truncation_psi=psi,
+                truncation_cutoff=cutoff,
+                class_idx=class_idx,
+                noise_mode=noise_mode,
+                device=dev,
+            ),
+            out,
+            fps=fps,
+        )
+    click.echo(f"wrote {out} ({count} frames)")
