@@ -1,0 +1,102 @@
+"""Process groups for multi-process training (torchrun env:// or our own spawn); explicit gradient all-reduce.
+
+Like NVIDIA's StyleGAN3 loop we do not wrap the networks in DDP: parameters are broadcast from rank 0, and
+after each phase the gradients are flattened, all-reduced and averaged. That plays well with double backward
+(R1, path length) and with phases that touch only part of a network.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    """This process's place in the job."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def launched_by_torchrun() -> bool:
+    """True when torchrun (or torch.distributed.launch) set RANK/WORLD_SIZE for this process."""
+    return "RANK" in os.environ and "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
+
+
+def init_from_env(device_type: str) -> ProcessInfo:
+    """Joins the process group that torchrun describes in the environment (NCCL on CUDA, gloo otherwise)."""
+    info = ProcessInfo(
+        int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", 0))
+    )
+    backend = "nccl" if device_type == "cuda" else "gloo"
+    if not dist.is_initialized():
+        dist.init_process_group(backend, init_method="env://", rank=info.rank, world_size=info.world_size)
+    return info
+
+
+def init_spawned(rank: int, world_size: int, init_file: str, device_type: str) -> ProcessInfo:
+    """Joins a group of `world_size` processes started by torch.multiprocessing.spawn, via a shared file."""
+    backend = "nccl" if device_type == "cuda" else "gloo"
+    dist.init_process_group(
+        backend, init_method=f"file://{os.path.abspath(init_file)}", rank=rank, world_size=world_size
+    )
+    return ProcessInfo(rank, world_size, rank)
+
+
+def shutdown() -> None:
+    """Leaves the process group, if any."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def barrier(info: ProcessInfo) -> None:
+    """Waits for every rank (no-op for one process)."""
+    if info.world_size > 1:
+        dist.barrier()
+
+
+def broadcast_module(module: nn.Module, info: ProcessInfo) -> None:
+    """Copies rank 0's parameters and buffers to every rank."""
+    if info.world_size == 1:
+        return
+    for tensor in list(module.parameters()) + list(module.buffers()):
+        dist.broadcast(tensor.data, src=0)
+
+
+def all_reduce_mean_grads(params: list[nn.Parameter], info: ProcessInfo) -> torch.Tensor | None:
+    """Averages the gradients of `params` over ranks in one flat all-reduce; missing grads count as zero.
+
+    Returns the flat gradient (for a finiteness check), or None when there are no parameters.
+    """
+    if not params:
+        return None
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+    flat = torch.cat([p.grad.flatten() for p in params])
+    if info.world_size > 1:
+        dist.all_reduce(flat)
+        flat /= info.world_size
+        offset = 0
+        for p in params:
+            p.grad.copy_(flat[offset : offset + p.numel()].view_as(p))
+            offset += p.numel()
+    return flat
+
+
+def all_reduce_sum(values: torch.Tensor, info: ProcessInfo) -> torch.Tensor:
+    """Sum of a tensor over ranks (a copy; the input is left as is)."""
+    out = values.clone()
+    if info.world_size > 1:
+        dist.all_reduce(out)
+    return out

@@ -1,0 +1,96 @@
+"""Starting a run: one process, `--gpus N` (spawned processes) or torchrun; resolving `--resume`."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+from stylegan.training import distributed as dist_utils
+from stylegan.training.loop import open_dataset, pick_device, resume_options, run_description, training_loop
+from stylegan.training.options import TrainingOptions, resolve_hyper
+from stylegan.training.state import find_resume_state
+
+RESUME_OVERRIDABLE = ("kimg", "snap", "tick", "metrics", "device")
+
+
+def prepare(
+    opts: TrainingOptions, resume: str | None = None, resume_updates: dict | None = None
+) -> tuple[TrainingOptions, Path | None, dict]:
+    """Validates options against the data before any process starts.
+
+    Returns (options, state file to resume or None, a summary of the resolved run for --dry-run).
+    For a resumed run the options are those of its config.json, with `resume_updates` (kimg, snap, tick,
+    metrics, device) applied.
+    """
+    state_path = find_resume_state(resume, opts.outdir) if resume else None
+    if state_path is not None:
+        updates = {k: v for k, v in (resume_updates or {}).items() if k in RESUME_OVERRIDABLE}
+        opts = resume_options(state_path, **updates)
+    opts.validate()
+    world = int(os.environ["WORLD_SIZE"]) if dist_utils.launched_by_torchrun() else opts.gpus
+    opts = replace(opts, gpus=world)
+    pick_device(opts.device)
+    dataset = open_dataset(opts)
+    hyper = resolve_hyper(opts, dataset.resolution, world)
+    summary = {
+        "options": opts.to_dict(),
+        "num_images": len(dataset),
+        "resolution": dataset.resolution,
+        "channels": dataset.num_channels,
+        "c_dim": dataset.label_dim,
+        "batch": hyper.batch,
+        "batch_gpu": hyper.batch_gpu,
+        "rounds": hyper.rounds,
+        "gamma": hyper.gamma,
+        "run_dir": str(state_path.parent)
+        if state_path
+        else str(Path(opts.outdir) / f"NNNNN-{run_description(opts, dataset, hyper)}"),
+    }
+    return opts, state_path, summary
+
+
+def train(
+    opts: TrainingOptions,
+    resume: str | None = None,
+    resume_updates: dict | None = None,
+    progress: bool = True,
+) -> Path:
+    """Trains a StyleGAN2 per `opts`, continuing a run if `resume` is 'latest' or a path; returns its folder.
+
+    Under torchrun (RANK/WORLD_SIZE set) this process joins the group; with opts.gpus > 1 it spawns that many
+    processes (gloo on CPU, NCCL on CUDA).
+    """
+    opts, state_path, _ = prepare(opts, resume, resume_updates)
+    device_type = pick_device(opts.device).type
+    if dist_utils.launched_by_torchrun():
+        info = dist_utils.init_from_env(device_type)
+        try:
+            return training_loop(opts, info, state_path, progress)
+        finally:
+            dist_utils.shutdown()
+    if opts.gpus == 1:
+        return training_loop(opts, None, state_path, progress)
+    return _spawn(opts, state_path, device_type, progress)
+
+
+def _spawn(opts: TrainingOptions, state_path: Path | None, device_type: str, progress: bool) -> Path:
+    import torch.multiprocessing as mp
+
+    with tempfile.TemporaryDirectory() as tmp:
+        init_file = os.path.join(tmp, "init")
+        mp.spawn(
+            _worker, args=(opts, state_path, device_type, init_file, progress), nprocs=opts.gpus, join=True
+        )
+    from stylegan.training.state import find_resume_state as find
+
+    return find("latest", opts.outdir).parent if state_path is None else state_path.parent
+
+
+def _worker(rank: int, opts: TrainingOptions, state_path, device_type: str, init_file: str, progress: bool):
+    info = dist_utils.init_spawned(rank, opts.gpus, init_file, device_type)
+    try:
+        training_loop(opts, info, state_path, progress)
+    finally:
+        dist_utils.shutdown()
