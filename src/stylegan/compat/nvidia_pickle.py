@@ -208,7 +208,7 @@ def _with_file(name: str, fn, *args):
         return fn(*args)
     except ModelFormatError as exc:
         raise ModelFormatError(f"cannot read {name}: {exc}") from exc
-    except (RecursionError, TypeError, ValueError, AttributeError, KeyError) as exc:
+    except Exception as exc:  # e.g. RecursionError on a hostile tree, TypeError on odd values
         raise ModelFormatError(f"cannot read {name}: unexpected content ({one_line(exc)})") from exc
 
 

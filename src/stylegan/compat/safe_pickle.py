@@ -46,22 +46,6 @@ _STORAGE_DTYPES = {
     "BoolStorage": torch.bool,
 }
 
-_CORRUPT_ERRORS = (
-    pickle.UnpicklingError,
-    EOFError,
-    ValueError,
-    TypeError,
-    KeyError,
-    IndexError,
-    AttributeError,
-    OverflowError,
-    MemoryError,
-    RecursionError,
-    RuntimeError,
-    struct.error,
-)
-
-
 # ----------------------------------------------------------------------------------------------------------
 # Inert stand-ins for the classes a network pickle builds.
 
@@ -439,7 +423,7 @@ def _load(file: BinaryIO, source_name: str) -> Any:
         raise
     except ModelFormatError as exc:
         raise ModelFormatError(f"cannot read {source_name}: {exc}") from exc
-    except _CORRUPT_ERRORS as exc:
+    except Exception as exc:  # any failure while unpickling a corrupt or hostile file is a format error
         raise ModelFormatError(
             f"cannot read {source_name}: not a network pickle, or truncated or corrupt ({one_line(exc)})"
         ) from exc
