@@ -575,6 +575,28 @@ def test_random_and_empty_files(prefix, tmp_path):
     _assert_one_line(info.value, "junk.pkl", "empty")
 
 
+@pytest.mark.parametrize("kind", ["ada", "tf"])
+def test_mutated_files_read_or_fail_cleanly(kind, tmp_path):
+    """Random byte changes: the reader returns or raises a one-line ModelFormatError, nothing else."""
+    source = tmp_path / "source.pkl"
+    if kind == "ada":
+        source.write_bytes((FIXTURES / "sg2_tiny_cond.pkl").read_bytes())
+    else:
+        write_tf_pickle(source, *_tf_nets(4))
+    read = read_ada_pickle if kind == "ada" else read_tf_pickle
+    data, rng = source.read_bytes(), np.random.RandomState(7)
+    path = tmp_path / "mutated.pkl"
+    for _ in range(40):
+        mutated = bytearray(data)
+        for pos in rng.randint(0, len(data), size=rng.randint(1, 8)):
+            mutated[pos] = rng.randint(256)
+        path.write_bytes(bytes(mutated))
+        try:
+            read(path)
+        except ModelFormatError as exc:
+            _assert_one_line(exc, "mutated.pkl")
+
+
 def test_corrupt_storage_blob(tmp_path):
     blob = storage_blob(torch.zeros(4), numel=5)  # the id claims 5 elements, the data holds 4
     path = tmp_path / "blob.pkl"
