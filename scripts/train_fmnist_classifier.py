@@ -3,7 +3,8 @@
 Data: Debian's `dataset-fashion-mnist` (`apt-get install -y dataset-fashion-mnist`, MIT), IDX files under
 /usr/share/datasets/fashion-mnist/. About 5-8 minutes on 2 CPU cores.
 
-    python scripts/train_fmnist_classifier.py [--epochs 5] [--out src/stylegan/assets/fmnist_classifier.safetensors]
+    python scripts/train_fmnist_classifier.py [--epochs 5] \
+        [--out src/stylegan/assets/fmnist_classifier.safetensors]
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def read_idx(path: Path) -> np.ndarray:
     with gzip.open(path, "rb") as f:
         data = f.read()
     ndim = data[3]
-    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
@@ -39,7 +40,7 @@ def load_split(data_dir: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Random flips, +-2 px shifts, and for half the batch a 28->32 pad then resize back (as 32x32 datasets do)."""
+    """Random flips, +-2 px shifts and, for half the batch, a 28->32 pad then resize to 28 (as 32² data)."""
     n = x.shape[0]
     flip = torch.rand(n, generator=gen) < 0.5
     x = torch.where(flip[:, None, None, None], x.flip(3), x)
@@ -55,8 +56,8 @@ def accuracy(model: FMNISTClassifier, img: torch.Tensor, labels: torch.Tensor) -
     model.eval()
     correct = 0
     for i in range(0, len(img), 1000):
-        logits = model(img[i: i + 1000].float() / 127.5 - 1)
-        correct += (logits.argmax(1) == labels[i: i + 1000]).sum().item()
+        logits = model(img[i : i + 1000].float() / 127.5 - 1)
+        correct += (logits.argmax(1) == labels[i : i + 1000]).sum().item()
     return correct / len(img)
 
 
@@ -74,7 +75,7 @@ def train(epochs: int, batch: int, seed: int, data_dir: Path) -> tuple[FMNISTCla
         model.train()
         perm = torch.randperm(len(x_train), generator=gen)
         for i in range(len(x_train) // batch):
-            idx = perm[i * batch: (i + 1) * batch]
+            idx = perm[i * batch : (i + 1) * batch]
             x = augment(x_train[idx].float() / 127.5 - 1, gen)
             loss = F.cross_entropy(model(x), y_train[idx], label_smoothing=0.05)
             opt.zero_grad(set_to_none=True)
@@ -82,8 +83,11 @@ def train(epochs: int, batch: int, seed: int, data_dir: Path) -> tuple[FMNISTCla
             opt.step()
             sched.step()
         acc = accuracy(model, x_test, y_test)
-        print(f"epoch {epoch + 1}/{epochs}  loss {loss.item():.3f}  test acc {acc:.4f}  {time.time() - t0:.0f} s",
-              flush=True)
+        print(
+            f"epoch {epoch + 1}/{epochs}  loss {loss.item():.3f}  test acc {acc:.4f}  "
+            f"{time.time() - t0:.0f} s",
+            flush=True,
+        )
     return model, acc
 
 

@@ -1,7 +1,8 @@
-"""The FID Inception and LPIPS VGG16 equal the reference packages (pytorch-fid, lpips) with the same random weights.
+"""The FID Inception and LPIPS VGG16 equal the references (pytorch-fid, lpips) with the same random weights.
 
-The references import torchvision. Where `import torchvision` works it is used as is; otherwise (torchvision's CPU
-wheels do not load beside torch 2.13's CPU build) its pure-Python model code is loaded without its C extension from
+The references import torchvision. Where `import torchvision` works it is used as is; otherwise (torchvision's
+wheels do not load beside torch 2.13's CPU build) its pure-Python model code is loaded without its C extension
+from
 `$STYLEGAN_TORCHVISION_SRC` or `<venv>/oracles/torchvision`
 (`pip install --no-deps --target .venv/oracles torchvision==0.29.1`). Without either, or without
 `pip install --no-deps pytorch-fid==0.3.0 lpips==0.1.4`, the tests skip.
@@ -68,7 +69,7 @@ def _randomise(module: torch.nn.Module, seed: int) -> None:
 
 
 def _no_download(fid, monkeypatch):
-    """pytorch-fid fetches its weights while building; give it a (soon randomised) state dict of the right keys."""
+    """pytorch-fid fetches its weights while building; give it a (soon randomised) state dict instead."""
     skeleton = fid._inception_v3(num_classes=1008, aux_logits=False, weights=None)
     monkeypatch.setattr(fid, "load_state_dict_from_url", lambda *args, **kwargs: skeleton.state_dict())
 
@@ -80,10 +81,27 @@ def test_inception_equals_pytorch_fid(oracles, monkeypatch):
     ref = fid.InceptionV3([3], resize_input=True, normalize_input=True).eval()
     _randomise(ref, 1)
     ours = FIDInception().eval()
-    # pytorch-fid regroups torchvision's modules into blocks; its state dict keys are blocks.K.<i>.<torchvision name>
-    tv_names = ["Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", None, "Conv2d_3b_1x1", "Conv2d_4a_3x3", None,
-                "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e",
-                "Mixed_7a", "Mixed_7b", "Mixed_7c"]
+    # pytorch-fid regroups torchvision's modules into blocks (keys blocks.K.<i>.<torchvision name>)
+    tv_names = [
+        "Conv2d_1a_3x3",
+        "Conv2d_2a_3x3",
+        "Conv2d_2b_3x3",
+        None,
+        "Conv2d_3b_1x1",
+        "Conv2d_4a_3x3",
+        None,
+        "Mixed_5b",
+        "Mixed_5c",
+        "Mixed_5d",
+        "Mixed_6a",
+        "Mixed_6b",
+        "Mixed_6c",
+        "Mixed_6d",
+        "Mixed_6e",
+        "Mixed_7a",
+        "Mixed_7b",
+        "Mixed_7c",
+    ]
     ref_modules = [m for block in ref.blocks for m in block][:-1]
     state = {}
     for name, module in zip(tv_names, ref_modules, strict=True):

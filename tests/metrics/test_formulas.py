@@ -28,7 +28,9 @@ def _fid_reference(a: np.ndarray, b: np.ndarray) -> float:
     vals, vecs = np.linalg.eigh(s1)
     root1 = vecs @ np.diag(np.sqrt(np.clip(vals, 0, None))) @ vecs.T
     middle = np.linalg.eigvalsh(root1 @ s2 @ root1)
-    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.sqrt(np.clip(middle, 0, None)).sum())
+    return float(
+        ((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.sqrt(np.clip(middle, 0, None)).sum()
+    )
 
 
 def test_fid_identical_sets_is_zero():
@@ -66,7 +68,8 @@ def test_kid_matches_loop_reference():
     assert polynomial_mmd2(x, y) == pytest.approx(_mmd2_loops(x, y), rel=1e-9)
     # one subset holding all samples is the plain estimate, whatever the order drawn
     assert kid_from_features(y, x[:12], num_subsets=1, max_subset_size=1000, seed=0) == pytest.approx(
-        polynomial_mmd2(x[:12], y), rel=1e-9)
+        polynomial_mmd2(x[:12], y), rel=1e-9
+    )
 
 
 def test_kid_is_unbiased_for_equal_distributions():
@@ -74,11 +77,19 @@ def test_kid_is_unbiased_for_equal_distributions():
     estimates = [polynomial_mmd2(rng.normal(size=(8, 3)), rng.normal(size=(8, 3))) for _ in range(4000)]
     mean, sem = np.mean(estimates), np.std(estimates) / np.sqrt(len(estimates))
     assert abs(mean) < 4 * sem  # the biased (V-statistic) estimate would sit well above 0
-    biased = [np.mean((a @ a.T / 3 + 1) ** 3) + np.mean((b @ b.T / 3 + 1) ** 3) - 2 * np.mean((a @ b.T / 3 + 1) ** 3)
-              for a, b in (rng.normal(size=(2, 8, 3)) for _ in range(500))]
+    biased = [
+        np.mean((a @ a.T / 3 + 1) ** 3)
+        + np.mean((b @ b.T / 3 + 1) ** 3)
+        - 2 * np.mean((a @ b.T / 3 + 1) ** 3)
+        for a, b in (rng.normal(size=(2, 8, 3)) for _ in range(500))
+    ]
     assert np.mean(biased) > 10 * sem
-    assert kid_from_features(_features(7, n=400), _features(8, n=400, shift=1.0), num_subsets=10,
-                             max_subset_size=100, seed=0) > 0.1
+    assert (
+        kid_from_features(
+            _features(7, n=400), _features(8, n=400, shift=1.0), num_subsets=10, max_subset_size=100, seed=0
+        )
+        > 0.1
+    )
 
 
 def test_precision_recall_constructed_case():
@@ -129,12 +140,14 @@ def test_slerp_endpoints_and_norm():
     gen = torch.Generator().manual_seed(0)
     a, b = torch.randn(4, 6, generator=gen), torch.randn(4, 6, generator=gen)
     torch.testing.assert_close(slerp(a, b, torch.zeros(4, 1)), a / a.norm(dim=1, keepdim=True))
-    torch.testing.assert_close(slerp(a, b, torch.ones(4, 1)), b / b.norm(dim=1, keepdim=True), atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        slerp(a, b, torch.ones(4, 1)), b / b.norm(dim=1, keepdim=True), atol=1e-5, rtol=0
+    )
     assert torch.allclose(slerp(a, b, torch.rand(4, 1)).norm(dim=1), torch.ones(4))
 
 
 class LinearG(torch.nn.Module):
-    """img = A w; mapping = identity broadcast to num_ws: PPL in w with squared L2 is ||A (w1 - w0)||^2 exactly."""
+    """img = A w, mapping = identity to num_ws: PPL in w under squared L2 is ||A (w1 - w0)||^2 exactly."""
 
     z_dim = w_dim = 3
     c_dim = 0

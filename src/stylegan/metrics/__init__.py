@@ -1,8 +1,8 @@
-"""Metrics: FID, KID, precision/recall, IS, PPL, linear separability and the offline Fashion-MNIST domain metrics.
+"""Metrics: FID, KID, precision/recall, IS, PPL, linear separability, and offline Fashion-MNIST metrics.
 
-`calc_metric(name, G=..., dataset=...)` is the entry point; `METRICS` lists the names (NVIDIA's, plus *_fmnist).
-Formulas are pure functions of features (fid.py, kid.py, ...); feature networks live in inception.py, lpips.py and
-fmnist.py. Heavy modules load lazily.
+`calc_metric(name, G=..., dataset=...)` is the entry point; `METRICS` lists the names (NVIDIA's, plus
+*_fmnist). Formulas are pure functions of features (fid.py, kid.py, ...); feature networks live in
+inception.py, lpips.py and fmnist.py. Heavy modules load lazily.
 """
 
 from stylegan.metrics.metric_main import METRICS, MetricSpec, calc_metric, calc_metrics, list_metrics

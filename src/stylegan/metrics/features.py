@@ -1,5 +1,5 @@
-"""Feature extraction for metrics: detectors, real images from any dataset, generated images, and the on-disk cache
-of real-image features keyed by a hash of the dataset and the options."""
+"""Feature extraction for metrics: detectors, real images from any dataset, generated images, and the
+on-disk cache of real-image features keyed by a hash of the dataset and the options."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ Images = torch.Tensor  # uint8 [N, C, H, W]
 
 @dataclass
 class Detector:
-    """A feature network: uint8 images [N, C, H, W] on `device` -> features [N, D]. `key` names it for the cache."""
+    """A feature network: uint8 images [N, C, H, W] -> features [N, D]. `key` names it for the cache."""
 
     key: str
     fn: Callable[[torch.Tensor], torch.Tensor]
@@ -31,10 +31,11 @@ class Detector:
         return self.fn(img.to(self.device)).float()
 
 
-# ---- real images ----------------------------------------------------------------------------------------------
+# ---- real images ----
+
 
 def _as_uint8_batch(item) -> torch.Tensor:
-    """One item of a dataset or iterable -> uint8 [N, C, H, W]. Accepts (image, label) tuples and numpy arrays."""
+    """One item of a dataset or iterable -> uint8 [N, C, H, W]; (image, label) tuples and arrays too."""
     if isinstance(item, (tuple, list)):
         item = item[0]
     img = torch.as_tensor(np.asarray(item)) if not isinstance(item, torch.Tensor) else item
@@ -44,7 +45,7 @@ def _as_uint8_batch(item) -> torch.Tensor:
 
 
 def open_dataset(data):
-    """A path (folder or .zip) becomes an ImageFolderDataset (imported lazily); anything else is returned as is."""
+    """A path (folder or .zip) becomes an ImageFolderDataset (imported lazily); anything else stays."""
     if isinstance(data, (str, os.PathLike)):
         from stylegan.data import ImageFolderDataset
 
@@ -53,9 +54,11 @@ def open_dataset(data):
 
 
 def iterate_real(data, batch_size: int, max_items: int | None = None) -> Iterator[Images]:
-    """uint8 batches [N, C, H, W] from a path, a map-style Dataset of [C, H, W] images, or an iterable of batches."""
+    """uint8 batches [N, C, H, W] from a path, a map-style Dataset of [C, H, W] images, or batches."""
     dataset = open_dataset(data)
-    map_style = isinstance(dataset, torch.utils.data.Dataset) and not isinstance(dataset, torch.utils.data.IterableDataset)
+    map_style = isinstance(dataset, torch.utils.data.Dataset) and not isinstance(
+        dataset, torch.utils.data.IterableDataset
+    )
     if map_style:
         n = len(dataset) if max_items is None else min(len(dataset), max_items)
         for i in range(0, n, batch_size):
@@ -81,15 +84,24 @@ def dataset_fingerprint(data) -> str | None:
     path = Path(path).resolve()
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
     stats = [(str(p.relative_to(path.parent)), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
-    extra = {k: getattr(data, k, None) for k in ("resolution", "_xflip", "_max_size")} if not isinstance(
-        data, (str, os.PathLike)) else {}
+    extra = (
+        {k: getattr(data, k, None) for k in ("resolution", "_xflip", "_max_size")}
+        if not isinstance(data, (str, os.PathLike))
+        else {}
+    )
     return hashlib.sha256(json.dumps([stats, repr(extra)]).encode()).hexdigest()
 
 
-# ---- features -------------------------------------------------------------------------------------------------
+# ---- features ----
 
-def extract(detector: Detector, batches: Iterable[Images], total: int | None = None, progress: bool = False,
-            desc: str = "") -> np.ndarray:
+
+def extract(
+    detector: Detector,
+    batches: Iterable[Images],
+    total: int | None = None,
+    progress: bool = False,
+    desc: str = "",
+) -> np.ndarray:
     """Run the detector over uint8 batches -> features [N, D] float32."""
     from tqdm import tqdm
 
@@ -101,9 +113,16 @@ def extract(detector: Detector, batches: Iterable[Images], total: int | None = N
     return np.concatenate(out).astype(np.float32)
 
 
-def real_features(detector: Detector, data, *, max_items: int | None, batch_size: int, use_cache: bool = True,
-                  progress: bool = False) -> np.ndarray:
-    """Features [N, D] of up to `max_items` real images, cached on disk when the dataset can be fingerprinted."""
+def real_features(
+    detector: Detector,
+    data,
+    *,
+    max_items: int | None,
+    batch_size: int,
+    use_cache: bool = True,
+    progress: bool = False,
+) -> np.ndarray:
+    """Features [N, D] of up to `max_items` real images, cached on disk when the dataset has a fingerprint."""
     fingerprint = dataset_fingerprint(data) if use_cache else None
     cache_file = None
     if fingerprint is not None:
@@ -120,7 +139,8 @@ def real_features(detector: Detector, data, *, max_items: int | None, batch_size
     return feats
 
 
-# ---- generated images -----------------------------------------------------------------------------------------
+# ---- generated images ----
+
 
 def random_labels(G, n: int, generator: torch.Generator) -> torch.Tensor:
     """Uniformly random one-hot class labels [n, c_dim] (empty [n, 0] for unconditional G)."""
@@ -136,8 +156,9 @@ def to_uint8(img: torch.Tensor) -> Images:
 
 
 @torch.no_grad()
-def iterate_generated(G, num: int, batch_size: int, device: torch.device, seed: int = 0,
-                      truncation_psi: float = 1.0) -> Iterator[Images]:
+def iterate_generated(
+    G, num: int, batch_size: int, device: torch.device, seed: int = 0, truncation_psi: float = 1.0
+) -> Iterator[Images]:
     """uint8 batches [B, C, H, W] of `num` images from G(z, c) with noise_mode='const'."""
     gen = torch.Generator().manual_seed(seed)
     for i in range(0, num, batch_size):
@@ -147,7 +168,15 @@ def iterate_generated(G, num: int, batch_size: int, device: torch.device, seed: 
         yield to_uint8(G(z, c, truncation_psi=truncation_psi, noise_mode="const").float())
 
 
-def generated_features(detector: Detector, G, *, num: int, batch_size: int, device: torch.device, seed: int = 0,
-                       progress: bool = False) -> np.ndarray:
+def generated_features(
+    detector: Detector,
+    G,
+    *,
+    num: int,
+    batch_size: int,
+    device: torch.device,
+    seed: int = 0,
+    progress: bool = False,
+) -> np.ndarray:
     """Features [num, D] of generated images."""
     return extract(detector, iterate_generated(G, num, batch_size, device, seed), num, progress, "generated")

@@ -1,7 +1,7 @@
 """A small Fashion-MNIST classifier: the offline domain network behind `fid_fmnist` and its class labels.
 
-The weights ship with the package (`stylegan/assets/fmnist_classifier.safetensors`); `scripts/train_fmnist_classifier.py`
-reproduces them from Debian's `dataset-fashion-mnist`.
+The weights ship with the package (`stylegan/assets/fmnist_classifier.safetensors`);
+`scripts/train_fmnist_classifier.py` reproduces them from Debian's `dataset-fashion-mnist`.
 """
 
 from __future__ import annotations
@@ -14,14 +14,25 @@ import torch.nn.functional as F
 from torch import nn
 
 FMNIST_CLASSES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
 )
 FMNIST_RESOLUTION = 28
 FMNIST_ASSET = "fmnist_classifier.safetensors"
 
 
 def _conv_bn(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
+    )
 
 
 class FMNISTClassifier(nn.Module):
@@ -35,9 +46,12 @@ class FMNISTClassifier(nn.Module):
     def __init__(self, width: int = 32) -> None:
         super().__init__()
         self.blocks = nn.Sequential(
-            _conv_bn(1, width), nn.MaxPool2d(2),  # [N, w, 14, 14]
-            _conv_bn(width, 2 * width), nn.MaxPool2d(2),  # [N, 2w, 7, 7]
-            _conv_bn(2 * width, 4 * width), nn.MaxPool2d(2),  # [N, 4w, 3, 3]
+            _conv_bn(1, width),
+            nn.MaxPool2d(2),  # [N, w, 14, 14]
+            _conv_bn(width, 2 * width),
+            nn.MaxPool2d(2),  # [N, 2w, 7, 7]
+            _conv_bn(2 * width, 4 * width),
+            nn.MaxPool2d(2),  # [N, 4w, 3, 3]
         )
         self.fc = nn.Linear(4 * width * 9, self.feature_dim)
         self.dropout = nn.Dropout(0.3)
@@ -47,8 +61,9 @@ class FMNISTClassifier(nn.Module):
         if img.shape[1] == 3:  # RGB generators: luminance
             img = img.mean(dim=1, keepdim=True)
         if img.shape[-2:] != (FMNIST_RESOLUTION, FMNIST_RESOLUTION):
-            img = F.interpolate(img, size=(FMNIST_RESOLUTION,) * 2, mode="bilinear", align_corners=False,
-                                antialias=True)
+            img = F.interpolate(
+                img, size=(FMNIST_RESOLUTION,) * 2, mode="bilinear", align_corners=False, antialias=True
+            )
         return img
 
     def features(self, img: torch.Tensor) -> torch.Tensor:
@@ -66,7 +81,9 @@ def default_fmnist_weights() -> Path:
     return Path(str(resources.files("stylegan") / "assets" / FMNIST_ASSET))
 
 
-def load_fmnist_classifier(path: str | Path | None = None, device: torch.device | str = "cpu") -> FMNISTClassifier:
+def load_fmnist_classifier(
+    path: str | Path | None = None, device: torch.device | str = "cpu"
+) -> FMNISTClassifier:
     """Load the shipped (or a given) Fashion-MNIST classifier in eval mode."""
     from safetensors.torch import load_file
 

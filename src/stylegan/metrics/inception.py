@@ -1,9 +1,9 @@
 """The FID Inception-v3: the 2015-12-05 TensorFlow graph's behaviour, in pure PyTorch.
 
-Module names follow torchvision's Inception3, so pytorch-fid's `pt_inception-2015-12-05-6726825d.pth` loads as is.
-The TF graph differs from torchvision's network in three places (as pytorch-fid documents): the average pools in the
-A, C and first E blocks leave the zero padding out of the mean, the last E block pools with max instead of average,
-and the classifier has 1008 classes.
+Module names follow torchvision's Inception3, so pytorch-fid's `pt_inception-2015-12-05-6726825d.pth`
+loads as is. The TF graph differs from torchvision's network in three places (as pytorch-fid documents):
+the average pools of the A, C and first E blocks leave the zero padding out of the mean, the last E block
+pools with max instead of average, and the classifier has 1008 classes.
 """
 
 from __future__ import annotations
@@ -24,8 +24,14 @@ RESOLUTION = 299
 class ConvBN(nn.Module):
     """Conv (no bias) + BatchNorm (eps 1e-3) + ReLU: the `conv`/`bn` pair of every Inception layer."""
 
-    def __init__(self, cin: int, cout: int, kernel_size: int | tuple[int, int], stride: int = 1,
-                 padding: int | tuple[int, int] = 0) -> None:
+    def __init__(
+        self,
+        cin: int,
+        cout: int,
+        kernel_size: int | tuple[int, int],
+        stride: int = 1,
+        padding: int | tuple[int, int] = 0,
+    ) -> None:
         super().__init__()
         self.conv = nn.Conv2d(cin, cout, kernel_size, stride=stride, padding=padding, bias=False)
         self.bn = nn.BatchNorm2d(cout, eps=0.001)
@@ -92,8 +98,13 @@ class BlockC(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b7 = self.branch7x7_3(self.branch7x7_2(self.branch7x7_1(x)))
         bd = x
-        for layer in (self.branch7x7dbl_1, self.branch7x7dbl_2, self.branch7x7dbl_3, self.branch7x7dbl_4,
-                      self.branch7x7dbl_5):
+        for layer in (
+            self.branch7x7dbl_1,
+            self.branch7x7dbl_2,
+            self.branch7x7dbl_3,
+            self.branch7x7dbl_4,
+            self.branch7x7dbl_5,
+        ):
             bd = layer(bd)
         return torch.cat([self.branch1x1(x), b7, bd, self.branch_pool(_avg_pool_tf(x))], 1)
 
@@ -144,8 +155,8 @@ class BlockE(nn.Module):
 class FIDInception(nn.Module):
     """Inception-v3 of the 2015-12-05 TF graph: images -> 2048-d pool features and 1008 logits.
 
-    Input: images [N, 3, H, W] (1-channel images are repeated) in [0, 255], uint8 or float, as NVIDIA's detector
-    takes them. They are resized to 299x299 (bilinear, half-pixel centres, as pytorch-fid) and scaled to [-1, 1].
+    Input: images [N, 3, H, W] (1-channel images are repeated) in [0, 255], uint8 or float, as NVIDIA's
+    detector takes them; resized to 299x299 (bilinear, half-pixel centres, as pytorch-fid), scaled to [-1, 1].
     """
 
     def __init__(self) -> None:
@@ -182,13 +193,24 @@ class FIDInception(nn.Module):
         x = self.Conv2d_2b_3x3(self.Conv2d_2a_3x3(self.Conv2d_1a_3x3(x)))
         x = F.max_pool2d(x, 3, stride=2)  # [N, 64, 73, 73]
         x = F.max_pool2d(self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(x)), 3, stride=2)  # [N, 192, 35, 35]
-        for block in (self.Mixed_5b, self.Mixed_5c, self.Mixed_5d, self.Mixed_6a, self.Mixed_6b, self.Mixed_6c,
-                      self.Mixed_6d, self.Mixed_6e, self.Mixed_7a, self.Mixed_7b, self.Mixed_7c):
+        for block in (
+            self.Mixed_5b,
+            self.Mixed_5c,
+            self.Mixed_5d,
+            self.Mixed_6a,
+            self.Mixed_6b,
+            self.Mixed_6c,
+            self.Mixed_6d,
+            self.Mixed_6e,
+            self.Mixed_7a,
+            self.Mixed_7b,
+            self.Mixed_7c,
+        ):
             x = block(x)
         return x.mean(dim=(2, 3))  # [N, 2048]
 
     def logits(self, features: torch.Tensor, output_bias: bool = False) -> torch.Tensor:
-        """Pool features [N, 2048] -> class logits [N, 1008]. IS leaves the bias out, as NVIDIA's detector does."""
+        """Pool features [N, 2048] -> logits [N, 1008]. IS leaves the bias out, as NVIDIA's detector does."""
         return F.linear(features, self.fc.weight, self.fc.bias if output_bias else None)
 
     def forward(self, img: torch.Tensor) -> torch.Tensor:
@@ -196,8 +218,9 @@ class FIDInception(nn.Module):
         return self.features(img)
 
 
-def load_inception(path: str | os.PathLike | None = None, device: torch.device | str = "cpu",
-                   download: bool = True) -> FIDInception:
+def load_inception(
+    path: str | os.PathLike | None = None, device: torch.device | str = "cpu", download: bool = True
+) -> FIDInception:
     """Build the FID Inception and load pytorch-fid's state dict (from `path`, the cache, or a download)."""
     state = load_state_dict(resolve_weights(INCEPTION_WEIGHTS, path, download=download))
     model = FIDInception()
@@ -207,6 +230,7 @@ def load_inception(path: str | os.PathLike | None = None, device: torch.device |
     if missing or unexpected:
         from stylegan.metrics.weights import MissingWeightsError
 
-        raise MissingWeightsError(f"{path} is not an FID Inception state dict (missing {missing[:3]}, "
-                                  f"unexpected {unexpected[:3]}).")
+        raise MissingWeightsError(
+            f"{path} is not an FID Inception state dict (missing {missing[:3]}, unexpected {unexpected[:3]})."
+        )
     return model.eval().requires_grad_(False).to(device)

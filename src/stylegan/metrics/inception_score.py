@@ -11,7 +11,7 @@ def inception_score(logits: np.ndarray, num_splits: int = 10) -> tuple[float, fl
     logp = logits - logits.max(axis=1, keepdims=True)
     logp = logp - np.log(np.exp(logp).sum(axis=1, keepdims=True))  # log softmax
     scores = []
-    for part in np.array_split(logp, num_splits):
+    for part in np.array_split(logp, min(num_splits, len(logp))):
         log_marginal = np.log(np.exp(part).mean(axis=0, keepdims=True))
         kl = (np.exp(part) * (part - log_marginal)).sum(axis=1)
         scores.append(np.exp(kl.mean()))

@@ -17,9 +17,15 @@ def polynomial_mmd2(x: np.ndarray, y: np.ndarray) -> float:
     return float(within_x + within_y - 2 * kxy.mean())
 
 
-def kid_from_features(real: np.ndarray, gen: np.ndarray, num_subsets: int = 100, max_subset_size: int = 1000,
-                      seed: int | None = None) -> float:
-    """Mean of `num_subsets` unbiased MMD^2 estimates on random subsets of min(N_real, N_gen, max_subset_size)."""
+def kid_from_features(
+    real: np.ndarray,
+    gen: np.ndarray,
+    num_subsets: int = 100,
+    max_subset_size: int = 1000,
+    seed: int | None = None,
+) -> float:
+    """Mean of `num_subsets` unbiased MMD^2 estimates on random subsets of min(N_real, N_gen, max_subset_size)
+    samples."""
     rng = np.random.default_rng(seed)
     real = np.asarray(real, dtype=np.float64)
     gen = np.asarray(gen, dtype=np.float64)

@@ -1,8 +1,8 @@
-"""Linear separability (Karras et al. 2019, sec. 4.2): how well a linear SVM in z or w predicts image attributes.
+"""Linear separability (Karras et al. 2019, sec. 4.2): how well a linear SVM in z or w predicts attributes.
 
-For each binary attribute, keep the half of the samples the classifier is most sure of, fit a linear SVM from the
-latent to the label, and measure the conditional entropy H(Y | X) of the label Y given the SVM's side X. The score is
-exp(sum over attributes of H(Y | X)); smaller is more separable.
+For each binary attribute, keep the half of the samples the classifier is most sure of, fit a linear SVM
+from the latent to the label, and measure the conditional entropy H(Y | X) of the label Y given the SVM's
+side X. The score is exp(sum over attributes of H(Y | X)); smaller is more separable.
 """
 
 from __future__ import annotations

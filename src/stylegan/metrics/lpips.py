@@ -1,7 +1,7 @@
 """LPIPS distance with a VGG16 trunk (Zhang et al. 2018, v0.1), in pure PyTorch, for perceptual path length.
 
-Module names follow the `lpips` package (`net.slice1.0.weight`, `lin0.model.1.weight`), so its state dicts load as
-is; torchvision's VGG16 ImageNet file (`features.N.*`) plus the LPIPS linear-head file load too.
+Module names follow the `lpips` package (`net.slice1.0.weight`, `lin0.model.1.weight`), so its state dicts
+load as is; torchvision's VGG16 ImageNet file (`features.N.*`) plus the LPIPS linear-head file load too.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def _vgg16_layers() -> list[nn.Module]:
 
 
 class VGG16Slices(nn.Module):
-    """VGG16 conv trunk split at relu1_2, relu2_2, relu3_3, relu4_3, relu5_3; layer indices as torchvision's."""
+    """VGG16 conv trunk split at relu1_2, relu2_2, relu3_3, relu4_3, relu5_3; torchvision's layer indices."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -88,7 +88,10 @@ class LPIPSVGG16(nn.Module):
 
     def distance_of_features(self, f0: list[torch.Tensor], f1: list[torch.Tensor]) -> torch.Tensor:
         """LPIPS distance [N] between two outputs of `features`."""
-        terms = [getattr(self, f"lin{k}")((a - b).square()).mean(dim=(1, 2, 3)) for k, (a, b) in enumerate(zip(f0, f1))]
+        terms = [
+            getattr(self, f"lin{k}")((a - b).square()).mean(dim=(1, 2, 3))
+            for k, (a, b) in enumerate(zip(f0, f1, strict=True))
+        ]
         return torch.stack(terms).sum(0)
 
     def forward(self, img0: torch.Tensor, img1: torch.Tensor) -> torch.Tensor:
@@ -104,14 +107,19 @@ def lpips_state_from_torchvision(vgg: dict, lin: dict) -> dict:
             continue
         index = int(key.split(".")[1])
         k = next(s for s, end in enumerate(SLICE_ENDS) if index < end)
-        state[f"net.slice{k + 1}.{key[len('features.'):]}"] = value
+        state[f"net.slice{k + 1}.{key[len('features.') :]}"] = value
     state.update({k: v for k, v in lin.items() if k.startswith("lin")})
     return state
 
 
-def load_lpips_vgg(path: str | os.PathLike | None = None, *, vgg_path: str | os.PathLike | None = None,
-                   lin_path: str | os.PathLike | None = None, device: torch.device | str = "cpu",
-                   download: bool = True) -> LPIPSVGG16:
+def load_lpips_vgg(
+    path: str | os.PathLike | None = None,
+    *,
+    vgg_path: str | os.PathLike | None = None,
+    lin_path: str | os.PathLike | None = None,
+    device: torch.device | str = "cpu",
+    download: bool = True,
+) -> LPIPSVGG16:
     """LPIPS VGG16 from one full state dict (`path`, lpips key names), or torchvision VGG16 + LPIPS heads."""
     if path is not None:
         state = load_state_dict(resolve_weights(VGG16_WEIGHTS, path))
@@ -124,22 +132,31 @@ def load_lpips_vgg(path: str | os.PathLike | None = None, *, vgg_path: str | os.
     missing, unexpected = model.load_state_dict(state, strict=False)
     missing = [k for k in missing if k not in ("shift", "scale")]
     if missing or unexpected:
-        raise MissingWeightsError(f"Not an LPIPS VGG16 state dict (missing {missing[:3]}, unexpected {unexpected[:3]}).")
+        raise MissingWeightsError(
+            f"Not an LPIPS VGG16 state dict (missing {missing[:3]}, unexpected {unexpected[:3]})."
+        )
     return model.eval().requires_grad_(False).to(device)
 
 
 class VGG16Classifier(nn.Module):
     """torchvision's VGG16 (`features.N`, `classifier.N`); `forward` gives the 4096-d fc7 features after ReLU.
 
-    Input: images [N, 3, H, W] in [0, 255], resized to 224x224 (bilinear) and normalised with ImageNet's statistics.
+    Input: images [N, 3, H, W] in [0, 255], resized to 224x224 (bilinear), normalised with ImageNet's stats.
     Used for precision/recall, whose paper takes VGG16 fc2 (= fc7) features.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.features = nn.Sequential(*_vgg16_layers(), nn.MaxPool2d(2, 2))
-        self.classifier = nn.Sequential(nn.Linear(512 * 7 * 7, 4096), nn.ReLU(), nn.Dropout(),
-                                        nn.Linear(4096, 4096), nn.ReLU(), nn.Dropout(), nn.Linear(4096, 1000))
+        self.classifier = nn.Sequential(
+            nn.Linear(512 * 7 * 7, 4096),
+            nn.ReLU(),
+            nn.Dropout(),
+            nn.Linear(4096, 4096),
+            nn.ReLU(),
+            nn.Dropout(),
+            nn.Linear(4096, 1000),
+        )
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1) * 255)
         self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1) * 255)
 
@@ -152,8 +169,9 @@ class VGG16Classifier(nn.Module):
         return self.classifier[:5](x)  # [N, 4096]
 
 
-def load_vgg16_classifier(path: str | os.PathLike | None = None, device: torch.device | str = "cpu",
-                          download: bool = True) -> VGG16Classifier:
+def load_vgg16_classifier(
+    path: str | os.PathLike | None = None, device: torch.device | str = "cpu", download: bool = True
+) -> VGG16Classifier:
     """torchvision's VGG16 ImageNet weights (`vgg16-397923af.pth`) as an fc7 feature extractor."""
     state = load_state_dict(resolve_weights(VGG16_WEIGHTS, path, download=download))
     model = VGG16Classifier()

@@ -107,8 +107,11 @@ def _load_detector(name: str, weights: dict, device: torch.device) -> Detector:
         from stylegan.metrics.fmnist import load_fmnist_classifier
 
         net = load_fmnist_classifier(weights.get("fmnist"), device=device)
-        fn = (lambda x: net.features(x.float() / 127.5 - 1)) if name == "fmnist" else (
-            lambda x: net(x.float() / 127.5 - 1).softmax(dim=1))
+        fn = (
+            (lambda x: net.features(x.float() / 127.5 - 1))
+            if name == "fmnist"
+            else (lambda x: net(x.float() / 127.5 - 1).softmax(dim=1))
+        )
         return Detector(f"{name}-{_weights_tag(weights.get('fmnist'))}", fn, device)
     if name == "lpips":
         from stylegan.metrics.lpips import load_lpips_vgg
@@ -118,14 +121,28 @@ def _load_detector(name: str, weights: dict, device: torch.device) -> Detector:
     raise ValueError(f"unknown detector {name!r}")
 
 
-# ---- one function per kind ----------------------------------------------------------------------------------
+# ---- one function per kind ----
+
 
 def _real_and_gen(spec: MetricSpec, opts: MetricOptions, num_gen: int) -> tuple[np.ndarray, np.ndarray]:
     det = opts.detector(spec.detector)
-    real = feat.real_features(det, opts.dataset, max_items=spec.max_real, batch_size=opts.batch_size,
-                              use_cache=opts.use_cache, progress=opts.progress)
-    gen = feat.generated_features(det, opts.G, num=num_gen, batch_size=opts.batch_size, device=opts.device,
-                                  seed=opts.seed, progress=opts.progress)
+    real = feat.real_features(
+        det,
+        opts.dataset,
+        max_items=spec.max_real,
+        batch_size=opts.batch_size,
+        use_cache=opts.use_cache,
+        progress=opts.progress,
+    )
+    gen = feat.generated_features(
+        det,
+        opts.G,
+        num=num_gen,
+        batch_size=opts.batch_size,
+        device=opts.device,
+        seed=opts.seed,
+        progress=opts.progress,
+    )
     return real, gen
 
 
@@ -154,8 +171,15 @@ def _run_is(name: str, spec: MetricSpec, opts: MetricOptions, num_gen: int) -> d
     from stylegan.metrics.inception_score import inception_score
 
     det = opts.detector(spec.detector)
-    logits = feat.generated_features(det, opts.G, num=num_gen, batch_size=opts.batch_size, device=opts.device,
-                                     seed=opts.seed, progress=opts.progress)
+    logits = feat.generated_features(
+        det,
+        opts.G,
+        num=num_gen,
+        batch_size=opts.batch_size,
+        device=opts.device,
+        seed=opts.seed,
+        progress=opts.progress,
+    )
     mean, std = inception_score(logits, **spec.options)
     return {f"{name}_mean": mean, f"{name}_std": std}
 
@@ -193,25 +217,39 @@ def _run_ls(name: str, spec: MetricSpec, opts: MetricOptions, num_gen: int) -> d
         zs.append(z.cpu())
         ws.append(w[:, 0].cpu())
     probs_all = torch.cat(probs)
-    return {f"{name}_z": linear_separability(torch.cat(zs), probs_all, **spec.options),
-            f"{name}_w": linear_separability(torch.cat(ws), probs_all, **spec.options)}
+    return {
+        f"{name}_z": linear_separability(torch.cat(zs), probs_all, **spec.options),
+        f"{name}_w": linear_separability(torch.cat(ws), probs_all, **spec.options),
+    }
 
 
 _RUNNERS = {"fid": _run_fid, "kid": _run_kid, "pr": _run_pr, "is": _run_is, "ppl": _run_ppl, "ls": _run_ls}
 
 
-def calc_metric(name: str, *, G, dataset=None, num_gen: int | None = None, device: str | torch.device = "cpu",
-                batch_size: int = 32, progress: bool = True, inception: str | os.PathLike | None = None,
-                vgg16: str | os.PathLike | None = None, lpips: str | os.PathLike | None = None,
-                fmnist: str | os.PathLike | None = None, use_cache: bool = True, seed: int = 0,
-                options: MetricOptions | None = None) -> dict:
+def calc_metric(
+    name: str,
+    *,
+    G,
+    dataset=None,
+    num_gen: int | None = None,
+    device: str | torch.device = "cpu",
+    batch_size: int = 32,
+    progress: bool = True,
+    inception: str | os.PathLike | None = None,
+    vgg16: str | os.PathLike | None = None,
+    lpips: str | os.PathLike | None = None,
+    fmnist: str | os.PathLike | None = None,
+    use_cache: bool = True,
+    seed: int = 0,
+    options: MetricOptions | None = None,
+) -> dict:
     """Compute one registered metric of generator G against `dataset`.
 
     Args:
-        name: a key of METRICS (fid50k_full, kid50k_full, pr50k3_full, is50k, ppl2_wend, ppl_zfull, ls, fid_fmnist...).
+        name: a key of METRICS (fid50k_full, kid50k_full, pr50k3_full, is50k, ppl2_wend, ls, fid_fmnist...).
         G: NVIDIA-API generator (z_dim, c_dim, mapping, synthesis, G(z, c, truncation_psi, noise_mode)).
-        dataset: a folder/.zip path, a map-style Dataset of uint8 [C, H, W] images (or (image, label) pairs), or an
-            iterable of uint8 [N, C, H, W] batches. Needed by fid/kid/pr.
+        dataset: a folder/.zip path, a map-style Dataset of uint8 [C, H, W] images (or (image, label)
+            pairs), or an iterable of uint8 [N, C, H, W] batches. Needed by fid/kid/pr.
         num_gen: generated images (default: the metric's count, e.g. 50000).
         inception, vgg16, lpips, fmnist: weights files (default: the cache, a download when online, or the
             classifier shipped with the package).
@@ -227,8 +265,16 @@ def calc_metric(name: str, *, G, dataset=None, num_gen: int | None = None, devic
         raise ValueError(f"metric {name} needs a dataset of real images (--data)")
     if options is None:
         weights = dict(inception=inception, vgg16=vgg16, lpips=lpips, fmnist=fmnist)
-        options = MetricOptions(G=G, dataset=dataset, device=torch.device(device), batch_size=batch_size,
-                                progress=progress, weights=weights, use_cache=use_cache, seed=seed)
+        options = MetricOptions(
+            G=G,
+            dataset=dataset,
+            device=torch.device(device),
+            batch_size=batch_size,
+            progress=progress,
+            weights=weights,
+            use_cache=use_cache,
+            seed=seed,
+        )
     num_gen = spec.num_gen if num_gen is None else int(num_gen)
     start = time.time()
     was_training = G.training
@@ -243,8 +289,14 @@ def calc_metric(name: str, *, G, dataset=None, num_gen: int | None = None, devic
 def calc_metrics(names: list[str], **kwargs) -> list[dict]:
     """`calc_metric` for several names, loading each detector once."""
     keys = ("inception", "vgg16", "lpips", "fmnist")
-    opts = MetricOptions(G=kwargs["G"], dataset=kwargs.get("dataset"), device=torch.device(kwargs.get("device", "cpu")),
-                         batch_size=kwargs.get("batch_size", 32), progress=kwargs.get("progress", True),
-                         weights={k: kwargs.get(k) for k in keys}, use_cache=kwargs.get("use_cache", True),
-                         seed=kwargs.get("seed", 0))
+    opts = MetricOptions(
+        G=kwargs["G"],
+        dataset=kwargs.get("dataset"),
+        device=torch.device(kwargs.get("device", "cpu")),
+        batch_size=kwargs.get("batch_size", 32),
+        progress=kwargs.get("progress", True),
+        weights={k: kwargs.get(k) for k in keys},
+        use_cache=kwargs.get("use_cache", True),
+        seed=kwargs.get("seed", 0),
+    )
     return [calc_metric(name, **kwargs, options=opts) for name in names]

@@ -1,4 +1,4 @@
-"""Perceptual path length (Karras et al. 2019): LPIPS distance of images eps apart along latent interpolations."""
+"""Perceptual path length (Karras et al. 2019): LPIPS distance of images eps apart along interpolations."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """Spherical interpolation between the directions of a and b [N, D] at t [N, 1]; the result has unit norm."""
+    """Spherical interpolation between the directions of a and b [N, D] at t [N, 1]; unit-norm result."""
     a = a / a.norm(dim=-1, keepdim=True)
     b = b / b.norm(dim=-1, keepdim=True)
     cos = (a * b).sum(dim=-1, keepdim=True).clamp(-1, 1)
@@ -27,7 +27,9 @@ def filter_and_mean(dist: np.ndarray) -> float:
     return float(dist[(lo <= dist) & (dist <= hi)].mean())
 
 
-def interpolated_ws(G, z: torch.Tensor, c: torch.Tensor, t: torch.Tensor, eps: float, space: str) -> torch.Tensor:
+def interpolated_ws(
+    G, z: torch.Tensor, c: torch.Tensor, t: torch.Tensor, eps: float, space: str
+) -> torch.Tensor:
     """ws [2N, num_ws, w_dim] for latents at t and t + eps between z[0::2] and z[1::2]."""
     z0, z1 = z[0::2], z[1::2]
     c0 = c[0::2]
@@ -40,10 +42,10 @@ def interpolated_ws(G, z: torch.Tensor, c: torch.Tensor, t: torch.Tensor, eps: f
 
 
 def prepare_for_lpips(img: torch.Tensor, crop: bool) -> torch.Tensor:
-    """Generator images [N, C, H, W] in [-1, 1] -> LPIPS input: the face crop, area-downsampled to <= 256, RGB."""
+    """Generator images [N, C, H, W] in [-1, 1] -> LPIPS input: face crop, area-downsampled to <= 256, RGB."""
     if crop:  # the central face region of FFHQ-aligned images, as in the paper
         c = img.shape[2] // 8
-        img = img[:, :, c * 3: c * 7, c * 2: c * 6]
+        img = img[:, :, c * 3 : c * 7, c * 2 : c * 6]
     factor = img.shape[2] // 256
     if factor > 1:
         img = torch.nn.functional.avg_pool2d(img, factor)
@@ -53,12 +55,23 @@ def prepare_for_lpips(img: torch.Tensor, crop: bool) -> torch.Tensor:
 
 
 @torch.no_grad()
-def ppl_distances(G, lpips: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], c: torch.Tensor, *,
-                  space: str, sampling: str, epsilon: float, crop: bool, generator: torch.Generator) -> torch.Tensor:
+def ppl_distances(
+    G,
+    lpips: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    c: torch.Tensor,
+    *,
+    space: str,
+    sampling: str,
+    epsilon: float,
+    crop: bool,
+    generator: torch.Generator,
+) -> torch.Tensor:
     """Scaled LPIPS distances [N] for one batch; c [N, c_dim] are the conditioning labels."""
     n, device = len(c), c.device
     z = torch.randn([2 * n, G.z_dim], generator=generator, device="cpu").to(device)
-    t = torch.rand([n, 1], generator=generator, device="cpu").to(device) * (1.0 if sampling == "full" else 0.0)
+    t = torch.rand([n, 1], generator=generator, device="cpu").to(device) * (
+        1.0 if sampling == "full" else 0.0
+    )
     ws = interpolated_ws(G, z, c.repeat_interleave(2, dim=0), t, epsilon, space)
     img = prepare_for_lpips(G.synthesis(ws, noise_mode="const").float(), crop)
     img0, img1 = img.chunk(2)

@@ -1,4 +1,4 @@
-"""Where feature-network weights come from: a user-given file, the local cache, or (online) a checked download."""
+"""Where feature-network weights come from: a user-given file, the cache, or (online) a checked download."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ class MissingWeightsError(click.ClickException):
 
 @dataclass(frozen=True)
 class WeightsSpec:
-    """A downloadable weights file. `sha256` may be a prefix (torch hub names carry the first 8 hex digits)."""
+    """A downloadable weights file. `sha256` may be a prefix (torch hub names carry its first 8 digits)."""
 
     filename: str
     url: str
@@ -26,14 +26,18 @@ class WeightsSpec:
 
 INCEPTION_WEIGHTS = WeightsSpec(
     "pt_inception-2015-12-05-6726825d.pth",
-    "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",
+    "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
+    "pt_inception-2015-12-05-6726825d.pth",
     "6726825d",
 )
 VGG16_WEIGHTS = WeightsSpec(
-    "vgg16-397923af.pth", "https://download.pytorch.org/models/vgg16-397923af.pth", "397923af",
+    "vgg16-397923af.pth",
+    "https://download.pytorch.org/models/vgg16-397923af.pth",
+    "397923af",
 )
 LPIPS_VGG_LIN_WEIGHTS = WeightsSpec(
-    "lpips_v0.1_vgg.pth", "https://github.com/richzhang/PerceptualSimilarity/raw/v0.1/lpips/weights/v0.1/vgg.pth",
+    "lpips_v0.1_vgg.pth",
+    "https://github.com/richzhang/PerceptualSimilarity/raw/v0.1/lpips/weights/v0.1/vgg.pth",
 )
 
 
@@ -58,18 +62,27 @@ def _download(spec: WeightsSpec, dst: Path) -> None:
     urllib.request.urlretrieve(spec.url, tmp)  # noqa: S310 (fixed https URLs)
     if spec.sha256 and not sha256_of(tmp).startswith(spec.sha256):
         tmp.unlink()
-        raise MissingWeightsError(f"Downloaded {spec.filename} has the wrong sha256 (expected {spec.sha256}...).")
+        raise MissingWeightsError(
+            f"Downloaded {spec.filename} has the wrong sha256 (expected {spec.sha256}...)."
+        )
     tmp.replace(dst)
 
 
-def resolve_weights(spec: WeightsSpec, path: str | os.PathLike | None = None, *, download: bool = True) -> Path:
+def resolve_weights(
+    spec: WeightsSpec, path: str | os.PathLike | None = None, *, download: bool = True
+) -> Path:
     """Return a local file for `spec`: `path` if given, else the cache, else a download into the cache.
+
+    Downloads are off when `download` is False or the environment sets STYLEGAN_OFFLINE=1.
 
     Raises:
         MissingWeightsError: the file does not exist and cannot be downloaded (offline).
     """
-    how = (f"Download {spec.url} and pass it with --inception/--vgg (or the `path` argument), "
-           f"or put it at {cache_dir() / spec.filename}.")
+    download = download and os.environ.get("STYLEGAN_OFFLINE", "0") in ("", "0")
+    how = (
+        f"Download {spec.url} and pass it with --inception/--vgg (or the `path` argument), "
+        f"or put it at {cache_dir() / spec.filename}."
+    )
     if path is not None:
         if not Path(path).is_file():
             raise MissingWeightsError(f"Weights file not found: {path}. {how}")
@@ -82,8 +95,9 @@ def resolve_weights(spec: WeightsSpec, path: str | os.PathLike | None = None, *,
             _download(spec, cached)
             return cached
         except OSError as err:
-            raise MissingWeightsError(f"{spec.filename} is not cached and could not be downloaded ({err}). {how}") \
-                from err
+            raise MissingWeightsError(
+                f"{spec.filename} is not cached and could not be downloaded ({err}). {how}"
+            ) from err
     raise MissingWeightsError(f"{spec.filename} is not available offline. {how}")
 
 
