@@ -241,6 +241,9 @@ _SG2_G_KWARGS = {
     "truncation_cutoff_val",
     "style_mixing_prob",
     "structure",
+    "mapping_func",
+    "synthesis_func",
+    "fmap_const",
 }
 _SG2_D_KWARGS = {
     "label_size",
@@ -263,6 +266,14 @@ _SG2_D_KWARGS = {
     "dtype",
     "structure",
     "freeze_layers",
+    "augment_strength",
+    "use_pagan",
+    "pagan_num",
+    "pagan_fade",
+    "score_size",
+    "score_max",
+    "use_spectral_norm",
+    "adaptive_dropout",
 }
 _REQUIRED = {
     "use_wscale": True,
@@ -275,6 +286,14 @@ _REQUIRED = {
     "fmap_decay": 1.0,
     "fmap_min": 1,
     "structure": ("auto", "fixed", "linear", "recursive", None),
+    "mapping_func": "G_mapping",
+    "synthesis_func": ("G_synthesis", "G_synthesis_stylegan2"),
+    # StyleGAN2-ADA-TF comparison methods that change the discriminator's maths
+    "use_pagan": False,
+    "use_spectral_norm": False,
+    "adaptive_dropout": 0,
+    "score_size": 1,
+    "score_max": 1,
 }
 
 
@@ -507,7 +526,7 @@ def _sg2_discriminator_config(rec: TFNetworkRecord, v: dict, what: str) -> style
         num_fp16_res=int(_kw(kw, "num_fp16_res", 0)),
         conv_clamp=kw.get("conv_clamp"),
         cmap_dim=_none_if(int(v["Output/weight"].shape[1]), channels[4]) if embed is not None else None,
-        mbstd_group_size=int(_kw(kw, "mbstd_group_size", 4)),
+        mbstd_group_size=kw.get("mbstd_group_size", None if rec.build_func_name == "D_main" else 4),
         mbstd_num_channels=int(conv4.shape[2] - channels[4]),
         mapping_layers=_count(v, r"Mapping(\d+)/weight") if embed is not None else 8,
         mapping_lr_multiplier=float(_kw(kw, "mapping_lrmul", 0.1)),
@@ -673,7 +692,7 @@ def _generator_record(G: nn.Module, name: str, static_kwargs: dict) -> TFNetwork
             "synthesis": TFNetworkRecord(
                 version,
                 "G_synthesis",
-                "G_synthesis" if sg1 else "G_synthesis_stylegan2",
+                "G_synthesis" if sg1 or G.c_dim > 0 else "G_synthesis_stylegan2",
                 dict(static_kwargs),
                 {},
                 synth,
@@ -729,13 +748,16 @@ def to_tf_records(
 ) -> tuple[TFNetworkRecord, TFNetworkRecord, TFNetworkRecord]:
     """(G, D, Gs) TFNetworkRecords with NVIDIA's names, layouts and build functions, for `write_tf_pickle`.
 
-    g_kwargs / d_kwargs become the static kwargs (default: resolution, num_channels, label_size, as NVIDIA's
-    training loop passes them).
+    StyleGAN1 networks come out as G_style / D_basic (version 3); StyleGAN2 ones as G_main (version 4) with
+    StyleGAN2-TF's build functions, or StyleGAN2-ADA-TF's (G_synthesis, D_main) when conditional.
+    g_kwargs / d_kwargs: the static kwargs besides resolution, num_channels and label_size (which NVIDIA's
+    training loop always passes); default: those that reproduce the configs.
     """
     sg1 = G.config.family == "stylegan1"
     base = dict(num_channels=G.img_channels, resolution=G.img_resolution, label_size=G.c_dim)
     g_kwargs = dict(base, **(_config_kwargs(G.config) if g_kwargs is None else g_kwargs))
     d_kwargs = dict(base, **(_config_kwargs(D.config) if d_kwargs is None else d_kwargs))
     d_vars = {"lod": np.float32(0), **tf_variables(D)} if sg1 else tf_variables(D)
-    d_rec = TFNetworkRecord(3 if sg1 else 4, "D", "D_basic" if sg1 else "D_stylegan2", d_kwargs, {}, d_vars)
+    d_func = "D_basic" if sg1 else "D_main" if G.c_dim > 0 else "D_stylegan2"
+    d_rec = TFNetworkRecord(3 if sg1 else 4, "D", d_func, d_kwargs, {}, d_vars)
     return _generator_record(G, "G", g_kwargs), d_rec, _generator_record(G_ema, "Gs", g_kwargs)
