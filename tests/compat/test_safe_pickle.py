@@ -597,6 +597,18 @@ def test_mutated_files_read_or_fail_cleanly(kind, tmp_path):
             _assert_one_line(exc, "mutated.pkl")
 
 
+def test_deeply_nested_values(tmp_path):
+    """A hostile nesting depth ends in a one-line ModelFormatError, not a RecursionError traceback."""
+    data = dumps_with_globals({"G_ema": persistent(), "training_set_kwargs": "@@NEST@@"}, protocol=2)
+    depth = 100_000
+    nested = b"]" * depth + b"a" * (depth - 1)  # EMPTY_LIST x depth, then APPEND each into the one below
+    path = tmp_path / "deep.pkl"
+    path.write_bytes(data.replace(b"X\x08\x00\x00\x00@@NEST@@", nested))
+    with pytest.raises(ModelFormatError) as info:
+        read_ada_pickle(path)
+    _assert_one_line(info.value, "deep.pkl")
+
+
 def test_corrupt_storage_blob(tmp_path):
     blob = storage_blob(torch.zeros(4), numel=5)  # the id claims 5 elements, the data holds 4
     path = tmp_path / "blob.pkl"

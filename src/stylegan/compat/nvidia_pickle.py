@@ -199,7 +199,7 @@ def read_ada_pickle(path: str | Path) -> dict[str, Any]:
         out[key] = _with_file(name, network_record, obj)
     if not any(key in out for key in ("G", "D", "G_ema")):
         raise ModelFormatError(f"{name} holds no G, D or G_ema network")
-    out["training_set_kwargs"] = to_plain(data.get("training_set_kwargs"))
+    out["training_set_kwargs"] = _with_file(name, to_plain, data.get("training_set_kwargs"))
     return out
 
 

@@ -90,7 +90,7 @@ class PersistentObject:
     module_src_sha256: str
 
     def __repr__(self) -> str:
-        children = self.state.get("_modules") or {}
+        children = self.state.get("_modules") or {} if isinstance(self.state, dict) else {}
         return f"PersistentObject({self.class_name!r}, version={self.version}, {len(children)} submodules)"
 
 
@@ -317,12 +317,16 @@ class _StorageUnpickler(pickle.Unpickler):
         if not isinstance(pid, tuple) or len(pid) != 6 or pid[0] not in ("storage", b"storage"):
             raise ModelFormatError(f"a storage blob has an unexpected persistent id {str(pid)[:80]}")
         _, storage_type, key, _location, numel, view = pid
-        if not isinstance(storage_type, _StorageType) or not isinstance(key, str) or type(numel) is not int:
+        if not isinstance(storage_type, _StorageType) or not isinstance(key, str) or not _is_count(numel):
             raise ModelFormatError(f"a storage blob has an invalid storage id {str(pid)[:80]}")
         if view is not None and not (isinstance(view, tuple) and len(view) == 3):
             raise ModelFormatError(f"a storage blob has invalid view metadata {str(view)[:80]}")
         self.storages.setdefault(key, (storage_type.dtype, numel))
         return _StorageRef(key, view)
+
+
+def _is_count(value: Any) -> bool:
+    return type(value) is int and value >= 0
 
 
 def _read_storage_data(blob: bytes, f: io.BytesIO, dtype: torch.dtype, numel: int) -> torch.Tensor:
@@ -441,6 +445,7 @@ def safe_load(path: str | Path) -> Any:
     Raises:
         UnsafePickleError: the pickle asks for a global outside the allow-table.
         ModelFormatError: the file is empty, truncated or not a pickle.
+        OSError: the file cannot be opened.
     """
     path = Path(path)
     if path.stat().st_size == 0:
