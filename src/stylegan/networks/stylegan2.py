@@ -257,17 +257,19 @@ class SynthesisBlock(nn.Module):
         """ws: [N, num_conv + num_torgb, w_dim]. Returns (x [N, C, r, r], img [N, img_channels, r, r])."""
         w_iter = iter(ws.unbind(dim=1))
         dtype = _block_dtype(self.use_fp16, force_fp32, ws.device)
+        # oneDNN convolutions on the CPU are ~1.5-3x faster in NHWC; results are identical.
+        fmt = torch.channels_last if ws.device.type == "cpu" else torch.contiguous_format
         if self.in_channels == 0:
-            x = self.const.to(dtype).unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
+            x = self.const.to(dtype).unsqueeze(0).repeat([ws.shape[0], 1, 1, 1]).to(memory_format=fmt)
             x = self.conv1(x, next(w_iter), noise_mode=noise_mode)
         elif self.architecture == "resnet":
-            x = x.to(dtype)
+            x = x.to(dtype, memory_format=fmt)
             y = self.skip(x, gain=np.sqrt(0.5))
             x = self.conv0(x, next(w_iter), noise_mode=noise_mode)
             x = self.conv1(x, next(w_iter), noise_mode=noise_mode, gain=np.sqrt(0.5))
             x = y + x
         else:
-            x = x.to(dtype)
+            x = x.to(dtype, memory_format=fmt)
             x = self.conv0(x, next(w_iter), noise_mode=noise_mode)
             x = self.conv1(x, next(w_iter), noise_mode=noise_mode)
         if img is not None:

@@ -91,26 +91,31 @@ def upfirdn2d(
         x = x.reshape(n, c, h, 1, w, 1)
         x = F.pad(x, [0, upx - 1, 0, 0, 0, upy - 1])
         x = x.reshape(n, c, h * upy, w * upx)
-    x = F.pad(x, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
-    x = x[:, :, max(-py0, 0) : x.shape[2] - max(-py1, 0), max(-px0, 0) : x.shape[3] - max(-px1, 0)]
-    x = _depthwise_fir(x, f.to(x.dtype), flip_filter=flip_filter, gain=gain)
+    conv_pad = (0, 0)
+    if px0 == px1 >= 0 and py0 == py1 >= 0 and f.numel() > 1:
+        conv_pad = (py0, px0)  # let the convolution pad: saves a copy of x
+    else:
+        x = F.pad(x, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
+        x = x[:, :, max(-py0, 0) : x.shape[2] - max(-py1, 0), max(-px0, 0) : x.shape[3] - max(-px1, 0)]
+    x = _depthwise_fir(x, f.to(x.dtype), flip_filter=flip_filter, gain=gain, padding=conv_pad)
     if downx > 1 or downy > 1:
         x = x[:, :, ::downy, ::downx]
     return x
 
 
-def _depthwise_fir(x: torch.Tensor, f: torch.Tensor, *, flip_filter: bool, gain: float) -> torch.Tensor:
-    """Valid-mode convolution of every channel with the same FIR filter."""
+def _depthwise_fir(x: torch.Tensor, f: torch.Tensor, *, flip_filter: bool, gain: float,
+                   padding: tuple[int, int] = (0, 0)) -> torch.Tensor:
+    """Convolution of every channel with the same FIR filter (zero padding (py, px), then valid mode)."""
     c = x.shape[1]
     f = f * (gain ** (f.ndim / 2))
     if not flip_filter:  # conv2d correlates; flip to convolve
         f = f.flip(list(range(f.ndim)))
     if f.ndim == 1:  # separable: rows then columns
-        x = F.conv2d(x, f.reshape(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-        return F.conv2d(x, f.reshape(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+        x = F.conv2d(x, f.reshape(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c, padding=(0, padding[1]))
+        return F.conv2d(x, f.reshape(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c, padding=(padding[0], 0))
     if f.numel() == 1:
         return x * f.reshape(())
-    return F.conv2d(x, f[None, None].expand(c, 1, *f.shape), groups=c)
+    return F.conv2d(x, f[None, None].expand(c, 1, *f.shape), groups=c, padding=padding)
 
 
 def filter2d(x: torch.Tensor, f: torch.Tensor, padding: Padding = 0, flip_filter: bool = False, gain: float = 1.0):
