@@ -13,6 +13,7 @@ import json
 import os
 import pickle
 import struct
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 
@@ -763,6 +764,34 @@ def test_tf_roundtrip(version, protocol, tmp_path):
         assert record.flat_variables().keys() == again.flat_variables().keys()
     with pytest.raises(ModelFormatError, match="read_tf_pickle"):
         read_ada_pickle(path)
+
+
+def test_tf_pickle_loads_with_a_plain_stub_unpickler(tmp_path):
+    """The written file is an ordinary dnnlib pickle: a plain Unpickler with a Network stub (as NVIDIA's
+    legacy loader does) reads it too."""
+
+    class Stub:
+        def __setstate__(self, state):
+            self.__dict__.update(state)
+
+    class StubUnpickler(pickle.Unpickler):
+        def find_class(self, module, name):
+            return (
+                Stub
+                if (module, name) == ("dnnlib.tflib.network", "Network")
+                else super().find_class(module, name)
+            )
+
+    nets = _tf_nets(4)
+    write_tf_pickle(tmp_path / "tf.pkl", *nets)
+    with open(tmp_path / "tf.pkl", "rb") as f, warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # numpy 2 warns about numpy.core names
+        G, D, Gs = StubUnpickler(f).load()
+    assert G.build_module_src == BUILD_MODULE_PLACEHOLDER and D.name == "D" and Gs.name == "Gs"
+    np.testing.assert_array_equal(
+        G.components["mapping"].variables[0][1],
+        nets[0]["components"]["mapping"]["variables"]["Dense0/weight"],
+    )
 
 
 def test_tf_build_source_is_never_run(tmp_path):
