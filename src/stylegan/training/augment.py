@@ -14,7 +14,8 @@ Our choices where the paper leaves room (NVIDIA's differ in these details, not i
   a sym6 wavelet, samples bilinearly and downsamples with the same wavelet.
 - The 4 filter bands (0-pi/8, pi/8-pi/4, pi/4-pi/2, pi/2-pi) are differences of 31-tap Kaiser-windowed sinc
   low-passes, so they add up to the identity exactly.
-- A sample that no transform of a group selects is passed through untouched (p=0 is the exact identity).
+- A sample that no transform of a group selects is passed through untouched (p=0 is the exact identity),
+  and the resampling and filtering stages only compute the selected samples (one device sync each).
 """
 
 from __future__ import annotations
@@ -191,14 +192,18 @@ class AugmentPipe(nn.Module):
     def _geometric(self, x: torch.Tensor, rnd: _Random, p: torch.Tensor) -> torch.Tensor:
         N, C, H, W = x.shape
         G_inv = self._geometric_matrix(rnd, N, p, H, W, x)  # [N, 3, 3], output pixel -> input pixel (centred)
+        moved = (G_inv - torch.eye(3, device=x.device, dtype=x.dtype)).abs().amax(dim=(1, 2)) > 0
+        return _on_subset(x, moved, lambda xs, idx: self._resample(xs, G_inv[idx]))
+
+    def _resample(self, x: torch.Tensor, G_inv: torch.Tensor) -> torch.Tensor:
+        """Sample x [N, C, H, W] at G_inv [N, 3, 3] @ (output pixel) on a 2x grid, then decimate to H x W."""
+        N, C, H, W = x.shape
         u, v = _centred_grid(2 * H, 2 * W, x)  # 2x supersampled output grid, in output pixels of the 2x image
         pts = torch.stack([u / 2, v / 2, torch.ones_like(u)], dim=-1)  # [2H, 2W, 3] in original pixels
         src = torch.einsum("nij,hwj->nhwi", G_inv[:, :2, :], pts)  # [N, 2H, 2W, 2]
         grid = src * (2 / torch.tensor([W, H], device=x.device, dtype=x.dtype))  # align_corners=False units
         y = F.grid_sample(x, grid, mode="bicubic", padding_mode="reflection", align_corners=False)
-        y = _decimate2(y, self._down.to(x.dtype))  # [N, C, H, W]
-        moved = (G_inv - torch.eye(3, device=x.device, dtype=x.dtype)).abs().amax(dim=(1, 2)) > 0
-        return torch.where(moved[:, None, None, None], y, x)
+        return _decimate2(y, self._down.to(x.dtype))  # [N, C, H, W]
 
     def _geometric_matrix(self, rnd: _Random, N: int, p: torch.Tensor, H: int, W: int, like: torch.Tensor):
         cfg = self.config
@@ -266,8 +271,7 @@ class AugmentPipe(nn.Module):
         power = torch.tensor(_BAND_POWER, device=x.device, dtype=x.dtype)
         gains = gains / torch.sqrt((gains.square() * power).sum(dim=1, keepdim=True))
         taps = gains @ self._bands.to(x.dtype)  # [N, 31] one separable filter per image
-        y = _separable_filter(x, taps)
-        return torch.where(active[:, None, None, None], y, x)
+        return _on_subset(x, active, lambda xs, idx: _separable_filter(xs, taps[idx]))
 
     # ---- noise and cutout ---------------------------------------------------------------------------------
     def _noise(self, x: torch.Tensor, rnd: _Random, p: torch.Tensor) -> torch.Tensor:
@@ -411,11 +415,28 @@ def _reflect_index(i: torch.Tensor, n: int) -> torch.Tensor:
     return torch.where(i >= n, period - i, i)
 
 
-def _reflect_pad(x: torch.Tensor, pad: int, dim: int) -> torch.Tensor:
-    """Pad `pad` pixels on both sides of `dim` by reflection, for any pad (F.pad needs pad < size)."""
-    n = x.shape[dim]
-    index = _reflect_index(torch.arange(-pad, n + pad, device=x.device), n)
-    return x.index_select(dim, index)
+def _reflect_pad(x: torch.Tensor, px: int, py: int) -> torch.Tensor:
+    """Pad x [N, C, H, W] by px columns and py rows on each side by reflection, even past the image size."""
+    H, W = x.shape[2:]
+    if px < W and py < H:
+        return F.pad(x, (px, px, py, py), mode="reflect")
+    rows = _reflect_index(torch.arange(-py, H + py, device=x.device), H)
+    cols = _reflect_index(torch.arange(-px, W + px, device=x.device), W)
+    return x.index_select(2, rows).index_select(3, cols)
+
+
+def _on_subset(x: torch.Tensor, active: torch.Tensor, fn) -> torch.Tensor:
+    """fn(x[idx], idx) for the active samples only; the others pass through untouched.
+
+    Reading the mask synchronises with the device once; in exchange no work is spent on samples that the
+    stage leaves alone (most of them while p is small).
+    """
+    idx = torch.nonzero(active).squeeze(1)
+    if idx.numel() == 0:
+        return x
+    if idx.numel() == x.shape[0]:
+        return fn(x, idx)
+    return x.index_copy(0, idx, fn(x.index_select(0, idx), idx))
 
 
 def _scale2d(sx: torch.Tensor, sy: torch.Tensor) -> torch.Tensor:
@@ -482,13 +503,21 @@ def _band_filters(taps: int) -> torch.Tensor:
 
 
 def _decimate2(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
-    """Low-pass with the even-length filter f [K] and keep every 2nd pixel: [N, C, 2H, 2W] -> [N, C, H, W]."""
-    N, C, H2, W2 = x.shape
-    pad = f.numel() // 2 - 1
-    x = _reflect_pad(_reflect_pad(x, pad, 2), pad, 3).reshape(N * C, 1, H2 + 2 * pad, W2 + 2 * pad)
-    x = F.conv2d(x, f.reshape(1, 1, 1, -1), stride=(1, 2))
-    x = F.conv2d(x, f.reshape(1, 1, -1, 1), stride=(2, 1))
-    return x.reshape(N, C, H2 // 2, W2 // 2)
+    """Low-pass with the even-length filter f [K] and keep every 2nd pixel: [N, C, 2H, 2W] -> [N, C, H, W].
+
+    As two matrix products with banded matrices that include the reflection at the borders: BLAS runs these
+    much faster than a one-channel strided convolution on CPU, and they work for any image size.
+    """
+    return _decimation_matrix(f, x.shape[2]) @ x @ _decimation_matrix(f, x.shape[3]).T
+
+
+def _decimation_matrix(f: torch.Tensor, n: int) -> torch.Tensor:
+    """[n // 2, n] matrix: output j = sum_k f[k] * input[reflect(2j - K/2 + 1 + k)]."""
+    K = f.numel()
+    j = torch.arange(n // 2, device=f.device)[:, None].expand(n // 2, K)
+    i = _reflect_index(2 * j - (K // 2 - 1) + torch.arange(K, device=f.device)[None, :], n)
+    D = torch.zeros(n // 2, n, device=f.device, dtype=f.dtype)
+    return D.index_put_((j, i), f[None, :].expand(n // 2, K), accumulate=True)
 
 
 def _separable_filter(x: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
@@ -496,8 +525,8 @@ def _separable_filter(x: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
     N, C, H, W = x.shape
     pad = taps.shape[1] // 2
     weight = taps.repeat_interleave(C, dim=0)[:, None, None, :]  # [N*C, 1, 1, K]
-    y = _reflect_pad(x, pad, 3).reshape(1, N * C, H, W + 2 * pad)
+    y = _reflect_pad(x, pad, 0).reshape(1, N * C, H, W + 2 * pad)
     y = F.conv2d(y, weight, groups=N * C)
-    y = _reflect_pad(y.reshape(N, C, H, W), pad, 2).reshape(1, N * C, H + 2 * pad, W)
+    y = _reflect_pad(y.reshape(N, C, H, W), 0, pad).reshape(1, N * C, H + 2 * pad, W)
     y = F.conv2d(y, weight.transpose(2, 3), groups=N * C)
     return y.reshape(N, C, H, W)
