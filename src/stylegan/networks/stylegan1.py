@@ -139,8 +139,9 @@ def _blur_buffer(module: nn.Module, blur_filter: tuple[float, ...]) -> None:
 
 
 def padded_sum_kernel(w: torch.Tensor) -> torch.Tensor:
-    """[O, I, k, k] -> [O, I, k+1, k+1]: zero-pad by one and add the four shifted copies (the official fused
-    up/downscale kernel: a 3x3 conv after a 2x nearest upscale, or before a 2x2 box downscale)."""
+    """[O, I, k, k] -> [O, I, k+1, k+1]: zero-pad by one and add the four shifted copies: the official fused
+    kernels. Down (x 1/4, stride 2) it is exactly conv then 2x2 box average; up (transposed, stride 2) it is
+    nearest upscale then conv with the spatially flipped kernel, away from the border."""
     w = F.pad(w, [1, 1, 1, 1])
     return w[:, :, 1:, 1:] + w[:, :, :-1, 1:] + w[:, :, 1:, :-1] + w[:, :, :-1, :-1]
 
@@ -212,8 +213,9 @@ class MappingNetwork(nn.Module):
         super().__init__()
         self.z_dim, self.c_dim, self.w_dim, self.num_ws = z_dim, c_dim, w_dim, num_ws
         self.num_layers, self.activation, self.w_avg_beta = num_layers, activation, w_avg_beta
-        if c_dim > 0:  # labels embedded to z_dim by an unscaled matrix and concatenated (TF LabelConcat)
-            self.embed = _dense(c_dim, z_dim, gain=math.sqrt(c_dim), bias=False)
+        if c_dim > 0:  # TF LabelConcat: c times a plain N(0, 1) matrix (no equalised lr), concatenated to z
+            self.embed = FullyConnectedLayer(c_dim, z_dim, bias=False)
+            self.embed.weight_gain = 1.0
         features = [z_dim * (2 if c_dim > 0 else 1)] + [layer_features] * (num_layers - 1) + [w_dim]
         for idx in range(num_layers):
             setattr(self, f"fc{idx}", _dense(features[idx], features[idx + 1], math.sqrt(2), lr_multiplier))
