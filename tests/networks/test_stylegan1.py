@@ -194,6 +194,27 @@ def test_mapping_layers_match_numpy_reference():
     np.testing.assert_allclose(ws[:, 2].detach().numpy(), x, rtol=1e-4, atol=1e-5)
 
 
+def test_label_concat_and_label_switch_match_numpy_reference():
+    """Conditional StyleGAN1: G concatenates c @ W (plain N(0,1) matrix) to z before the pixel norm; D outputs
+    one score per class and keeps the labelled one."""
+    rng = np.random.default_rng(5)
+    mapping = stylegan1.MappingNetwork(4, 3, 5, num_ws=2, num_layers=1, layer_features=5, lr_multiplier=1.0)
+    label_w, dense_w = rng.standard_normal([3, 4]), rng.standard_normal([8, 5])
+    dense_b = rng.standard_normal(5)
+    with torch.no_grad():
+        mapping.embed.weight.copy_(torch.as_tensor(label_w.T, dtype=torch.float32))
+        mapping.fc0.weight.copy_(torch.as_tensor(dense_w.T, dtype=torch.float32))
+        mapping.fc0.bias.copy_(torch.as_tensor(dense_b, dtype=torch.float32))
+    z, c = rng.standard_normal([2, 4]), np.eye(3)[[2, 0]]
+    ref = np_lrelu(np_dense(np_pixel_norm(np.concatenate([z, c @ label_w], 1)), dense_w, dense_b, np.sqrt(2)))
+    ours = mapping(torch.as_tensor(z, dtype=torch.float32), torch.as_tensor(c, dtype=torch.float32))[:, 0]
+    np.testing.assert_allclose(ours.detach().numpy(), ref, rtol=1e-4, atol=1e-5)
+    D = stylegan1.Discriminator(c_dim=3, img_resolution=8, fmap_base=32, fmap_max=8)
+    img, c_t = torch.randn(2, 3, 8, 8), torch.as_tensor(c, dtype=torch.float32)
+    scores = D.b4(D.b8(img))  # [N, 3]
+    torch.testing.assert_close(D(img, c_t)[:, 0], scores[[0, 1], [2, 0]])
+
+
 @pytest.mark.parametrize("fused", [False, True])
 def test_discriminator_block_matches_numpy_reference(fused):
     rng = np.random.default_rng(4)
