@@ -57,6 +57,16 @@ def test_gradcheck_through_every_transform_at_p1():
     assert torch.autograd.gradgradcheck(lambda t: pipe(t, _gen(2)), (small,), fast_mode=True)  # R1
 
 
+def test_gradcheck_when_only_some_images_are_transformed():
+    pipe = AugmentPipe(augment_config("geom", imgfilter=1), p=0.2)
+    x = _images(n=6, c=3, res=4, dtype=torch.float64).requires_grad_()
+    y = pipe(x, _gen(3))
+    untouched = (y == x).flatten(1).all(1)
+    assert 0 < untouched.sum() < 6  # the subset path: some images pass through, others are resampled
+    assert torch.autograd.gradcheck(lambda t: pipe(t, _gen(3)), (x,), fast_mode=True)
+    assert torch.autograd.gradgradcheck(lambda t: pipe(t, _gen(3)), (x,), fast_mode=True)
+
+
 def test_gradients_flow_to_the_images():
     x = _images(n=4, c=3).requires_grad_()
     AugmentPipe("bgcfnc", p=1.0)(x, _gen()).square().sum().backward()
