@@ -354,3 +354,15 @@ def test_config_errors():
         stylegan1.preset_configs("ffhq")
     with pytest.raises(ValueError, match="unknown overrides"):
         stylegan1.preset_configs("ffhq1024", channel_base=3)
+
+
+def test_trains_with_the_shared_loss():
+    """The paper's networks plug into the training loss (R1 needs double backward through every op)."""
+    loss_mod = pytest.importorskip("stylegan.training.loss")
+    G, D = _tiny("lsun256", fused_scale=True)
+    loss = loss_mod.StyleGAN2Loss(G, D, loss_mod.LossConfig(r1_gamma=1.0, pl_weight=0.0))
+    real, z, c = torch.randn(4, 3, 8, 8), torch.randn(4, G.z_dim), torch.zeros(4, 0)
+    for phase in ("Gboth", "Dboth"):
+        stats = loss.accumulate_gradients(phase, real, c, z, c, gain=1.0)
+        assert stats and all(torch.isfinite(v).all() for v in stats.values())
+    assert all(p.grad is not None for p in D.parameters())
