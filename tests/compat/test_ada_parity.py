@@ -21,15 +21,21 @@ def source(request, tmp_path_factory):
     return request.param, tmp_path_factory.mktemp("converted")
 
 
+_CACHE: dict = {}
+
+
 def _networks(name, source):
     kind, tmp = source
+    if (name, kind) in _CACHE:
+        return _CACHE[name, kind]
     path = FIXTURES / f"{name}.pkl"
     if kind == "native":
         dest = tmp / f"{name}.safetensors"
         if not dest.exists():
             convert_model(path, dest, which="all")
         path = dest
-    return load_networks(path)
+    _CACHE[name, kind] = load_networks(path)
+    return _CACHE[name, kind]
 
 
 def _close(actual, ref, atol):
