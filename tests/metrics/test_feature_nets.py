@@ -109,11 +109,11 @@ def test_inception_equals_pytorch_fid(oracles, monkeypatch):
             state.update({f"{name}.{k}": v for k, v in module.state_dict().items()})
     missing, unexpected = ours.load_state_dict(state, strict=False)
     assert set(missing) == {"fc.weight", "fc.bias"} and not unexpected
-    img = torch.randint(0, 256, (2, 3, 64, 48), generator=torch.Generator().manual_seed(2), dtype=torch.uint8)
+    img = torch.randint(0, 256, (1, 3, 64, 48), generator=torch.Generator().manual_seed(2), dtype=torch.uint8)
     with torch.no_grad():
         expected = ref(img.float() / 255)[0].flatten(1)
         got = ours(img)
-    assert got.shape == (2, 2048)
+    assert got.shape == (1, 2048)
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
 
 
@@ -162,3 +162,17 @@ def test_missing_weights_offline_is_one_clear_error(tmp_path, monkeypatch):
         load_inception(download=False)
     with pytest.raises(MissingWeightsError, match="not found: .*nope.pth"):
         load_inception(tmp_path / "nope.pth")
+
+
+def test_lpips_heads_found_in_installed_package(tmp_path):
+    from stylegan.metrics.lpips import _lpips_package_heads
+
+    heads = _lpips_package_heads()
+    if heads is None:
+        pytest.skip("lpips package not installed")
+    vgg = {f"features.{k.split('.', 2)[2]}": v for k, v in LPIPSVGG16().state_dict().items() if "slice" in k}
+    torch.save(vgg, tmp_path / "vgg16.pth")
+    model = load_lpips_vgg(vgg_path=tmp_path / "vgg16.pth", download=False)
+    expected = torch.load(heads, map_location="cpu", weights_only=True)
+    torch.testing.assert_close(model.lin2.model[1].weight, expected["lin2.model.1.weight"])
+    assert all((getattr(model, f"lin{k}").model[1].weight >= 0).all() for k in range(5))

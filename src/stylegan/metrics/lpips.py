@@ -112,6 +112,17 @@ def lpips_state_from_torchvision(vgg: dict, lin: dict) -> dict:
     return state
 
 
+def _lpips_package_heads() -> str | None:
+    """The v0.1 VGG heads shipped inside an installed `lpips` package (found without importing it)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("lpips")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = os.path.join(next(iter(spec.submodule_search_locations)), "weights", "v0.1", "vgg.pth")
+    return path if os.path.isfile(path) else None
+
+
 def load_lpips_vgg(
     path: str | os.PathLike | None = None,
     *,
@@ -125,6 +136,7 @@ def load_lpips_vgg(
         state = load_state_dict(resolve_weights(VGG16_WEIGHTS, path))
     else:
         vgg = load_state_dict(resolve_weights(VGG16_WEIGHTS, vgg_path, download=download))
+        lin_path = lin_path if lin_path is not None else _lpips_package_heads()
         lin = load_state_dict(resolve_weights(LPIPS_VGG_LIN_WEIGHTS, lin_path, download=download))
         state = lpips_state_from_torchvision(vgg, lin)
     model = LPIPSVGG16()

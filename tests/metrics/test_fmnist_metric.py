@@ -1,0 +1,74 @@
+"""The shipped Fashion-MNIST classifier: its accuracy, and `fid_fmnist` ordering image sources by quality.
+
+Needs Debian's `dataset-fashion-mnist` (/usr/share/datasets/fashion-mnist); skips without it.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from stylegan.metrics.features import Detector, extract, iterate_generated
+from stylegan.metrics.fid import fid_from_features
+from stylegan.metrics.fmnist import FMNISTClassifier, default_fmnist_weights, load_fmnist_classifier
+
+pytest.importorskip("scipy")
+
+
+@pytest.fixture(scope="module")
+def fmnist():
+    from stylegan.data.fashion_mnist import find_fashion_mnist, load_fashion_mnist
+
+    if find_fashion_mnist() is None or not default_fmnist_weights().is_file():
+        pytest.skip("Fashion-MNIST (apt-get install dataset-fashion-mnist) or the classifier asset is missing")
+    train, _ = load_fashion_mnist("train")
+    test, labels = load_fashion_mnist("test")
+    return torch.from_numpy(train[:3000]).unsqueeze(1), torch.from_numpy(test).unsqueeze(1), torch.from_numpy(labels)
+
+
+def test_asset_is_small_and_loads():
+    path = default_fmnist_weights()
+    if not path.is_file():
+        pytest.skip("classifier asset missing")
+    assert path.stat().st_size < 2_000_000
+    net = load_fmnist_classifier()
+    assert isinstance(net, FMNISTClassifier) and not net.training
+    assert net.features(torch.zeros(2, 1, 32, 32)).shape == (2, 128)  # any resolution, resized to 28²
+
+
+def test_classifier_accuracy_at_least_90_percent(fmnist):
+    _, test, labels = fmnist
+    net = load_fmnist_classifier()
+    with torch.no_grad():
+        pred = torch.cat([net(x.float() / 127.5 - 1).argmax(1) for x in test.split(2000)])
+    assert (pred == labels).float().mean().item() >= 0.90
+
+
+def _blur(img: torch.Tensor, sigma: float = 1.5) -> torch.Tensor:
+    x = torch.arange(-4, 5, dtype=torch.float32)
+    k = torch.exp(-0.5 * (x / sigma) ** 2)
+    k = k / k.sum()
+    out = F.conv2d(F.pad(img.float(), (4, 4, 4, 4), mode="reflect"), k.view(1, 1, 1, -1))
+    return F.conv2d(out, k.view(1, 1, -1, 1)).round().clamp(0, 255).to(torch.uint8)
+
+
+def test_fid_fmnist_orders_sources(fmnist):
+    from stylegan.networks.stylegan2 import Generator, GeneratorConfig
+
+    train, test, _ = fmnist
+    net = load_fmnist_classifier()
+    det = Detector("fmnist", lambda x: net.features(x.float() / 127.5 - 1), torch.device("cpu"))
+    ref = extract(det, train.split(1000))
+    torch.manual_seed(0)
+    G = Generator(GeneratorConfig(z_dim=32, w_dim=32, img_resolution=32, img_channels=1, mapping_layers=2,
+                                  channel_base=512, channel_max=32)).eval()
+    noise = torch.randint(0, 256, (1000, 1, 28, 28), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    fid = {
+        "real": fid_from_features(ref, extract(det, test[:1000].split(500))),
+        "blurred": fid_from_features(ref, extract(det, _blur(test[:1000]).split(500))),
+        "untrained": fid_from_features(ref, extract(det, iterate_generated(G, 1000, 250, torch.device("cpu")))),
+        "noise": fid_from_features(ref, extract(det, noise.split(500))),
+    }
+    assert fid["real"] < fid["blurred"] < fid["untrained"] < fid["noise"], fid
+    assert fid["real"] * 5 < fid["blurred"] and fid["real"] * 20 < fid["untrained"], fid
