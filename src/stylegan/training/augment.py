@@ -14,6 +14,8 @@ Our choices where the paper leaves room (NVIDIA's differ in these details, not i
   a sym6 wavelet, samples bilinearly and downsamples with the same wavelet.
 - The 4 filter bands (0-pi/8, pi/8-pi/4, pi/4-pi/2, pi/2-pi) are differences of 31-tap Kaiser-windowed sinc
   low-passes, so they add up to the identity exactly.
+- On 1-channel images the colour group applies brightness and contrast only (NVIDIA also applies the luma
+  flip there, which inverts a grey image; hue and saturation do nothing to grey).
 - A sample that no transform of a group selects is passed through untouched (p=0 is the exact identity),
   and the resampling and filtering stages only compute the selected samples (one device sync each).
 """
@@ -65,7 +67,7 @@ class AugmentConfig:
     hue_max: float = 1.0
     saturation_std: float = 1.0
     imgfilter: float = 0.0
-    imgfilter_bands: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0)
+    imgfilter_bands: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0)  # per-band probability factors
     imgfilter_std: float = 1.0
     noise: float = 0.0
     cutout: float = 0.0
@@ -262,12 +264,11 @@ class AugmentPipe(nn.Module):
         cfg = self.config
         gains = torch.ones(N, 4, device=x.device, dtype=x.dtype)
         active = torch.zeros(N, dtype=torch.bool, device=x.device)
-        for band, strength in enumerate(cfg.imgfilter_bands):
-            g, on = _chosen(
-                rnd, N, cfg.imgfilter * p, torch.exp2(rnd.randn(N) * cfg.imgfilter_std), 1.0, flag=True
-            )
-            gains[:, band] = 1 + (g - 1) * strength  # band strength 0 turns a band's augmentation off
-            active = active | (on & (strength != 0))
+        for band, strength in enumerate(cfg.imgfilter_bands):  # strength multiplies the band's probability
+            prob = cfg.imgfilter * strength * p
+            g, on = _chosen(rnd, N, prob, torch.exp2(rnd.randn(N) * cfg.imgfilter_std), 1.0, flag=True)
+            gains[:, band] = g
+            active = active | on
         power = torch.tensor(_BAND_POWER, device=x.device, dtype=x.dtype)
         gains = gains / torch.sqrt((gains.square() * power).sum(dim=1, keepdim=True))
         taps = gains @ self._bands.to(x.dtype)  # [N, 31] one separable filter per image
