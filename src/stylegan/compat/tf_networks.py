@@ -310,6 +310,13 @@ def _check_kwargs(kwargs: dict, known: set[str], what: str) -> None:
                 )
 
 
+def _activation(kw: dict, what: str) -> str:
+    act = _kw(kw, "nonlinearity", "lrelu")
+    if _kw(kw, "mapping_nonlinearity", "lrelu") != act:
+        raise ModelFormatError(f"{what}: different mapping and synthesis nonlinearities are not supported")
+    return act
+
+
 def _none_if(value: int, default: int) -> int | None:
     return None if value == default else value
 
@@ -368,9 +375,7 @@ def _sg1_generator_config(rec: TFNetworkRecord, v: dict, what: str) -> stylegan1
         r: _need(v, f"synthesis/{r}x{r}/Conv{'' if r == 4 else '1'}/bias", what).shape[0] for r in res
     }
     fmap_base, fmap_max = _channel_schedule(channels, _sg1_stage)
-    act = _kw(kw, "nonlinearity", "lrelu")
-    if _kw(kw, "mapping_nonlinearity", "lrelu") != act:
-        raise ModelFormatError(f"{what}: different mapping and synthesis nonlinearities are not supported")
+    act = _activation(kw, what)
     psi, cutoff = kw.get("truncation_psi", 0.7), kw.get("truncation_cutoff", 8)
     if psi is None or cutoff is None:  # G_style: either None disables truncation
         psi, cutoff = 1.0, None
@@ -498,7 +503,7 @@ def _sg2_generator_config(rec: TFNetworkRecord, v: dict, what: str) -> stylegan2
         architecture=_sg2_architecture(v, "synthesis/", "ToRGB", what, kw),
         resample_filter=tuple(_kw(kw, "resample_kernel", (1, 3, 3, 1))),
         use_noise="synthesis/noise0" in v,
-        activation=_kw(kw, "nonlinearity", "lrelu"),
+        activation=_activation(kw, what),
     )
 
 
