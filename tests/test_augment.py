@@ -205,3 +205,27 @@ def test_state_dict_resumes_exactly():
     assert (
         full.p > 0 and torch.equal(full.pipe.p, resumed.pipe.p) and full.num_steps == resumed.num_steps == 40
     )
+
+
+def test_r1_and_ada_with_real_faces_and_a_discriminator():
+    from pathlib import Path
+
+    from stylegan.data import ImageFolderDataset
+    from stylegan.networks.stylegan2 import Discriminator, DiscriminatorConfig
+
+    faces = ImageFolderDataset(
+        Path(__file__).parent / "fixtures" / "att-faces", resolution=16
+    )  # AT&T Labs Cambridge
+    images, c = next(iter(torch.utils.data.DataLoader(faces, batch_size=8)))
+    real = (images.float() / 127.5 - 1).requires_grad_()  # [8, 1, 16, 16]
+    torch.manual_seed(0)
+    D = Discriminator(DiscriminatorConfig(img_resolution=16, img_channels=1, channel_base=64, channel_max=16))
+    pipe = AugmentPipe("bgc", p=0.5)
+    ada = AdaController(pipe, batch_size=8, interval=1, kimg=0.1)
+    logits = D(pipe(real), c)  # [8, 1]
+    (grad,) = torch.autograd.grad(logits.sum(), real, create_graph=True)
+    (grad.square().sum() + logits.mean()).backward()  # R1 needs the second derivative through the pipe
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in D.parameters() if p.requires_grad)
+    ada.observe(torch.ones_like(logits))
+    ada.step()
+    assert ada.p == pytest.approx(0.5 + 8 / 100)

@@ -128,7 +128,7 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         image = self._load_image(int(self._raw_idx[idx]))  # [C, H, W] uint8
         if self._xflip[idx]:
             image = image[:, :, ::-1]
-        return np.ascontiguousarray(image), self.get_label(idx)
+        return np.array(image, order="C"), self.get_label(idx)  # a writable copy: torch warns on read-only
 
     def _load_image(self, raw_idx: int) -> np.ndarray:
         name = self._names[raw_idx]
