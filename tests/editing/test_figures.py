@@ -117,10 +117,9 @@ def test_mixing_figure(model, tmp_path):
 def test_noise_figures(model, tmp_path):
     path, G = model
     out4, out5 = tmp_path / "fig4.png", tmp_path / "fig5.png"
-    assert (
-        run("figure", "noise", "--network", path, "--seeds", "3,4", "--draws", "3", "--out", out4).exit_code
-        == 0
-    )
+    args = ["--seeds", "3,4", "--draws", "3", "--std-draws", "6", "--out", out4]
+    res = run("figure", "noise", "--network", path, *args)
+    assert res.exit_code == 0, res.output
     cells = _cells(_png(out4), rows=2, cols=4)
     assert not np.array_equal(cells[0][0], cells[0][1])  # different noise draws
     assert cells[0][3].max() == 255 and np.ptp(cells[0][3]) > 0  # std image, scaled to white
@@ -224,7 +223,8 @@ def test_layer_groups_follow_the_paper():
     [
         (["mixing", "--cols", "1,x"], "bad --cols"),
         (["mixing", "--coarse", "", "--middle", "", "--fine", ""], "at least one of"),
-        (["noise", "--draws", "1"], "--draws"),
+        (["noise", "--draws", "0"], "--draws"),
+        (["noise", "--std-draws", "1"], "--std-draws"),
         (["truncation", "--psis", "1,abc"], "--psis"),
         (["truncation", "--psis", "5"], "out of range"),
         (["interpolate", "--seeds", "3"], "at least 2 seeds"),

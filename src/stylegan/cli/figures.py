@@ -159,20 +159,29 @@ def mixing(
 @network_option
 @click.option("--seeds", default="1157,1012", show_default=True, help="One row per seed.")
 @click.option(
-    "--draws", type=click.IntRange(min=2), default=4, show_default=True, help="Noise draws per seed."
+    "--draws", type=click.IntRange(min=1), default=4, show_default=True, help="Noise draws shown per seed."
 )
-@click.option("--noise-seed", type=int, default=0, show_default=True, help="Seed of the first noise draw.")
+@click.option(
+    "--std-draws",
+    type=click.IntRange(min=2),
+    default=32,
+    show_default=True,
+    help="Noise draws behind the std-dev image (the paper used 100).",
+)
+@click.option("--noise-seed", type=int, default=0, show_default=True, help="Seed of the noise draws.")
 @trunc_option
 @cutoff_option
 @class_option
 @out_option("out/figure4-noise.png")
 @device_option
-def noise(network, seeds, draws, noise_seed, truncation_psi, truncation_cutoff, class_idx, out, device):
+def noise(
+    network, seeds, draws, std_draws, noise_seed, truncation_psi, truncation_cutoff, class_idx, out, device
+):
     """Paper Fig. 4: stochastic variation. Same w, several noise draws, and the per-pixel std-dev image.
 
     \b
     Example:
-      stylegan figure noise --network ffhq.pkl --seeds 1157,1012 --draws 4 --out fig4.png
+      stylegan figure noise --network ffhq.pkl --seeds 1157,1012 --draws 4 --std-draws 100 --out fig4.png
     """
     from stylegan.editing.figures import stochastic_variation_figure
 
@@ -184,6 +193,7 @@ def noise(network, seeds, draws, noise_seed, truncation_psi, truncation_cutoff, 
                 G,
                 seed_list,
                 num_draws=draws,
+                std_draws=std_draws,
                 noise_seed=noise_seed,
                 truncation_psi=psi,
                 truncation_cutoff=cutoff,

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stylegan.editing.generate import compute_ws, make_grid, mix_ws, synthesize
+from stylegan.editing.generate import compute_ws, make_grid, mix_ws, synthesize, to_uint8
 
 GROUPS = ("coarse", "middle", "fine")
 PAPER_PSIS = (1.0, 0.7, 0.5, 0.0, -0.5, -1.0)
@@ -87,10 +87,6 @@ def _check_noise(G) -> None:
         raise ValueError("this model has no noise inputs (e.g. StyleGAN3), so noise figures do not apply")
 
 
-def _label_column(images: np.ndarray) -> np.ndarray:
-    return np.full_like(images[:1], 255)
-
-
 def paper_mixing_figure(
     G,
     col_seeds: Sequence[int],
@@ -109,10 +105,8 @@ def paper_mixing_figure(
         truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, class_idx=class_idx, device=device
     )
     ws_b = compute_ws(G, col_seeds, **kw)
-    cells = [
-        _label_column(synthesize(G, ws_b[:1], noise_mode=noise_mode)),
-        synthesize(G, ws_b, noise_mode=noise_mode),
-    ]
+    img_b = synthesize(G, ws_b, noise_mode=noise_mode)
+    cells = [np.full_like(img_b[:1], 255), img_b]  # blank corner, then the B row
     for group, seeds in row_seeds.items():
         if not seeds:
             continue
@@ -129,13 +123,15 @@ def paper_mixing_figure(
 
 
 @torch.no_grad()
-def _draws(G, ws: torch.Tensor, num: int, noise_seed: int) -> torch.Tensor:
-    """[num, C, H, W] images of one ws [1, num_ws, w_dim] under noise draws noise_seed, noise_seed + 1, ..."""
-    out = []
-    for k in range(num):
-        torch.manual_seed(noise_seed + k)
-        out.append(G.synthesis(ws, noise_mode="random"))
-    return torch.cat(out)
+def _draws(G, ws: torch.Tensor, num: int, noise_seed: int, batch_size: int = 8) -> torch.Tensor:
+    """[num, C, H, W] images of one ws [1, num_ws, w_dim], each with its own noise draw (reproducible)."""
+    torch.manual_seed(noise_seed)
+    return torch.cat(
+        [
+            G.synthesis(ws.expand(min(batch_size, num - k), -1, -1), noise_mode="random")
+            for k in range(0, num, batch_size)
+        ]
+    )
 
 
 def std_image(images: torch.Tensor) -> np.ndarray:
@@ -150,17 +146,18 @@ def stochastic_variation_figure(
     seeds: Sequence[int],
     *,
     num_draws: int = 4,
+    std_draws: int = 32,
     noise_seed: int = 0,
     truncation_psi: float = 1.0,
     truncation_cutoff: int | None = None,
     class_idx: int | None = None,
     device: torch.device | str = "cpu",
 ) -> np.ndarray:
-    """Paper Fig. 4. One row per seed: `num_draws` images with the same w and different noise, then the std
-    image. Returns [H', W', C]."""
+    """Paper Fig. 4. One row per seed: `num_draws` images with the same w and different noise, then the
+    per-pixel std image over max(num_draws, std_draws) draws (the paper used 100). Returns [H', W', C]."""
     _check_noise(G)
-    if num_draws < 2:
-        raise ValueError("--draws must be at least 2 to show a standard deviation")
+    if num_draws < 1 or max(num_draws, std_draws) < 2:
+        raise ValueError("need at least 1 draw shown and 2 draws for the standard deviation")
     ws = compute_ws(
         G,
         seeds,
@@ -171,8 +168,8 @@ def stochastic_variation_figure(
     )
     rows = []
     for i in range(len(seeds)):
-        imgs = _draws(G, ws[i : i + 1], num_draws, noise_seed)
-        u8 = (imgs * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        imgs = _draws(G, ws[i : i + 1], max(num_draws, std_draws), noise_seed)
+        u8 = to_uint8(imgs[:num_draws])
         std = np.repeat(std_image(imgs)[None, :, :, None], u8.shape[-1], axis=-1)
         rows.append(np.concatenate([u8, std]))
     return make_grid(np.concatenate(rows), cols=num_draws + 1, pad=PAD)
