@@ -1,0 +1,67 @@
+"""`stylegan train` errors are one line (no traceback); --dry-run resolves options without training."""
+
+import json
+
+import numpy as np
+import PIL.Image
+import pytest
+from click.testing import CliRunner
+
+from stylegan.cli.train import train
+
+
+def _invoke(args):
+    return CliRunner().invoke(train, args)
+
+
+def _one_line_error(result, expected: str) -> None:
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
+    assert expected in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_empty_folder(tmp_path):
+    (tmp_path / "empty").mkdir()
+    _one_line_error(
+        _invoke(["--data", str(tmp_path / "empty"), "--outdir", str(tmp_path)]), "no images found"
+    )
+
+
+def test_mixed_resolutions_need_resolution(tmp_path):
+    data = tmp_path / "mixed"
+    data.mkdir()
+    for i, side in enumerate((16, 32)):
+        PIL.Image.fromarray(np.zeros([side, side], np.uint8)).save(data / f"{i}.png")
+    _one_line_error(_invoke(["--data", str(data), "--outdir", str(tmp_path)]), "different sizes")
+
+
+def test_batch_not_divisible(faces, tmp_path, tiny_args):
+    args = [*tiny_args, "--data", str(faces), "--outdir", str(tmp_path), "--batch", "6", "--batch-gpu", "4"]
+    _one_line_error(_invoke(args), "not divisible")
+
+
+def test_fixed_aug_needs_p(faces, tmp_path, tiny_args):
+    _one_line_error(_invoke([*tiny_args, "--data", str(faces), "--aug", "fixed"]), "--aug fixed needs --p")
+
+
+def test_resume_latest_without_runs(tmp_path):
+    _one_line_error(_invoke(["--resume", "latest", "--outdir", str(tmp_path)]), "no run in")
+
+
+def test_missing_data():
+    result = _invoke([])
+    assert result.exit_code != 0 and "--data is required" in result.output
+
+
+def test_dry_run_resolves_without_writing(faces, tmp_path, tiny_args):
+    result = _invoke([*tiny_args, "--data", str(faces), "--outdir", str(tmp_path / "runs"), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["resolution"] == 16 and summary["num_images"] == 12 and summary["batch_gpu"] == 4
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("flag", [["--gpus", "0"], ["--cfg", "nope"], ["--target", "1.5"]])
+def test_click_validates_ranges(flag):
+    assert _invoke(["--data", "x", *flag]).exit_code == 2
