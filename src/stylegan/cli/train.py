@@ -85,4 +85,6 @@ def train(ctx: click.Context, resume: str | None, dry_run: bool, metrics: str, *
         run_dir = train_run(opts, resume=resume, resume_updates=given)
     except (OptionsError, DatasetError, ResumeError, TrainingDiverged) as err:
         raise click.ClickException(str(err)) from None
+    except KeyboardInterrupt:
+        raise click.ClickException("interrupted; continue from the last snapshot: --resume latest") from None
     click.echo(f"done: {run_dir}")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from stylegan.training import distributed as dist_utils
 from stylegan.training.loop import open_dataset, pick_device, resume_options, run_description, training_loop
-from stylegan.training.options import TrainingOptions, resolve_hyper
+from stylegan.training.options import OptionsError, TrainingOptions, resolve_hyper
 from stylegan.training.state import find_resume_state
 
 RESUME_OVERRIDABLE = ("kimg", "snap", "tick", "metrics", "device")
@@ -29,6 +29,7 @@ def prepare(
         updates = {k: v for k, v in (resume_updates or {}).items() if k in RESUME_OVERRIDABLE}
         opts = resume_options(state_path, **updates)
     opts.validate()
+    _check_metrics(opts.metrics)
     world = int(os.environ["WORLD_SIZE"]) if dist_utils.launched_by_torchrun() else opts.gpus
     opts = replace(opts, gpus=world)
     pick_device(opts.device)
@@ -94,3 +95,19 @@ def _worker(rank: int, opts: TrainingOptions, state_path, device_type: str, init
         training_loop(opts, info, state_path, progress)
     finally:
         dist_utils.shutdown()
+
+
+def _check_metrics(names) -> None:
+    if not names:
+        return
+    try:
+        from stylegan.metrics import METRICS
+    except ImportError:
+        raise OptionsError(
+            "--metrics needs stylegan.metrics, which is not installed; use --metrics none"
+        ) from None
+    unknown = [n for n in names if n not in METRICS]
+    if unknown:
+        raise OptionsError(
+            f"--metrics: unknown {', '.join(unknown)}; choose from {', '.join(METRICS)} or none"
+        )

@@ -609,25 +609,29 @@ def save_image_grid(img: torch.Tensor, path: Path, cols: int | None = None) -> N
 
 
 def run_metrics(run: Run) -> None:
-    """Computes --metrics on G_ema (when the metrics module provides calc_metric); rank 0 writes the jsonl."""
-    if not run.opts.metrics:
+    """--metrics on G_ema, on rank 0 (if stylegan.metrics is installed); appends to metric-<name>.jsonl."""
+    if not run.opts.metrics or not run.info.is_main:
         return
     try:
         from stylegan.metrics import calc_metric
     except ImportError:
         return
     for name in run.opts.metrics:
-        result = calc_metric(name, G=run.G_ema, dataset=run.dataset.dataset, device=run.device)
-        if run.info.is_main:
-            line = {
-                "metric": name,
-                "result": result,
-                "kimg": run.cur_nimg / 1000,
-                "snapshot": snapshot_name("network", run.cur_nimg),
-                "timestamp": time.time(),
-            }
-            with open(run.run_dir / f"metric-{name}.jsonl", "a") as f:
-                f.write(json.dumps(line) + "\n")
+        result = calc_metric(
+            name, G=run.G_ema, dataset=run.dataset.dataset, device=run.device, progress=False
+        )
+        line = {
+            **result,
+            "kimg": run.cur_nimg / 1000,
+            "snapshot": snapshot_name("network", run.cur_nimg),
+            "timestamp": time.time(),
+        }
+        with open(run.run_dir / f"metric-{name}.jsonl", "a") as f:
+            f.write(json.dumps(line) + "\n")
+        tb = run.writers.get("tb")
+        for key, value in result.get("results", {}).items():
+            if tb is not None and isinstance(value, float):
+                tb.add_scalar(f"Metrics/{key}", value, global_step=run.cur_nimg)
 
 
 def _progress_bar(run: Run, enabled: bool):
