@@ -296,10 +296,10 @@ class AdaController:
     """Adjusts `augment_pipe.p` toward a target overfitting heuristic r_t = E[sign(D(real))], as ADA does.
 
     Call `observe(real_logits)` for every D evaluation on real images and `step()` once per training step
-    (after the D update). On every `interval`-th step, starting with the first, the mean sign since the last
-    adjustment becomes r_t and p += sign(r_t - target) * batch_size * interval / (kimg * 1000), clamped >= 0.
-    Under torch.distributed the sign statistics are summed over processes, so every rank must call `step()`.
-    Nothing here synchronises the device with the host.
+    (after the D update). On every `interval`-th step (the 4th, 8th, ... as in NVIDIA's loop), the mean sign
+    since the last adjustment becomes r_t, and p += sign(r_t - target) * batch_size * interval / (kimg * 1e3),
+    clamped at >= 0. Under torch.distributed the sign statistics are summed over processes, so every rank
+    must call `step()`. Nothing here synchronises the device with the host.
 
     Args:
         augment_pipe: the pipe whose `p` buffer is adjusted.
@@ -350,9 +350,8 @@ class AdaController:
 
     def step(self) -> bool:
         """Count one training step; adjust p on every `interval`-th one. Returns whether p was adjusted."""
-        adjust_now = self.num_steps % self.interval == 0
         self.num_steps += 1
-        if not adjust_now:
+        if self.num_steps % self.interval != 0:
             return False
         signs = self._signs.clone()
         if torch.distributed.is_available() and torch.distributed.is_initialized():
