@@ -205,7 +205,7 @@ class AugmentPipe(nn.Module):
         src = torch.einsum("nij,hwj->nhwi", G_inv[:, :2, :], pts)  # [N, 2H, 2W, 2]
         grid = src * (2 / torch.tensor([W, H], device=x.device, dtype=x.dtype))  # align_corners=False units
         y = F.grid_sample(x, grid, mode="bicubic", padding_mode="reflection", align_corners=False)
-        return _decimate2(y, self._down.to(x.dtype))  # [N, C, H, W]
+        return _decimate2(y, self._down.to(x.device, x.dtype))  # [N, C, H, W]
 
     def _geometric_matrix(self, rnd: _Random, N: int, p: torch.Tensor, H: int, W: int, like: torch.Tensor):
         cfg = self.config
@@ -271,7 +271,7 @@ class AugmentPipe(nn.Module):
             active = active | on
         power = torch.tensor(_BAND_POWER, device=x.device, dtype=x.dtype)
         gains = gains / torch.sqrt((gains.square() * power).sum(dim=1, keepdim=True))
-        taps = gains @ self._bands.to(x.dtype)  # [N, 31] one separable filter per image
+        taps = gains @ self._bands.to(x.device, x.dtype)  # [N, 31] one separable filter per image
         return _on_subset(x, active, lambda xs, idx: _separable_filter(xs, taps[idx]))
 
     # ---- noise and cutout ---------------------------------------------------------------------------------
