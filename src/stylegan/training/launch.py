@@ -17,10 +17,11 @@ RESUME_OVERRIDABLE = ("kimg", "snap", "tick", "metrics", "device")
 
 def prepare(
     opts: TrainingOptions, resume: str | None = None, resume_updates: dict | None = None
-) -> tuple[TrainingOptions, Path | None, dict]:
+) -> tuple[TrainingOptions, Path | None, dict, object]:
     """Validates options against the data before any process starts.
 
-    Returns (options, state file to resume or None, a summary of the resolved run for --dry-run).
+    Returns (options, state file to resume or None, a summary of the resolved run for --dry-run, the
+    opened dataset).
     For a resumed run the options are those of its config.json, with `resume_updates` (kimg, snap, tick,
     metrics, device) applied.
     """
@@ -49,7 +50,7 @@ def prepare(
         if state_path
         else str(Path(opts.outdir) / f"NNNNN-{run_description(opts, dataset, hyper)}"),
     }
-    return opts, state_path, summary
+    return opts, state_path, summary, dataset
 
 
 def train(
@@ -63,16 +64,16 @@ def train(
     Under torchrun (RANK/WORLD_SIZE set) this process joins the group; with opts.gpus > 1 it spawns that many
     processes (gloo on CPU, NCCL on CUDA).
     """
-    opts, state_path, _ = prepare(opts, resume, resume_updates)
+    opts, state_path, _, dataset = prepare(opts, resume, resume_updates)
     device_type = pick_device(opts.device).type
     if dist_utils.launched_by_torchrun():
         info = dist_utils.init_from_env(device_type)
         try:
-            return training_loop(opts, info, state_path, progress)
+            return training_loop(opts, info, state_path, progress, dataset)
         finally:
             dist_utils.shutdown()
     if opts.gpus == 1:
-        return training_loop(opts, None, state_path, progress)
+        return training_loop(opts, None, state_path, progress, dataset)
     return _spawn(opts, state_path, device_type, progress)
 
 

@@ -113,6 +113,7 @@ def training_loop(
     info: ProcessInfo | None = None,
     resume_state: Path | None = None,
     progress: bool = True,
+    dataset=None,
 ) -> Path:
     """Trains until opts.kimg, writing the run folder; returns it.
 
@@ -121,9 +122,10 @@ def training_loop(
         info: rank and world size when launched as several processes (process group already joined).
         resume_state: a training-state file to continue from.
         progress: show a tqdm bar (rank 0 only).
+        dataset: the result of open_dataset(opts), when already open.
     """
     info = info or ProcessInfo()
-    run = setup_run(opts, info, resume_state)
+    run = setup_run(opts, info, resume_state, dataset)
     bar = _progress_bar(run, progress)
     try:
         while not run.done:
@@ -141,12 +143,14 @@ def training_loop(
 # ---- setup -------------------------------------------------------------------------------------------------
 
 
-def setup_run(opts: TrainingOptions, info: ProcessInfo, resume_state: Path | None = None) -> Run:
+def setup_run(
+    opts: TrainingOptions, info: ProcessInfo, resume_state: Path | None = None, dataset=None
+) -> Run:
     """Builds data, networks, loss, optimizers and augmentation; restores a state file when resuming."""
     opts.validate()
     device = pick_device(opts.device, info.local_rank)
-    torch.backends.cudnn.benchmark = False
-    dataset = open_dataset(opts)
+    torch.backends.cudnn.benchmark = True  # NVIDIA's choice: speed over bitwise-repeatable CUDA kernels
+    dataset = dataset if dataset is not None else open_dataset(opts)
     hyper = resolve_hyper(opts, dataset.resolution, info.world_size)
     G, D = build_networks(opts, hyper, dataset, device)
     for module in (G, D):
@@ -222,7 +226,11 @@ def open_dataset(opts: TrainingOptions) -> _CachedDataset:
 
     if not opts.data:
         raise OptionsError("--data is required")
-    ds = ImageFolderDataset(opts.data, resolution=opts.resolution, use_labels=opts.cond, xflip=opts.mirror)
+    # A zip is normally made by `stylegan dataset`, which already decoded every image once: skip that check.
+    verify = not str(opts.data).lower().endswith(".zip")
+    ds = ImageFolderDataset(
+        opts.data, resolution=opts.resolution, use_labels=opts.cond, xflip=opts.mirror, verify=verify
+    )
     if opts.cond and not ds.has_labels:
         raise OptionsError(f"--cond: {opts.data} has no labels (dataset.json)")
     return _CachedDataset(ds)
