@@ -72,6 +72,12 @@ def _cells(img, rows, cols):
     ]
 
 
+def _close(a, b):
+    """uint8 images equal up to rounding (batch size and lerp change the float path by ~1e-7)."""
+    diff = np.abs(a.astype(int) - b.astype(int))
+    assert diff.max() <= 1 and diff.mean() < 0.05
+
+
 def _png(path):
     return np.asarray(Image.open(path))
 
@@ -103,15 +109,15 @@ def test_mixing_figure(model, tmp_path):
     cells = _cells(_png(out), rows=5, cols=4)
     assert (cells[0][0] == 255).all()  # blank corner
     ws_b = compute_ws(G, [1, 2, 3])
-    np.testing.assert_array_equal(
+    _close(
         np.concatenate(cells[0][1:], axis=1), np.concatenate(list(synthesize(G, ws_b)), axis=1)
     )
     ws_a = compute_ws(G, [7])  # the fine row: A's coarse/middle styles, B's fine ones
     fine = figures.layer_groups(G)["fine"]
     mixed = ws_a.repeat(3, 1, 1)
     mixed[:, fine] = ws_b[:, fine]
-    np.testing.assert_array_equal(cells[4][0], synthesize(G, ws_a)[0])
-    np.testing.assert_array_equal(cells[4][3], synthesize(G, mixed)[2])
+    _close(cells[4][0], synthesize(G, ws_a)[0])
+    _close(cells[4][3], synthesize(G, mixed)[2])
 
 
 def test_noise_figures(model, tmp_path):
@@ -128,9 +134,9 @@ def test_noise_figures(model, tmp_path):
     all_, none, fine, coarse = _cells(_png(out5), rows=1, cols=4)[0]
     psi, cutoff = figures.default_truncation(G)
     ws = compute_ws(G, [3], truncation_psi=psi, truncation_cutoff=cutoff)
-    np.testing.assert_array_equal(none, synthesize(G, ws, noise_mode="none")[0])
+    _close(none, synthesize(G, ws, noise_mode="none")[0])
     torch.manual_seed(0)
-    np.testing.assert_array_equal(all_, synthesize(G, ws, noise_mode="random")[0])
+    _close(all_, synthesize(G, ws, noise_mode="random")[0])
     assert len({a.tobytes() for a in (all_, none, fine, coarse)}) == 4
 
 
@@ -150,8 +156,8 @@ def test_truncation_figure(model, tmp_path):
     res = run("figure", "truncation", "--network", path, "--seeds", "5,6", "--psis", "1,0,-1", "--out", out)
     assert res.exit_code == 0, res.output
     cells = _cells(_png(out), rows=2, cols=3)
-    np.testing.assert_array_equal(cells[0][0], synthesize(G, compute_ws(G, [5]))[0])
-    np.testing.assert_array_equal(cells[0][1], cells[1][1])  # psi 0: every seed becomes w_avg
+    _close(cells[0][0], synthesize(G, compute_ws(G, [5]))[0])
+    _close(cells[0][1], cells[1][1])  # psi 0: every seed becomes w_avg
 
 
 def test_interpolation_gif(model, tmp_path):
