@@ -189,3 +189,14 @@ def test_dataset_made_by_the_tool_loads_in_nvidia_layout(tmp_path):
         assert sorted(z.namelist())[:2] == ["00000/img00000000.png", "00000/img00000001.png"]
     ds = ImageFolderDataset(tmp_path / "faces.zip")
     assert report.num_images == len(ds) == 12 and ds.image_shape == [1, 16, 16]
+
+
+def test_header_scan_without_verify_matches_pil(tmp_path):
+    shapes = {"l.png": (8, 8), "rgb.png": (8, 8, 3), "rgba.png": (8, 8, 4), "la.png": (8, 8, 2)}
+    for name, shape in shapes.items():
+        _write(tmp_path, name, _png(np.zeros(shape, np.uint8)))
+    _write(tmp_path, "wide.pgm", b"P5 16 8 255\n" + bytes(128))
+    fast = ImageFolderDataset(tmp_path, verify=False, resolution=8)
+    slow = ImageFolderDataset(tmp_path, verify=True, resolution=8)
+    assert fast.num_channels == slow.num_channels == 1  # 3 grayscale files (l, la, pgm) against 2 colour
+    assert all(np.array_equal(fast[i][0], slow[i][0]) for i in range(5))
