@@ -167,6 +167,17 @@ def test_fused_upscale_is_nearest_then_flipped_conv_in_the_interior():
     np.testing.assert_allclose(a[:, :, 1:-1, 1:-1], b[:, :, 1:-1, 1:-1], atol=1e-12)
 
 
+def test_numpy_transposed_conv_is_the_adjoint_of_tf_same_conv():
+    """The reference's conv2d_transpose is what TF defines: the adjoint (gradient) of the stride-2 'SAME' conv
+    with the same filter, <conv(y), x> == <y, conv_transpose(x)>."""
+    rng = np.random.default_rng(6)
+    f = rng.standard_normal([4, 4, 3, 2])  # conv2d view: [k, k, in = 3 (large), out = 2 (small)]
+    x, y = rng.standard_normal([2, 2, 5, 5]), rng.standard_normal([2, 3, 10, 10])
+    lhs = np.sum(np_conv2d_same(y, f, stride=2) * x)
+    rhs = np.sum(y * np_conv2d_transpose_same_s2(x, f))
+    np.testing.assert_allclose(lhs, rhs, rtol=1e-10)
+
+
 def test_mapping_layers_match_numpy_reference():
     rng = np.random.default_rng(3)
     z_dim, w_dim, lrmul = 6, 5, 0.01
