@@ -94,9 +94,12 @@ def all_reduce_mean_grads(params: list[nn.Parameter], info: ProcessInfo) -> torc
     return flat
 
 
-def all_reduce_sum(values: torch.Tensor, info: ProcessInfo) -> torch.Tensor:
-    """Sum of a tensor over ranks (a copy; the input is left as is)."""
-    out = values.clone()
-    if info.world_size > 1:
-        dist.all_reduce(out)
-    return out
+def all_reduce_sum(
+    values: torch.Tensor, info: ProcessInfo, device: torch.device | None = None
+) -> torch.Tensor:
+    """Sum of a tensor over ranks (a copy). With several ranks the sum runs on `device` (NCCL needs CUDA)."""
+    if info.world_size == 1:
+        return values.clone()
+    out = values.to(device if device is not None else values.device, copy=True)
+    dist.all_reduce(out)
+    return out.to(values.device)

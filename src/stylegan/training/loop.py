@@ -157,37 +157,22 @@ def setup_run(
         dist_utils.broadcast_module(module, info)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     augment_pipe, ada = build_augment_pipe(opts, hyper.batch, device)
+    loss_cfg = LossConfig(
+        r1_gamma=hyper.gamma, style_mixing_prob=hyper.style_mixing, pl_weight=hyper.pl_weight
+    )
     loss = StyleGAN2Loss(
-        G,
-        D,
-        LossConfig(r1_gamma=hyper.gamma, style_mixing_prob=hyper.style_mixing, pl_weight=hyper.pl_weight),
-        augment_pipe,
-        on_real_logits=ada.observe if ada is not None else None,
+        G, D, loss_cfg, augment_pipe, on_real_logits=ada.observe if ada is not None else None
     )
-    run_dir = (
-        Path(resume_state).parent
-        if resume_state
-        else next_run_dir(opts.outdir, run_description(opts, dataset, hyper))
-    )
+    if resume_state:
+        run_dir = Path(resume_state).parent
+    else:
+        run_dir = next_run_dir(opts.outdir, run_description(opts, dataset, hyper))
     dist_utils.barrier(info)  # every rank has chosen the same folder before rank 0 creates it
-    labels = torch.from_numpy(np.stack([dataset.get_label(i) for i in range(len(dataset))]))
-    run = Run(
-        opts=opts,
-        hyper=hyper,
-        info=info,
-        device=device,
-        run_dir=run_dir,
-        dataset=dataset,
-        labels=labels,
-        G=G,
-        D=D,
-        G_ema=G_ema,
-        loss=loss,
-        phases=make_phases(G, D, hyper),
-        augment_pipe=augment_pipe,
-        ada=ada,
-        sampler=InfiniteSampler(len(dataset), seed=opts.seed),
-    )
+    labels = torch.from_numpy(np.stack([dataset.get_label(i) for i in range(len(dataset))]))  # [len, c_dim]
+    sampler = InfiniteSampler(len(dataset), seed=opts.seed)
+    run = Run(opts=opts, hyper=hyper, info=info, device=device, run_dir=run_dir, dataset=dataset,
+              labels=labels, G=G, D=D, G_ema=G_ema, loss=loss, phases=make_phases(G, D, hyper),
+              augment_pipe=augment_pipe, ada=ada, sampler=sampler)  # fmt: skip
     if resume_state:
         restore_state(run, Path(resume_state))
     elif info.is_main:
@@ -408,7 +393,7 @@ def check_finite(run: Run, phase: Phase, stats: dict, flat: torch.Tensor | None)
     flags = torch.tensor(
         [float(len(bad_losses)), 0.0 if flat is None else float(~torch.isfinite(flat).all())]
     )
-    flags = dist_utils.all_reduce_sum(flags.to(run.device), run.info).cpu()
+    flags = dist_utils.all_reduce_sum(flags, run.info, run.device)
     if flags.sum() == 0:
         return
     what = ", ".join(bad_losses) if bad_losses else ("losses on another process" if flags[0] else "gradients")
@@ -463,7 +448,7 @@ def tick_stats_line(run: Run, now: float) -> dict:
     local = torch.tensor(
         [run.tick_stats[n][0] for n in names] + [run.tick_stats[n][1] for n in names], dtype=torch.float64
     )
-    total = dist_utils.all_reduce_sum(local.to(run.device), run.info).cpu().tolist()
+    total = dist_utils.all_reduce_sum(local, run.info, run.device).tolist()
     k = len(names)
     losses = {n: total[i] / max(total[k + i], 1) for i, n in enumerate(names)}
     run.tick_stats.clear()
