@@ -14,6 +14,15 @@ from stylegan.editing.generate import compute_ws, synthesize
 from stylegan.io import save_networks
 from stylegan.networks import stylegan1, stylegan2
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny tensors: one thread is fastest, and far faster than two on a loaded machine (no spin-waits)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
 RES = 16
 PAD = figures.PAD
 

@@ -11,6 +11,15 @@ from stylegan.io import load_networks, save_networks
 from stylegan.networks import stylegan1
 from stylegan.networks.registry import FAMILIES
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny tensors: one thread is fastest, and far faster than two on a loaded machine (no spin-waits)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
 # ----------------------------------------------------------------------------------------------------------
 # NumPy reference, written from networks_stylegan.py's formulas. Weights in TF layouts: conv [k, k, in, out],
 # dense [in, out]; activations NCHW; float64.
