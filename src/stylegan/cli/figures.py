@@ -123,7 +123,7 @@ def mixing(
     out,
     device,
 ):
-    """Paper Fig. 3: style mixing by layer group (coarse, middle, fine) from sources B into sources A.
+    """Style mixing (paper figure 3): coarse, middle or fine styles of sources B copied into sources A.
 
     \b
     Example:
@@ -177,7 +177,7 @@ def mixing(
 def noise(
     network, seeds, draws, std_draws, noise_seed, truncation_psi, truncation_cutoff, class_idx, out, device
 ):
-    """Paper Fig. 4: stochastic variation. Same w, several noise draws, and the per-pixel std-dev image.
+    """Stochastic variation (paper figure 4): one w, several noise draws, and the per-pixel std-dev image.
 
     \b
     Example:
@@ -214,7 +214,7 @@ def noise(
 @out_option("out/figure5-noise-layers.png")
 @device_option
 def noise_layers(network, seeds, noise_seed, truncation_psi, truncation_cutoff, class_idx, out, device):
-    """Paper Fig. 5: noise in all layers, in none, in fine layers only (64² and up), in coarse layers only.
+    """Noise per layer (paper figure 5): in all layers, none, fine layers only (64² and up), coarse only.
 
     \b
     Example:
@@ -260,7 +260,7 @@ def _parse_psis(text: str) -> list[float]:
 @out_option("out/figure8-truncation.png")
 @device_option
 def truncation(network, seeds, psis, truncation_cutoff, class_idx, out, device):
-    """Paper Fig. 8: the truncation trick in W, w_avg + psi (w - w_avg), from psi = 1 to -1.
+    """The truncation trick (paper figure 8): w_avg + psi (w - w_avg) in W, from psi = 1 to -1.
 
     \b
     Example:
