@@ -36,6 +36,8 @@ def default_truncation(G) -> tuple[float, int | None]:
 
 def ws_resolutions(G) -> list[int]:
     """Resolution of the layer each of the num_ws ws drives (StyleGAN2's last w drives the final ToRGB)."""
+    if not hasattr(G.synthesis, "block_resolutions"):
+        raise ValueError("layer groups need a StyleGAN1 or StyleGAN2 generator (resolution blocks)")
     out: list[int] = []
     for res in G.synthesis.block_resolutions:
         out += [res] * getattr(getattr(G.synthesis, f"b{res}"), "num_conv", 2)
