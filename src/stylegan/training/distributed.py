@@ -1,7 +1,7 @@
 """Process groups for multi-process training (torchrun env:// or our own spawn); explicit gradient all-reduce.
 
 Like NVIDIA's StyleGAN3 loop we do not wrap the networks in DDP: parameters are broadcast from rank 0, and
-after each phase the gradients are flattened, all-reduced and averaged. That plays well with double backward
+after each phase the gradients are flattened and all-reduced. That plays well with double backward
 (R1, path length) and with phases that touch only part of a network.
 """
 
@@ -73,9 +73,10 @@ def broadcast_module(module: nn.Module, info: ProcessInfo) -> None:
         dist.broadcast(tensor.data, src=0)
 
 
-def all_reduce_mean_grads(params: list[nn.Parameter], info: ProcessInfo) -> torch.Tensor | None:
-    """Averages the gradients of `params` over ranks in one flat all-reduce; missing grads count as zero.
+def all_reduce_sum_grads(params: list[nn.Parameter], info: ProcessInfo) -> torch.Tensor | None:
+    """Sums the gradients of `params` over ranks in one flat all-reduce; missing grads count as zero.
 
+    The loss gain already divides by the number of chunks in the global batch, so the sum is the batch mean.
     Returns the flat gradient (for a finiteness check), or None when there are no parameters.
     """
     if not params:
@@ -86,7 +87,6 @@ def all_reduce_mean_grads(params: list[nn.Parameter], info: ProcessInfo) -> torc
     flat = torch.cat([p.grad.flatten() for p in params])
     if info.world_size > 1:
         dist.all_reduce(flat)
-        flat /= info.world_size
         offset = 0
         for p in params:
             p.grad.copy_(flat[offset : offset + p.numel()].view_as(p))

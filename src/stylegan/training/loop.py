@@ -373,7 +373,7 @@ def run_phase(
         s, n = run.loss.pop_pl_update()
         total = dist_utils.all_reduce_sum(torch.stack([s, torch.tensor(float(n), device=s.device)]), run.info)
         run.loss.update_pl_mean(total[0] / total[1])
-    flat = dist_utils.all_reduce_mean_grads([p for p in phase.module.parameters()], run.info)
+    flat = dist_utils.all_reduce_sum_grads([p for p in phase.module.parameters()], run.info)
     check_finite(run, phase, stats, flat)
     phase.opt.step()
     record_phase_stats(run, stats, len(chunks))
