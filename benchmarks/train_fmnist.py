@@ -130,7 +130,10 @@ def main() -> None:
     ap.add_argument("--fid", type=int, default=0, help="fid_fmnist on every N-th snapshot (0: off).")
     ap.add_argument("--export", type=Path, help="Write the last snapshot's G_ema here.")
     args = ap.parse_args()
-    data = make_data(args.outdir / "fmnist32.zip")
+    args.outdir.mkdir(parents=True, exist_ok=True)
+    data = args.outdir / "fmnist32.zip"
+    if not args.summary or args.fid:
+        make_data(data)
     run_dir = args.summary or train(args.outdir, data, args.minutes, args.kimg)
     summary = {"run": str(run_dir), "losses": loss_table(run_dir)}
     print(f"{'kimg':>7} {'D loss':>7} {'G loss':>7} {'D(real)':>8} {'D(fake)':>8} {'s/kimg':>7}")

@@ -355,7 +355,7 @@ def load_real(run: Run, idx: np.ndarray, chunks: list[int]) -> tuple[dict, dict]
 def run_phase(
     run: Run, phase_idx: int, phase: Phase, real_img: dict, real_c: dict, chunks: list[int]
 ) -> None:
-    """Accumulates the phase's gradients over this rank's chunks, averages them over ranks and steps."""
+    """Accumulates the phase's gradients over this rank's chunks, sums them over ranks and steps."""
     phase.module.requires_grad_(True)
     phase.opt.zero_grad(set_to_none=True)
     num_chunks = run.hyper.rounds * run.info.world_size
@@ -388,7 +388,7 @@ def draw_latents(run: Run) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def check_finite(run: Run, phase: Phase, stats: dict, flat: torch.Tensor | None) -> None:
-    """Stops the run (on every rank alike) when a loss or the averaged gradient is NaN/inf."""
+    """Stops the run (on every rank alike) when a loss or the reduced gradient is NaN/inf."""
     bad_losses = sorted(name for name, v in stats.items() if not math.isfinite(v))
     flags = torch.tensor(
         [float(len(bad_losses)), 0.0 if flat is None else float(~torch.isfinite(flat).all())]
