@@ -21,10 +21,13 @@ def fmnist():
     from stylegan.data.fashion_mnist import find_fashion_mnist, load_fashion_mnist
 
     if find_fashion_mnist() is None or not default_fmnist_weights().is_file():
-        pytest.skip("Fashion-MNIST (apt-get install dataset-fashion-mnist) or the classifier asset is missing")
+        pytest.skip(
+            "Fashion-MNIST (apt-get install dataset-fashion-mnist) or the classifier asset missing"
+        )
     train, _ = load_fashion_mnist("train")
     test, labels = load_fashion_mnist("test")
-    return torch.from_numpy(train[:3000]).unsqueeze(1), torch.from_numpy(test).unsqueeze(1), torch.from_numpy(labels)
+    pad = lambda x: F.pad(torch.from_numpy(x).unsqueeze(1), (2, 2, 2, 2))  # noqa: E731  (32², as our datasets)
+    return pad(train[:3000]), pad(test), torch.from_numpy(labels)
 
 
 def test_asset_is_small_and_loads():
@@ -61,13 +64,26 @@ def test_fid_fmnist_orders_sources(fmnist):
     det = Detector("fmnist", lambda x: net.features(x.float() / 127.5 - 1), torch.device("cpu"))
     ref = extract(det, train.split(1000))
     torch.manual_seed(0)
-    G = Generator(GeneratorConfig(z_dim=32, w_dim=32, img_resolution=32, img_channels=1, mapping_layers=2,
-                                  channel_base=512, channel_max=32)).eval()
-    noise = torch.randint(0, 256, (1000, 1, 28, 28), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    G = Generator(
+        GeneratorConfig(
+            z_dim=32,
+            w_dim=32,
+            img_resolution=32,
+            img_channels=1,
+            mapping_layers=2,
+            channel_base=512,
+            channel_max=32,
+        )
+    ).eval()
+    noise = torch.randint(
+        0, 256, (1000, 1, 32, 32), generator=torch.Generator().manual_seed(0), dtype=torch.uint8
+    )
     fid = {
         "real": fid_from_features(ref, extract(det, test[:1000].split(500))),
         "blurred": fid_from_features(ref, extract(det, _blur(test[:1000]).split(500))),
-        "untrained": fid_from_features(ref, extract(det, iterate_generated(G, 1000, 250, torch.device("cpu")))),
+        "untrained": fid_from_features(
+            ref, extract(det, iterate_generated(G, 1000, 250, torch.device("cpu")))
+        ),
         "noise": fid_from_features(ref, extract(det, noise.split(500))),
     }
     assert fid["real"] < fid["blurred"] < fid["untrained"] < fid["noise"], fid

@@ -4,6 +4,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "att-faces"
 
@@ -30,6 +31,17 @@ TINY_ARGS = [
     "--device",
     "cpu",
 ]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny tensors: one thread is fastest, and far faster than two on a loaded machine (no spin-waits).
+
+    Subprocesses get OMP_NUM_THREADS=1, so in-process and subprocess runs compute the same floats."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture

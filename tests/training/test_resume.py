@@ -6,7 +6,7 @@ import signal
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -14,16 +14,6 @@ from safetensors.torch import load_file
 
 STEPS = 10  # batch 4 -> 0.040 kimg
 ADA = ["--aug", "ada", "--ada-kimg", "0.1", "--target", "0.5"]  # p moves by 0.16 per adjustment
-
-
-@contextmanager
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _cli(tiny_args, *args):
@@ -73,20 +63,8 @@ def test_sigkill_and_resume_latest_equals_uninterrupted_run(faces, tmp_path, tin
     from stylegan.training import train_run
 
     kimg = STEPS * 4 / 1000
-    with _one_thread():
-        ref_dir = train_run(
-            tiny_options(
-                data=str(faces),
-                outdir=str(tmp_path / "ref"),
-                kimg=kimg,
-                tick=0.004,
-                snap=1000,
-                aug="ada",
-                ada_kimg=0.1,
-                target=0.5,
-            ),
-            progress=False,
-        )
+    ref = tiny_options(data=str(faces), outdir=str(tmp_path / "ref"), kimg=kimg, tick=0.004, snap=1000)
+    ref_dir = train_run(replace(ref, aug="ada", ada_kimg=0.1, target=0.5), progress=False)
     killed_out = tmp_path / "killed"
     killed_at = _kill_after_snapshot(
         _cli(tiny_args, "--data", str(faces), "--outdir", str(killed_out), "--kimg", "1", "--snap", "3"),

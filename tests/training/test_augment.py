@@ -214,7 +214,7 @@ def test_r1_and_ada_with_real_faces_and_a_discriminator():
     from stylegan.networks.stylegan2 import Discriminator, DiscriminatorConfig
 
     faces = ImageFolderDataset(
-        Path(__file__).parent / "fixtures" / "att-faces", resolution=16
+        Path(__file__).parents[1] / "fixtures" / "att-faces", resolution=16
     )  # AT&T Labs Cambridge
     images, c = next(iter(torch.utils.data.DataLoader(faces, batch_size=8)))
     real = (images.float() / 127.5 - 1).requires_grad_()  # [8, 1, 16, 16]

@@ -17,7 +17,7 @@ import torch
 from stylegan.data import DatasetError, DatasetWarning, ImageFolderDataset, make_dataset
 
 # 12 AT&T faces, 92x112 PGM. Credit: AT&T Laboratories Cambridge.
-FACES = Path(__file__).parent / "fixtures" / "att-faces"
+FACES = Path(__file__).parents[1] / "fixtures" / "att-faces"
 
 
 def _png(arr: np.ndarray) -> bytes:

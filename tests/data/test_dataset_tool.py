@@ -18,7 +18,7 @@ from stylegan.data import DatasetError, ImageFolderDataset, load_fashion_mnist, 
 from stylegan.data.fashion_mnist import find_fashion_mnist
 
 # 12 AT&T faces, 92x112 PGM. Credit: AT&T Laboratories Cambridge.
-FACES = Path(__file__).parent / "fixtures" / "att-faces"
+FACES = Path(__file__).parents[1] / "fixtures" / "att-faces"
 needs_fashion_mnist = pytest.mark.skipif(
     find_fashion_mnist() is None, reason="Fashion-MNIST absent (apt-get install dataset-fashion-mnist)"
 )
