@@ -65,3 +65,24 @@ def test_dry_run_resolves_without_writing(faces, tmp_path, tiny_args):
 @pytest.mark.parametrize("flag", [["--gpus", "0"], ["--cfg", "nope"], ["--target", "1.5"]])
 def test_click_validates_ranges(flag):
     assert _invoke(["--data", "x", *flag]).exit_code == 2
+
+
+def test_find_resume_state_accepts_latest_a_run_folder_or_a_state_file(tmp_path):
+    from stylegan.training import ResumeError, find_resume_state
+
+    for name, kimgs in (
+        ("00000-a", ["000000.004", "000000.012"]),
+        ("00001-b", ["000000.008"]),
+        ("00002-c", []),
+    ):
+        run = tmp_path / name
+        run.mkdir()
+        (run / "config.json").write_text("{}")
+        for k in kimgs:
+            (run / f"training-state-{k}.pt").write_bytes(b"")
+    assert find_resume_state("latest", tmp_path) == tmp_path / "00001-b" / "training-state-000000.008.pt"
+    assert find_resume_state(str(tmp_path / "00000-a"), tmp_path).name == "training-state-000000.012.pt"
+    state = tmp_path / "00000-a" / "training-state-000000.004.pt"
+    assert find_resume_state(str(state), tmp_path) == state
+    with pytest.raises(ResumeError, match="not a run folder"):
+        find_resume_state(str(tmp_path / "00002-c"), tmp_path)
