@@ -86,3 +86,7 @@ def test_find_resume_state_accepts_latest_a_run_folder_or_a_state_file(tmp_path)
     assert find_resume_state(str(state), tmp_path) == state
     with pytest.raises(ResumeError, match="not a run folder"):
         find_resume_state(str(tmp_path / "00002-c"), tmp_path)
+
+
+def test_unknown_augpipe(faces, tiny_args):
+    _one_line_error(_invoke([*tiny_args, "--data", str(faces), "--augpipe", "nope", "--dry-run"]), "--augpipe")

@@ -31,6 +31,7 @@ def prepare(
         opts = resume_options(state_path, **updates)
     opts.validate()
     _check_metrics(opts.metrics)
+    _check_augpipe(opts)
     world = int(os.environ["WORLD_SIZE"]) if dist_utils.launched_by_torchrun() else opts.gpus
     opts = replace(opts, gpus=world)
     pick_device(opts.device)
@@ -112,3 +113,14 @@ def _check_metrics(names) -> None:
         raise OptionsError(
             f"--metrics: unknown {', '.join(unknown)}; choose from {', '.join(METRICS)} or none"
         )
+
+
+def _check_augpipe(opts: TrainingOptions) -> None:
+    if opts.aug == "noaug":
+        return
+    from stylegan.training.augment import augment_config
+
+    try:
+        augment_config(opts.augpipe)
+    except (ValueError, KeyError) as err:
+        raise OptionsError(f"--augpipe {opts.augpipe!r}: {err}") from None
