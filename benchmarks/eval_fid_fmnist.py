@@ -1,6 +1,6 @@
 """Does `fid_fmnist` order image sources by quality? Held-out real, degraded real, generators, noise.
 
-Reference statistics: the Fashion-MNIST training split. Each candidate: `--num` images.
+Reference statistics: the Fashion-MNIST training split (60k). Each candidate: `--num` images, 32x32.
 
     python benchmarks/eval_fid_fmnist.py [--num 5000] [--network trained.safetensors ...]
 """
@@ -65,8 +65,10 @@ def main() -> None:
     det = Detector("fmnist", lambda x: net.features(x.float() / 127.5 - 1), torch.device("cpu"))
     train, _ = load_fashion_mnist("train")
     test, _ = load_fashion_mnist("test")
-    train = torch.from_numpy(train).unsqueeze(1)
-    test = torch.from_numpy(test[: args.num]).unsqueeze(1)
+    # Padded 28 -> 32 as `stylegan dataset fashion-mnist` stores them, so real and generated images (32²) go
+    # through the same 32 -> 28 resize in the classifier.
+    train = F.pad(torch.from_numpy(train).unsqueeze(1), (2, 2, 2, 2))
+    test = F.pad(torch.from_numpy(test[: args.num]).unsqueeze(1), (2, 2, 2, 2))
     ref = extract(det, _batches(train))
     gen = torch.Generator().manual_seed(0)
     sources = {
@@ -95,7 +97,7 @@ def main() -> None:
             G = load_generator(path)
         feats = extract(det, iterate_generated(G, args.num, 250, torch.device("cpu")))
         print(f"| {name} | {fid_from_features(ref, feats):.2f} | {time.time() - t:.0f} |", flush=True)
-    noise = torch.randint(0, 256, (args.num, 1, 28, 28), generator=gen, dtype=torch.uint8)
+    noise = torch.randint(0, 256, (args.num, 1, 32, 32), generator=gen, dtype=torch.uint8)
     print(f"| uniform noise | {fid_from_features(ref, extract(det, _batches(noise))):.2f} | |")
     print(f"({np.prod(ref.shape[:1])} reference images, {args.num} per source)")
 
