@@ -312,3 +312,16 @@ def test_payload_tf_pickle_is_refused(tmp_path):
     with pytest.raises(ModelFormatError):
         load_networks(path)
     assert not marker.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", ["lsun256", "ffhq1024"])
+def test_full_size_stylegan1_pickle(preset, tmp_path):
+    """Paper-sized files (0.3-0.4 GB) with only the training loop's kwargs: configs equal the preset's."""
+    g, d = stylegan1.preset_configs(preset)
+    ref = [stylegan1.Generator(g).eval(), stylegan1.Discriminator(d).eval()]
+    ref.append(ref[0])
+    nets = convert_tf_pickle(_write(tmp_path, ref, g_kwargs={}, d_kwargs={}))
+    assert nets["G_ema"].config == g and nets["D"].config == d
+    z = torch.randn(1, 512)
+    torch.testing.assert_close(nets["G_ema"](z), ref[0](z))
