@@ -156,8 +156,9 @@ def _fused_modconv(x, weight, styles, dcoefs, up, down, padding, resample_filter
         w = w * dcoefs.to(w.dtype).reshape(n, -1, 1, 1, 1)
     if w.shape[-2:] == (1, 1) and up == 1 and down == 1 and padding == 0:
         # 1x1 (ToRGB): a batched matmul over channels; oneDNN is slow for 3 output channels.
-        out = torch.matmul(x.permute(0, 2, 3, 1), w[:, :, :, 0, 0].transpose(1, 2).to(x.dtype)[:, None])
-        return out.permute(0, 3, 1, 2)  # [N, C_out, H, W], NHWC in memory
+        pixels = x.permute(0, 2, 3, 1).reshape(n, h * w_, in_ch)  # a view when x is NHWC
+        out = torch.bmm(pixels, w[:, :, :, 0, 0].transpose(1, 2).to(x.dtype))  # [N, H*W, C_out]
+        return out.reshape(n, h, w_, -1).permute(0, 3, 1, 2)  # [N, C_out, H, W], NHWC in memory
     w = w.reshape(-1, in_ch, *weight.shape[2:]).to(x.dtype)
     x = conv2d_resample(x.reshape(1, n * in_ch, h, w_), w, f=resample_filter, up=up, down=down, padding=padding,
                         groups=n, flip_weight=flip_weight)
