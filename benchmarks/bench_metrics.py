@@ -39,7 +39,7 @@ def _sync(device: torch.device) -> None:
 def images_per_second(name: str, device: torch.device, repeats: int) -> tuple[int, float]:
     build, shape, cpu_batch, gpu_batch, call = CASES[name]
     batch = gpu_batch if device.type == "cuda" else cpu_batch
-    model = build().eval().to(device)
+    model = build().eval().to(device, memory_format=torch.channels_last)  # as the loaders do
     x = torch.rand(batch, *shape, device=device)
     x = x * 255 if build is FIDInception else x * 2 - 1
     call(model, x)  # warm-up

@@ -83,7 +83,7 @@ class LPIPSVGG16(nn.Module):
 
     def features(self, img: torch.Tensor) -> list[torch.Tensor]:
         """Images [N, 3, H, W] in [-1, 1] -> 5 channel-normalised feature maps [N, C_l, H_l, W_l]."""
-        x = (img.float() - self.shift) / self.scale
+        x = ((img.float() - self.shift) / self.scale).contiguous(memory_format=torch.channels_last)
         return [f / (f.square().sum(dim=1, keepdim=True).sqrt() + 1e-10) for f in self.net(x)]
 
     def distance_of_features(self, f0: list[torch.Tensor], f1: list[torch.Tensor]) -> torch.Tensor:
@@ -147,7 +147,7 @@ def load_lpips_vgg(
         raise MissingWeightsError(
             f"Not an LPIPS VGG16 state dict (missing {missing[:3]}, unexpected {unexpected[:3]})."
         )
-    return model.eval().requires_grad_(False).to(device)
+    return model.eval().requires_grad_(False).to(device, memory_format=torch.channels_last)
 
 
 class VGG16Classifier(nn.Module):
