@@ -25,7 +25,7 @@ def fmnist():
     train, _ = load_fashion_mnist("train")
     test, labels = load_fashion_mnist("test")
     pad = lambda x: F.pad(torch.from_numpy(x).unsqueeze(1), (2, 2, 2, 2))  # noqa: E731  (32², as our datasets)
-    return pad(train[:3000]), pad(test), torch.from_numpy(labels)
+    return pad(train[:2000]), pad(test), torch.from_numpy(labels)
 
 
 def test_asset_is_small_and_loads():
@@ -74,13 +74,13 @@ def test_fid_fmnist_orders_sources(fmnist):
         )
     ).eval()
     noise = torch.randint(
-        0, 256, (1000, 1, 32, 32), generator=torch.Generator().manual_seed(0), dtype=torch.uint8
+        0, 256, (500, 1, 32, 32), generator=torch.Generator().manual_seed(0), dtype=torch.uint8
     )
     fid = {
-        "real": fid_from_features(ref, extract(det, test[:1000].split(500))),
-        "blurred": fid_from_features(ref, extract(det, _blur(test[:1000]).split(500))),
+        "real": fid_from_features(ref, extract(det, test[:500].split(500))),
+        "blurred": fid_from_features(ref, extract(det, _blur(test[:500]).split(500))),
         "untrained": fid_from_features(
-            ref, extract(det, iterate_generated(G, 1000, 250, torch.device("cpu")))
+            ref, extract(det, iterate_generated(G, 500, 250, torch.device("cpu")))
         ),
         "noise": fid_from_features(ref, extract(det, noise.split(500))),
     }
