@@ -26,7 +26,9 @@ _D_TOP = {"c_dim", "img_resolution", "img_channels", "architecture", "channel_ba
 _D_EPILOGUE = {"mbstd_group_size": "mbstd_group_size", "mbstd_num_channels": "mbstd_num_channels",
                "activation": "activation"}
 _D_BLOCK = {"activation": "activation", "resample_filter": "resample_filter"}
-_D_MAPPING = {"num_layers": "mapping_layers", "lr_multiplier": "mapping_lr_multiplier"}
+_D_MAPPING = {"num_layers": "mapping_layers", "lr_multiplier": "mapping_lr_multiplier",
+              "embed_features": "mapping_embed_features", "layer_features": "mapping_layer_features",
+              "activation": "activation"}
 
 
 def _take(src: dict, table: dict, where: str, name: str) -> dict:

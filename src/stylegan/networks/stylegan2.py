@@ -82,6 +82,8 @@ class DiscriminatorConfig:
     mbstd_num_channels: int = 1
     mapping_layers: int = 8  # conditioning-label mapping (projection discriminator)
     mapping_lr_multiplier: float = 0.01
+    mapping_embed_features: int | None = None  # None: cmap_dim
+    mapping_layer_features: int | None = None  # None: cmap_dim
     resample_filter: tuple[float, ...] = (1, 3, 3, 1)
     activation: str = "lrelu"
     family: str = field(default="stylegan2", init=False)
@@ -442,7 +444,9 @@ class Discriminator(nn.Module):
         if cfg.c_dim > 0:
             self.mapping = MappingNetwork(0, cfg.c_dim, cmap_dim, num_ws=None, w_avg_beta=None,
                                           num_layers=cfg.mapping_layers, activation=cfg.activation,
-                                          lr_multiplier=cfg.mapping_lr_multiplier)
+                                          lr_multiplier=cfg.mapping_lr_multiplier,
+                                          embed_features=cfg.mapping_embed_features,
+                                          layer_features=cfg.mapping_layer_features)
         self.b4 = DiscriminatorEpilogue(ch[4], cmap_dim, 4, mbstd_group_size=cfg.mbstd_group_size,
                                         mbstd_num_channels=cfg.mbstd_num_channels, **common)
 
