@@ -185,3 +185,19 @@ def test_cli_metrics(tmp_path):
     missing = runner.invoke(main, args[:5] + ["--metrics", "fid50k_full"])
     assert missing.exit_code == 1 and "pt_inception-2015-12-05-6726825d.pth" in missing.output
     assert "Traceback" not in missing.output
+
+
+def test_dataset_fingerprint_sees_dataset_options(tmp_path):
+    from PIL import Image
+
+    from stylegan.data import ImageFolderDataset
+    from stylegan.metrics.features import dataset_fingerprint, iterate_real
+
+    for i, img in enumerate(torch.cat(_real_batches(8))):
+        Image.fromarray(img[0].numpy()).save(tmp_path / f"{i}.png")
+    plain, flipped = ImageFolderDataset(tmp_path), ImageFolderDataset(tmp_path, xflip=True)
+    assert dataset_fingerprint(plain) == dataset_fingerprint(ImageFolderDataset(tmp_path))
+    assert dataset_fingerprint(plain) != dataset_fingerprint(flipped)
+    assert dataset_fingerprint(_real_batches()) is None  # plain iterables are not cached
+    batches = list(iterate_real(flipped, batch_size=5))
+    assert [len(b) for b in batches] == [5, 5, 5, 1] and batches[0].dtype == torch.uint8

@@ -84,12 +84,18 @@ def dataset_fingerprint(data) -> str | None:
     path = Path(path).resolve()
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
     stats = [(str(p.relative_to(path.parent)), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
-    extra = (
-        {k: getattr(data, k, None) for k in ("resolution", "_xflip", "_max_size")}
-        if not isinstance(data, (str, os.PathLike))
-        else {}
-    )
+    extra = _dataset_options(data) if not isinstance(data, (str, os.PathLike)) else []
     return hashlib.sha256(json.dumps([stats, repr(extra)]).encode()).hexdigest()
+
+
+def _dataset_options(data) -> list:
+    """What else decides the images of a dataset object: length, resolution, channels, subset and flips."""
+    extra = [len(data) if hasattr(data, "__len__") else None]
+    extra += [getattr(data, k, None) for k in ("resolution", "num_channels")]
+    for k in ("_raw_idx", "_xflip"):  # ImageFolderDataset's subset and x-flip choice
+        if getattr(data, k, None) is not None:
+            extra.append(hashlib.sha256(np.asarray(getattr(data, k)).tobytes()).hexdigest())
+    return extra
 
 
 # ---- features ----

@@ -112,7 +112,10 @@ def _load_detector(name: str, weights: dict, device: torch.device) -> Detector:
             if name == "fmnist"
             else (lambda x: net(x.float() / 127.5 - 1).softmax(dim=1))
         )
-        return Detector(f"{name}-{_weights_tag(weights.get('fmnist'))}", fn, device)
+        from stylegan.metrics.fmnist import default_fmnist_weights
+
+        tag = _weights_tag(weights.get("fmnist") or default_fmnist_weights())  # a retrained asset: new cache
+        return Detector(f"{name}-{tag}", fn, device)
     if name == "lpips":
         from stylegan.metrics.lpips import load_lpips_vgg
 
