@@ -28,7 +28,9 @@ TRAIN_ARGS = [
 ]
 
 
-def train(data: str, outdir: Path, minutes: float, ada_kimg: float, resolution: int) -> Path:
+def train(
+    data: str, outdir: Path, minutes: float, ada_kimg: float, resolution: int, extra: list[str]
+) -> Path:
     """Runs `stylegan train` with ADA until the time budget is spent."""
     cmd = [
         sys.executable,
@@ -46,6 +48,7 @@ def train(data: str, outdir: Path, minutes: float, ada_kimg: float, resolution: 
         "--resolution",
         str(resolution),
         *TRAIN_ARGS,
+        *extra,  # later flags win in click
     ]
     print(" ".join(cmd), flush=True)
     proc = subprocess.Popen(cmd)
@@ -88,9 +91,14 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=20)
     ap.add_argument("--ada-kimg", type=float, default=20)
     ap.add_argument("--resolution", type=int, default=64)
+    ap.add_argument(
+        "--train-args", default="", help="More `stylegan train` flags, e.g. '--cbase 2048 --cmax 64'."
+    )
     ap.add_argument("--summary", type=Path, help="Summarise this run folder instead of training.")
     args = ap.parse_args()
-    run_dir = args.summary or train(args.data, args.outdir, args.minutes, args.ada_kimg, args.resolution)
+    run_dir = args.summary or train(
+        args.data, args.outdir, args.minutes, args.ada_kimg, args.resolution, args.train_args.split()
+    )
     rows = trajectory(run_dir)
     print(f"{'kimg':>7} {'p':>7} {'r_t':>6} {'D(real)':>8} {'D(fake)':>8} {'s/kimg':>7}")
     for r in rows:
