@@ -77,7 +77,7 @@ def test_fmnist_metrics_run_and_report():
     results = calc_metrics(
         ["fid_fmnist", "kid_fmnist", "pr3_fmnist"],
         G=G,
-        dataset=_real_batches(),
+        dataset=iter(_real_batches()),
         num_gen=48,
         batch_size=16,
         progress=False,

@@ -76,6 +76,7 @@ class MetricOptions:
     use_cache: bool = True
     seed: int = 0
     _detectors: dict = field(default_factory=dict)
+    _features: dict = field(default_factory=dict)  # shared by metrics of one calc_metrics call
 
     def detector(self, name: str) -> Detector:
         if name not in self._detectors:
@@ -129,24 +130,16 @@ def _load_detector(name: str, weights: dict, device: torch.device) -> Detector:
 
 def _real_and_gen(spec: MetricSpec, opts: MetricOptions, num_gen: int) -> tuple[np.ndarray, np.ndarray]:
     det = opts.detector(spec.detector)
-    real = feat.real_features(
-        det,
-        opts.dataset,
-        max_items=spec.max_real,
-        batch_size=opts.batch_size,
-        use_cache=opts.use_cache,
-        progress=opts.progress,
-    )
-    gen = feat.generated_features(
-        det,
-        opts.G,
-        num=num_gen,
-        batch_size=opts.batch_size,
-        device=opts.device,
-        seed=opts.seed,
-        progress=opts.progress,
-    )
-    return real, gen
+    real_key, gen_key = ("real", spec.detector, spec.max_real), ("gen", spec.detector, num_gen)
+    if real_key not in opts._features:
+        opts._features[real_key] = feat.real_features(
+            det, opts.dataset, max_items=spec.max_real, batch_size=opts.batch_size, use_cache=opts.use_cache,
+            progress=opts.progress)
+    if gen_key not in opts._features:
+        opts._features[gen_key] = feat.generated_features(
+            det, opts.G, num=num_gen, batch_size=opts.batch_size, device=opts.device, seed=opts.seed,
+            progress=opts.progress)
+    return opts._features[real_key], opts._features[gen_key]
 
 
 def _run_fid(name: str, spec: MetricSpec, opts: MetricOptions, num_gen: int) -> dict:
