@@ -68,27 +68,22 @@ def metrics(
       stylegan metrics --network G.safetensors --data ffhq.zip --metrics fid50k_full,kid50k_full \\
           --inception pt_inception-2015-12-05-6726825d.pth
     """
-    from stylegan.metrics import calc_metrics
+    from stylegan.metrics.metric_main import iter_metrics
 
     names = _parse_metrics(metric_names)
     dev = get_device(device)
     G = load_G(network, dev)
+    kwargs = dict(G=G, dataset=data, num_gen=num_gen, device=dev, batch_size=batch_size, inception=inception,
+                  vgg16=vgg16, lpips=lpips, use_cache=not no_cache)
     with user_errors():
-        results = calc_metrics(
-            names,
-            G=G,
-            dataset=data,
-            num_gen=num_gen,
-            device=dev,
-            batch_size=batch_size,
-            inception=inception,
-            vgg16=vgg16,
-            lpips=lpips,
-            use_cache=not no_cache,
-        )
-    for result in results:
-        line = json.dumps(dict(result, snapshot=str(network) if network else None, timestamp=time.time()))
-        click.echo(line)
-        if out_path is not None:
-            with open(out_path, "a") as f:
-                f.write(line + "\n")
+        for result in iter_metrics(names, **kwargs):
+            _report(result, network, out_path)
+
+
+def _report(result: dict, network: Path | None, out_path: Path | None) -> None:
+    """Print one JSON line (and append it to --out)."""
+    line = json.dumps(dict(result, snapshot=str(network) if network else None, timestamp=time.time()))
+    click.echo(line)
+    if out_path is not None:
+        with open(out_path, "a") as f:
+            f.write(line + "\n")

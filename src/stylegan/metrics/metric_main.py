@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -282,8 +283,8 @@ def calc_metric(
     return dict(results=results, metric=name, total_time=time.time() - start, num_gen=num_gen)
 
 
-def calc_metrics(names: list[str], **kwargs) -> list[dict]:
-    """`calc_metric` for several names, loading each detector once."""
+def iter_metrics(names: list[str], **kwargs) -> Iterator[dict]:
+    """Yield `calc_metric(name, **kwargs)` for each name as it is done; detectors and features are shared."""
     keys = ("inception", "vgg16", "lpips", "fmnist")
     opts = MetricOptions(
         G=kwargs["G"],
@@ -295,4 +296,10 @@ def calc_metrics(names: list[str], **kwargs) -> list[dict]:
         use_cache=kwargs.get("use_cache", True),
         seed=kwargs.get("seed", 0),
     )
-    return [calc_metric(name, **kwargs, options=opts) for name in names]
+    for name in names:
+        yield calc_metric(name, **kwargs, options=opts)
+
+
+def calc_metrics(names: list[str], **kwargs) -> list[dict]:
+    """`calc_metric` for several names (same keyword arguments); detectors and features load once."""
+    return list(iter_metrics(names, **kwargs))
