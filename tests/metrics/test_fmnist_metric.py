@@ -24,8 +24,15 @@ def fmnist():
         pytest.skip("Fashion-MNIST (apt-get install dataset-fashion-mnist) or the classifier asset missing")
     train, _ = load_fashion_mnist("train")
     test, labels = load_fashion_mnist("test")
-    pad = lambda x: F.pad(torch.from_numpy(x).unsqueeze(1), (2, 2, 2, 2))  # noqa: E731  (32², as our datasets)
-    return pad(train[:2000]), pad(test), torch.from_numpy(labels)
+    return (
+        torch.from_numpy(train[:2000]).unsqueeze(1),
+        torch.from_numpy(test).unsqueeze(1),
+        torch.from_numpy(labels),
+    )
+
+
+def _pad(img: torch.Tensor) -> torch.Tensor:
+    return F.pad(img, (2, 2, 2, 2))  # 28² -> 32², as `stylegan dataset fashion-mnist` stores them
 
 
 def test_asset_is_small_and_loads():
@@ -38,12 +45,22 @@ def test_asset_is_small_and_loads():
     assert net.features(torch.zeros(2, 1, 32, 32)).shape == (2, 128)  # any resolution, resized to 28²
 
 
-def test_classifier_accuracy_at_least_90_percent(fmnist):
-    _, test, labels = fmnist
+def _accuracy(test: torch.Tensor, labels: torch.Tensor) -> float:
     net = load_fmnist_classifier()
     with torch.no_grad():
-        pred = torch.cat([net(x.float() / 127.5 - 1).argmax(1) for x in test.split(2000)])
-    assert (pred == labels).float().mean().item() >= 0.90
+        pred = torch.cat([net(x.float() / 127.5 - 1).argmax(1) for x in test.split(500)])
+    return (pred == labels).float().mean().item()
+
+
+def test_classifier_accuracy_first_2000_test_images(fmnist):
+    _, test, labels = fmnist
+    assert _accuracy(test[:2000], labels[:2000]) >= 0.90  # 0.913 for the shipped weights
+
+
+@pytest.mark.slow
+def test_classifier_accuracy_full_test_split(fmnist):
+    _, test, labels = fmnist
+    assert _accuracy(test, labels) >= 0.90  # 0.9102 for the shipped weights (0.9065 on 32² padded images)
 
 
 def _blur(img: torch.Tensor, sigma: float = 1.5) -> torch.Tensor:
@@ -57,7 +74,7 @@ def _blur(img: torch.Tensor, sigma: float = 1.5) -> torch.Tensor:
 def test_fid_fmnist_orders_sources(fmnist):
     from stylegan.networks.stylegan2 import Generator, GeneratorConfig
 
-    train, test, _ = fmnist
+    train, test = _pad(fmnist[0]), _pad(fmnist[1][:500])
     net = load_fmnist_classifier()
     det = Detector("fmnist", lambda x: net.features(x.float() / 127.5 - 1), torch.device("cpu"))
     ref = extract(det, train.split(1000))
@@ -77,8 +94,8 @@ def test_fid_fmnist_orders_sources(fmnist):
         0, 256, (500, 1, 32, 32), generator=torch.Generator().manual_seed(0), dtype=torch.uint8
     )
     fid = {
-        "real": fid_from_features(ref, extract(det, test[:500].split(500))),
-        "blurred": fid_from_features(ref, extract(det, _blur(test[:500]).split(500))),
+        "real": fid_from_features(ref, extract(det, test.split(500))),
+        "blurred": fid_from_features(ref, extract(det, _blur(test).split(500))),
         "untrained": fid_from_features(
             ref, extract(det, iterate_generated(G, 500, 250, torch.device("cpu")))
         ),
