@@ -22,6 +22,7 @@ class WeightsSpec:
     filename: str
     url: str
     sha256: str | None = None
+    option: str = "--inception"  # the `stylegan metrics` option that takes this file
 
 
 INCEPTION_WEIGHTS = WeightsSpec(
@@ -34,10 +35,12 @@ VGG16_WEIGHTS = WeightsSpec(
     "vgg16-397923af.pth",
     "https://download.pytorch.org/models/vgg16-397923af.pth",
     "397923af",
+    "--vgg16",
 )
 LPIPS_VGG_LIN_WEIGHTS = WeightsSpec(
     "lpips_v0.1_vgg.pth",
     "https://github.com/richzhang/PerceptualSimilarity/raw/v0.1/lpips/weights/v0.1/vgg.pth",
+    option="",  # no option: `pip install lpips` (its heads are found) or the cache path
 )
 
 
@@ -79,15 +82,17 @@ def resolve_weights(
         MissingWeightsError: the file does not exist and cannot be downloaded (offline).
     """
     download = download and os.environ.get("STYLEGAN_OFFLINE", "0") in ("", "0")
-    how = (
-        f"Download {spec.url} and pass it with --inception/--vgg (or the `path` argument), "
-        f"or put it at {cache_dir() / spec.filename}."
+    cached = cache_dir() / spec.filename
+    how = f"Download {spec.url} and put it at {cached}"
+    how += (
+        f", or pass it with {spec.option}."
+        if spec.option
+        else ", or `pip install lpips` (its heads are used)."
     )
     if path is not None:
         if not Path(path).is_file():
             raise MissingWeightsError(f"Weights file not found: {path}. {how}")
         return Path(path)
-    cached = cache_dir() / spec.filename
     if cached.is_file():
         return cached
     if download:
