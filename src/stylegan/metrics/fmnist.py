@@ -13,18 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-FMNIST_CLASSES = (
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-)
+from stylegan.data.fashion_mnist import CLASSES
+
+FMNIST_CLASSES = CLASSES  # one list of class names, from the dataset module
 FMNIST_RESOLUTION = 28
 FMNIST_ASSET = "fmnist_classifier.safetensors"
 
