@@ -49,10 +49,16 @@ def time_forward(G, ws, mode: str, repeats: int) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--res", type=int, nargs="*", default=None, help="config-f resolutions (default 256 1024)")
-    parser.add_argument("--batch", type=int, default=None, help="default: 1 on CPU, 32 (256²) / 8 (1024²) on CUDA")
+    parser.add_argument(
+        "--res", type=int, nargs="*", default=None, help="config-f resolutions (default 256 1024)"
+    )
+    parser.add_argument(
+        "--batch", type=int, default=None, help="default: 1 on CPU, 32 (256²) / 8 (1024²) on CUDA"
+    )
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--all-fp16", action="store_true", help="fp16 in every block (CUDA)")
     parser.add_argument("--channels-last", action="store_true")
@@ -66,9 +72,11 @@ def main() -> None:
     modes = ["fp32"] if dev.type != "cuda" else ["fp32", "fp16", "bf16"]
     cases = [("stylegan2 (config-f)", r, {}) for r in (args.res or [256, 1024])]
     cases.append(("cifar", 32, {}))
-    print(f"device: {dev} ({torch.cuda.get_device_name(0) if dev.type == 'cuda' else torch.get_num_threads()} "
-          f"{'' if dev.type == 'cuda' else 'threads'}), torch {torch.__version__}")
-    print(f"| config | res | batch | mode | ms/batch | img/s | GFLOP/img | GFLOP/s | peak GiB |")
+    print(
+        f"device: {dev} ({torch.cuda.get_device_name(0) if dev.type == 'cuda' else torch.get_num_threads()} "
+        f"{'' if dev.type == 'cuda' else 'threads'}), torch {torch.__version__}"
+    )
+    print("| config | res | batch | mode | ms/batch | img/s | GFLOP/img | GFLOP/s | peak GiB |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name, res, overrides in cases:
         cfg = name.split()[0]
@@ -83,8 +91,10 @@ def main() -> None:
         gflop = count_gflop(G, ws)
         for mode in modes:
             sec, peak = time_forward(G, ws, mode, repeats)
-            print(f"| {name} | {res} | {batch} | {mode} | {sec * 1e3:.1f} | {batch / sec:.2f} | {gflop:.1f} | "
-                  f"{gflop * batch / sec:.1f} | {peak:.2f} |")
+            print(
+                f"| {name} | {res} | {batch} | {mode} | {sec * 1e3:.1f} | {batch / sec:.2f} | {gflop:.1f} | "
+                f"{gflop * batch / sec:.1f} | {peak:.2f} |"
+            )
 
 
 if __name__ == "__main__":

@@ -30,7 +30,9 @@ def native(tmp_path_factory):
 @pytest.mark.parametrize("network", ["pickle", "native"])
 def test_generate_writes_pngs_and_grid(network, native, tmp_path):
     path = FIXTURES / "sg2_tiny.pkl" if network == "pickle" else native
-    res = run("generate", "--network", path, "--seeds", "0-2,7", "--trunc", "0.7", "--grid", "--outdir", tmp_path)
+    res = run(
+        "generate", "--network", path, "--seeds", "0-2,7", "--trunc", "0.7", "--grid", "--outdir", tmp_path
+    )
     assert res.exit_code == 0, res.output
     names = sorted(p.name for p in tmp_path.glob("*.png"))
     assert names == ["grid.png", "seed0000.png", "seed0001.png", "seed0002.png", "seed0007.png"]
@@ -48,16 +50,36 @@ def test_generate_matches_library_and_official_images(native, tmp_path):
 
 
 def test_conditional_grayscale_model(tmp_path):
-    res = run("generate", "--network", FIXTURES / "sg2_tiny_cond.pkl", "--seeds", "1", "--class", "4",
-              "--outdir", tmp_path)
+    res = run(
+        "generate",
+        "--network",
+        FIXTURES / "sg2_tiny_cond.pkl",
+        "--seeds",
+        "1",
+        "--class",
+        "4",
+        "--outdir",
+        tmp_path,
+    )
     assert res.exit_code == 0, res.output
     assert np.asarray(Image.open(tmp_path / "seed0001.png")).shape == (16, 16)
 
 
 def test_mix_figure_layout(native, tmp_path):
     out = tmp_path / "fig.png"
-    res = run("mix", "--network", native, "--rows", "85,100,75", "--cols", "55,821,1789,3", "--styles", "0-3",
-              "--out", out)
+    res = run(
+        "mix",
+        "--network",
+        native,
+        "--rows",
+        "85,100,75",
+        "--cols",
+        "55,821,1789,3",
+        "--styles",
+        "0-3",
+        "--out",
+        out,
+    )
     assert res.exit_code == 0, res.output
     fig = np.asarray(Image.open(out))
     assert fig.shape == (4 * 32, 5 * 32, 3)
@@ -74,19 +96,22 @@ def test_convert_which_and_env(native, tmp_path):
     assert res.exit_code == 0 and "pure PyTorch" in res.output
 
 
-@pytest.mark.parametrize("args,message", [
-    (["generate", "--network", "missing.pkl"], "no such file"),
-    (["generate", "--network", "{readme}"], "not a model file"),
-    (["generate", "--network", "{native}", "--seeds", "3-1"], "runs backwards"),
-    (["generate", "--network", "{native}", "--seeds", "x"], "bad seeds"),
-    (["generate", "--network", "{native}", "--trunc", "3"], "out of range"),
-    (["generate", "--network", "{native}", "--class", "1"], "unconditional"),
-    (["generate", "--network", "{cond}", "--class", "9"], "out of range"),
-    (["generate", "--network", "{cond}"], "conditional"),
-    (["mix", "--network", "{native}", "--styles", "0-40"], "out of range"),
-    (["convert", "{cond}", "{tmp}/x.bin"], "must end in .safetensors"),
-    (["generate", "--network", "{native}", "--device", "cuda"], "no CUDA"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["generate", "--network", "missing.pkl"], "no such file"),
+        (["generate", "--network", "{readme}"], "not a model file"),
+        (["generate", "--network", "{native}", "--seeds", "3-1"], "runs backwards"),
+        (["generate", "--network", "{native}", "--seeds", "x"], "bad seeds"),
+        (["generate", "--network", "{native}", "--trunc", "3"], "out of range"),
+        (["generate", "--network", "{native}", "--class", "1"], "unconditional"),
+        (["generate", "--network", "{cond}", "--class", "9"], "out of range"),
+        (["generate", "--network", "{cond}"], "conditional"),
+        (["mix", "--network", "{native}", "--styles", "0-40"], "out of range"),
+        (["convert", "{cond}", "{tmp}/x.bin"], "must end in .safetensors"),
+        (["generate", "--network", "{native}", "--device", "cuda"], "no CUDA"),
+    ],
+)
 def test_user_errors_are_one_line(args, message, native, tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text("# not a model\n")
@@ -102,7 +127,8 @@ def test_truncated_file_is_an_error_not_a_traceback(tmp_path):
     bad = tmp_path / "cut.pkl"
     bad.write_bytes((FIXTURES / "sg2_tiny.pkl").read_bytes()[:5000])
     exe = shutil.which("stylegan") or str(Path(sys.executable).with_name("stylegan"))
-    proc = subprocess.run([exe, "generate", "--network", str(bad), "--outdir", str(tmp_path)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [exe, "generate", "--network", str(bad), "--outdir", str(tmp_path)], capture_output=True, text=True
+    )
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr and proc.stderr.startswith("Error:"), proc.stderr

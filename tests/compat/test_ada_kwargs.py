@@ -8,20 +8,57 @@ from stylegan.io import ModelFormatError
 from stylegan.networks.stylegan2 import Discriminator, Generator
 
 # As train.py writes them (config-f) and as legacy.py writes them for TF-converted official models.
-G_TRAIN = dict(z_dim=32, c_dim=0, w_dim=32, img_resolution=16, img_channels=3, mapping_kwargs=dict(num_layers=8),
-               synthesis_kwargs=dict(channel_base=512, channel_max=32, num_fp16_res=4, conv_clamp=256))
-G_LEGACY = dict(z_dim=32, c_dim=10, w_dim=32, img_resolution=16, img_channels=3,
-                mapping_kwargs=dict(num_layers=2, embed_features=None, layer_features=None, activation="lrelu",
-                                    lr_multiplier=0.01, w_avg_beta=0.995),
-                synthesis_kwargs=dict(channel_base=512, channel_max=32, num_fp16_res=0, conv_clamp=None,
-                                      architecture="skip", resample_filter=[1, 3, 3, 1], use_noise=True,
-                                      activation="lrelu", fp16_channels_last=False))
-D_LEGACY = dict(c_dim=10, img_resolution=16, img_channels=3, architecture="resnet", channel_base=512,
-                channel_max=32, num_fp16_res=0, conv_clamp=None, cmap_dim=None,
-                block_kwargs=dict(activation="lrelu", resample_filter=[1, 3, 3, 1], freeze_layers=0),
-                mapping_kwargs=dict(num_layers=0, embed_features=None, layer_features=None, activation="lrelu",
-                                    lr_multiplier=0.1),
-                epilogue_kwargs=dict(mbstd_group_size=4, mbstd_num_channels=1, activation="lrelu"))
+G_TRAIN = dict(
+    z_dim=32,
+    c_dim=0,
+    w_dim=32,
+    img_resolution=16,
+    img_channels=3,
+    mapping_kwargs=dict(num_layers=8),
+    synthesis_kwargs=dict(channel_base=512, channel_max=32, num_fp16_res=4, conv_clamp=256),
+)
+G_LEGACY = dict(
+    z_dim=32,
+    c_dim=10,
+    w_dim=32,
+    img_resolution=16,
+    img_channels=3,
+    mapping_kwargs=dict(
+        num_layers=2,
+        embed_features=None,
+        layer_features=None,
+        activation="lrelu",
+        lr_multiplier=0.01,
+        w_avg_beta=0.995,
+    ),
+    synthesis_kwargs=dict(
+        channel_base=512,
+        channel_max=32,
+        num_fp16_res=0,
+        conv_clamp=None,
+        architecture="skip",
+        resample_filter=[1, 3, 3, 1],
+        use_noise=True,
+        activation="lrelu",
+        fp16_channels_last=False,
+    ),
+)
+D_LEGACY = dict(
+    c_dim=10,
+    img_resolution=16,
+    img_channels=3,
+    architecture="resnet",
+    channel_base=512,
+    channel_max=32,
+    num_fp16_res=0,
+    conv_clamp=None,
+    cmap_dim=None,
+    block_kwargs=dict(activation="lrelu", resample_filter=[1, 3, 3, 1], freeze_layers=0),
+    mapping_kwargs=dict(
+        num_layers=0, embed_features=None, layer_features=None, activation="lrelu", lr_multiplier=0.1
+    ),
+    epilogue_kwargs=dict(mbstd_group_size=4, mbstd_num_channels=1, activation="lrelu"),
+)
 
 
 @pytest.mark.parametrize("kwargs", [G_TRAIN, G_LEGACY], ids=["train", "legacy"])

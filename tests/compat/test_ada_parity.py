@@ -84,7 +84,9 @@ def test_mixing_matches_reference_layout():
     ref = np.load(FIXTURES / "sg2_tiny.npz")
     ws = torch.from_numpy(ref["ws_psi100"])
     cut = int(ref["mix_cut"])
-    mixed = torch.stack([mix_ws(ws[i : i + 1], ws[4 + i : 5 + i], range(cut, ws.shape[1]))[0, 0] for i in range(4)])
+    mixed = torch.stack(
+        [mix_ws(ws[i : i + 1], ws[4 + i : 5 + i], range(cut, ws.shape[1]))[0, 0] for i in range(4)]
+    )
     assert torch.equal(mixed, torch.from_numpy(ref["ws_mix"]))
 
 

@@ -17,8 +17,11 @@ def _tiny(name, c_dim=0, architecture=None):
     return Generator(g), Discriminator(d)
 
 
-CASES = [(name, 0, None) for name in PRESETS] + [("stylegan2", 3, None)] + [
-    ("stylegan2", 0, arch) for arch in ("orig", "skip", "resnet")]
+CASES = (
+    [(name, 0, None) for name in PRESETS]
+    + [("stylegan2", 3, None)]
+    + [("stylegan2", 0, arch) for arch in ("orig", "skip", "resnet")]
+)
 
 
 @pytest.fixture(params=CASES, ids=lambda p: f"{p[0]}-c{p[1]}-{p[2] or 'default'}")
@@ -49,8 +52,11 @@ def test_every_parameter_gets_a_gradient(nets):
     G, D = nets
     z, c = _inputs(G)
     D(G(z, c, noise_mode="random"), c).sum().backward()
-    missing = [n for n, p in list(G.named_parameters()) + list(D.named_parameters())
-               if p.grad is None or not torch.isfinite(p.grad).all() or p.grad.abs().sum() == 0]
+    missing = [
+        n
+        for n, p in list(G.named_parameters()) + list(D.named_parameters())
+        if p.grad is None or not torch.isfinite(p.grad).all() or p.grad.abs().sum() == 0
+    ]
     assert not missing
 
 

@@ -77,16 +77,24 @@ def test_modulated_conv2d_grads_and_equivalence_to_grouped_form(up):
     x, w, s = _rand(2, 2, 3, 3), _rand(3, 2, 3, 3), _rand(2, 2)
     noise = _rand(1, 1, 3 * up, 3 * up)
     f = F14.double()
-    fn = lambda x, w, s, n: modulated_conv2d(x, w, s, noise=n, up=up, padding=1, resample_filter=f,  # noqa: E731
-                                             flip_weight=(up == 1))
+    def fn(x, w, s, n):
+        return modulated_conv2d(x, w, s, noise=n, up=up, padding=1, resample_filter=f, flip_weight=(up == 1))
+
     assert gradcheck(fn, (x, w, s, noise), fast_mode=True)
     assert gradgradcheck(fn, (x, w, s, noise), fast_mode=True)
     # The per-sample (grouped) weight form gives the same result.
     with torch.no_grad():
         wm = w[None] * s[:, None, :, None, None]
         wm = wm * (wm.square().sum(dim=[2, 3, 4], keepdim=True) + 1e-8).rsqrt()
-        ref = torch.cat([conv2d_resample(x[i : i + 1], wm[i], f, up=up, padding=1, flip_weight=(up == 1))
-                         for i in range(2)]) + noise
+        ref = (
+            torch.cat(
+                [
+                    conv2d_resample(x[i : i + 1], wm[i], f, up=up, padding=1, flip_weight=(up == 1))
+                    for i in range(2)
+                ]
+            )
+            + noise
+        )
         assert torch.allclose(fn(x, w, s, noise), ref, atol=1e-10)
 
 

@@ -89,4 +89,6 @@ def test_find_resume_state_accepts_latest_a_run_folder_or_a_state_file(tmp_path)
 
 
 def test_unknown_augpipe(faces, tiny_args):
-    _one_line_error(_invoke([*tiny_args, "--data", str(faces), "--augpipe", "nope", "--dry-run"]), "--augpipe")
+    _one_line_error(
+        _invoke([*tiny_args, "--data", str(faces), "--augpipe", "nope", "--dry-run"]), "--augpipe"
+    )

@@ -10,10 +10,18 @@ import click
 import torch
 
 network_option = click.option(
-    "--network", "network", type=click.Path(dir_okay=False, path_type=Path), default=None,
-    help="Model file: .safetensors (native) or NVIDIA .pkl. Default: the model shipped with the package.")
+    "--network",
+    "network",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Model file: .safetensors (native) or NVIDIA .pkl. Default: the model shipped with the package.",
+)
 device_option = click.option(
-    "--device", default="auto", show_default=True, help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.")
+    "--device",
+    default="auto",
+    show_default=True,
+    help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.",
+)
 
 
 @contextlib.contextmanager
@@ -39,7 +47,9 @@ def load_G(network: Path | None, device: torch.device, which: str | None = None)
     from stylegan.io import default_model_path, load_generator
 
     if network is None and not default_model_path().exists():
-        raise click.ClickException("no --network given and no default model is installed; pass --network PATH")
+        raise click.ClickException(
+            "no --network given and no default model is installed; pass --network PATH"
+        )
     with user_errors():
         return load_generator(network, device=device, which=which)
 
@@ -53,5 +63,7 @@ def parse_seeds(text: str, what: str = "seeds") -> list[int]:
 
 def check_psi(psi: float) -> float:
     if not -1.0 <= psi <= 2.0:
-        raise click.ClickException(f"--trunc {psi} is out of range: use a truncation psi between -1 and 2 (1 = off)")
+        raise click.ClickException(
+            f"--trunc {psi} is out of range: use a truncation psi between -1 and 2 (1 = off)"
+        )
     return psi

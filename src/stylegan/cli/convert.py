@@ -17,7 +17,9 @@ def convert_model(src: Path, dest: Path, which: str = "G_ema") -> list[str]:
     names = [n for n in ("G", "D", "G_ema") if n in nets] if which == "all" else [which]
     missing = [n for n in names if n not in nets]
     if missing:
-        raise ValueError(f"{src.name} holds no {', '.join(missing)} (it has {', '.join(nets)}); choose --which")
+        raise ValueError(
+            f"{src.name} holds no {', '.join(missing)} (it has {', '.join(nets)}); choose --which"
+        )
     save_networks(dest, {n: nets[n] for n in names}, extra={"converted_from": src.name})
     return names
 
@@ -25,8 +27,13 @@ def convert_model(src: Path, dest: Path, which: str = "G_ema") -> list[str]:
 @click.command()
 @click.argument("src", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("dest", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--which", type=click.Choice(["G_ema", "G", "D", "all"]), default="G_ema", show_default=True,
-              help="Which network(s) to keep.")
+@click.option(
+    "--which",
+    type=click.Choice(["G_ema", "G", "D", "all"]),
+    default="G_ema",
+    show_default=True,
+    help="Which network(s) to keep.",
+)
 def convert(src, dest, which):
     """Convert an NVIDIA .pkl (stylegan2-ada-pytorch, TensorFlow StyleGAN/StyleGAN2) to .safetensors.
 

@@ -6,16 +6,41 @@ from pathlib import Path
 
 import click
 
-from stylegan.cli.common import (check_psi, device_option, get_device, load_G, network_option, parse_seeds,
-                                 user_errors)
+from stylegan.cli.common import (
+    check_psi,
+    device_option,
+    get_device,
+    load_G,
+    network_option,
+    parse_seeds,
+    user_errors,
+)
 
-trunc_option = click.option("--trunc", "truncation_psi", type=float, default=1.0, show_default=True,
-                            help="Truncation psi in [-1, 2]; 1 = no truncation, 0.7 = the paper's setting.")
-cutoff_option = click.option("--trunc-cutoff", "truncation_cutoff", type=click.IntRange(min=0), default=None,
-                             help="Truncate only the first N ws (the paper uses 8 at 1024²). Default: all.")
-class_option = click.option("--class", "class_idx", type=int, default=None, help="Class index for conditional models.")
-noise_option = click.option("--noise-mode", type=click.Choice(["const", "random", "none"]), default="const",
-                            show_default=True, help="Per-layer noise: stored constants, fresh draws, or none.")
+trunc_option = click.option(
+    "--trunc",
+    "truncation_psi",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Truncation psi in [-1, 2]; 1 = no truncation, 0.7 = the paper's setting.",
+)
+cutoff_option = click.option(
+    "--trunc-cutoff",
+    "truncation_cutoff",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Truncate only the first N ws (the paper uses 8 at 1024²). Default: all.",
+)
+class_option = click.option(
+    "--class", "class_idx", type=int, default=None, help="Class index for conditional models."
+)
+noise_option = click.option(
+    "--noise-mode",
+    type=click.Choice(["const", "random", "none"]),
+    default="const",
+    show_default=True,
+    help="Per-layer noise: stored constants, fresh draws, or none.",
+)
 
 
 @click.command()
@@ -25,7 +50,9 @@ noise_option = click.option("--noise-mode", type=click.Choice(["const", "random"
 @cutoff_option
 @class_option
 @noise_option
-@click.option("--outdir", type=click.Path(file_okay=False, path_type=Path), default=Path("out"), show_default=True)
+@click.option(
+    "--outdir", type=click.Path(file_okay=False, path_type=Path), default=Path("out"), show_default=True
+)
 @click.option("--grid", is_flag=True, help="Also write all images as one grid, grid.png.")
 @device_option
 def generate(network, seeds, truncation_psi, truncation_cutoff, class_idx, noise_mode, outdir, grid, device):
@@ -42,10 +69,17 @@ def generate(network, seeds, truncation_psi, truncation_cutoff, class_idx, noise
     dev = get_device(device)
     G = load_G(network, dev)
     with user_errors():
-        images = generate_images(G, seed_list, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
-                                 class_idx=class_idx, noise_mode=noise_mode, device=dev)
+        images = generate_images(
+            G,
+            seed_list,
+            truncation_psi=truncation_psi,
+            truncation_cutoff=truncation_cutoff,
+            class_idx=class_idx,
+            noise_mode=noise_mode,
+            device=dev,
+        )
         outdir.mkdir(parents=True, exist_ok=True)
-        for seed, img in zip(seed_list, images):
+        for seed, img in zip(seed_list, images, strict=True):
             image_from_array(img).save(outdir / f"seed{seed:04d}.png")
         if grid:
             image_from_array(make_grid(images, pad=2)).save(outdir / "grid.png")
@@ -54,20 +88,48 @@ def generate(network, seeds, truncation_psi, truncation_cutoff, class_idx, noise
 
 @click.command()
 @network_option
-@click.option("--rows", "row_seeds", default="85,100,75,458,1500", show_default=True,
-              help="Source A seeds, one per row.")
-@click.option("--cols", "col_seeds", default="55,821,1789,293", show_default=True,
-              help="Source B seeds, one per column.")
-@click.option("--styles", default=None,
-              help="Layers that take B's styles, e.g. 0-6. Default: the coarse half (0 .. num_ws/2-1).")
+@click.option(
+    "--rows",
+    "row_seeds",
+    default="85,100,75,458,1500",
+    show_default=True,
+    help="Source A seeds, one per row.",
+)
+@click.option(
+    "--cols",
+    "col_seeds",
+    default="55,821,1789,293",
+    show_default=True,
+    help="Source B seeds, one per column.",
+)
+@click.option(
+    "--styles",
+    default=None,
+    help="Layers that take B's styles, e.g. 0-6. Default: the coarse half (0 .. num_ws/2-1).",
+)
 @trunc_option
 @cutoff_option
 @class_option
 @noise_option
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("out/mixing.png"),
-              show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("out/mixing.png"),
+    show_default=True,
+)
 @device_option
-def mix(network, row_seeds, col_seeds, styles, truncation_psi, truncation_cutoff, class_idx, noise_mode, out, device):
+def mix(
+    network,
+    row_seeds,
+    col_seeds,
+    styles,
+    truncation_psi,
+    truncation_cutoff,
+    class_idx,
+    noise_mode,
+    out,
+    device,
+):
     """The paper's style-mixing figure: rows are sources A, columns sources B; each cell is A with B's styles
     in the layers --styles (coarse 0-3 at 1024²: pose/shape; middle; fine: colours).
 
@@ -83,9 +145,17 @@ def mix(network, row_seeds, col_seeds, styles, truncation_psi, truncation_cutoff
     G = load_G(network, dev)
     style_list = parse_seeds(styles, "--styles") if styles else list(range(max(G.num_ws // 2, 1)))
     with user_errors():
-        fig = style_mixing_figure(G, rows, cols, style_list, truncation_psi=truncation_psi,
-                                  truncation_cutoff=truncation_cutoff, class_idx=class_idx, noise_mode=noise_mode,
-                                  device=dev)
+        fig = style_mixing_figure(
+            G,
+            rows,
+            cols,
+            style_list,
+            truncation_psi=truncation_psi,
+            truncation_cutoff=truncation_cutoff,
+            class_idx=class_idx,
+            noise_mode=noise_mode,
+            device=dev,
+        )
         out.parent.mkdir(parents=True, exist_ok=True)
         image_from_array(fig).save(out)
     click.echo(f"wrote {out} ({len(rows)} rows x {len(cols)} columns, styles {style_list})")

@@ -16,26 +16,57 @@ from stylegan.networks.stylegan2 import Discriminator, DiscriminatorConfig, Gene
 
 # NVIDIA kwargs that only matter for training speed or memory layout, not for the function computed.
 _IGNORED = {"fp16_channels_last", "channels_last", "freeze_layers", "fused_modconv_default"}
-_MAPPING = {"num_layers": "mapping_layers", "lr_multiplier": "mapping_lr_multiplier", "embed_features":
-            "embed_features", "layer_features": "layer_features", "w_avg_beta": "w_avg_beta", "activation": "activation"}
-_G_SYNTHESIS = {"channel_base": "channel_base", "channel_max": "channel_max", "num_fp16_res": "num_fp16_res",
-                "conv_clamp": "conv_clamp", "architecture": "architecture", "resample_filter": "resample_filter",
-                "use_noise": "use_noise", "activation": "activation"}
-_D_TOP = {"c_dim", "img_resolution", "img_channels", "architecture", "channel_base", "channel_max", "num_fp16_res",
-          "conv_clamp", "cmap_dim"}
-_D_EPILOGUE = {"mbstd_group_size": "mbstd_group_size", "mbstd_num_channels": "mbstd_num_channels",
-               "activation": "activation"}
+_MAPPING = {
+    "num_layers": "mapping_layers",
+    "lr_multiplier": "mapping_lr_multiplier",
+    "embed_features": "embed_features",
+    "layer_features": "layer_features",
+    "w_avg_beta": "w_avg_beta",
+    "activation": "activation",
+}
+_G_SYNTHESIS = {
+    "channel_base": "channel_base",
+    "channel_max": "channel_max",
+    "num_fp16_res": "num_fp16_res",
+    "conv_clamp": "conv_clamp",
+    "architecture": "architecture",
+    "resample_filter": "resample_filter",
+    "use_noise": "use_noise",
+    "activation": "activation",
+}
+_D_TOP = {
+    "c_dim",
+    "img_resolution",
+    "img_channels",
+    "architecture",
+    "channel_base",
+    "channel_max",
+    "num_fp16_res",
+    "conv_clamp",
+    "cmap_dim",
+}
+_D_EPILOGUE = {
+    "mbstd_group_size": "mbstd_group_size",
+    "mbstd_num_channels": "mbstd_num_channels",
+    "activation": "activation",
+}
 _D_BLOCK = {"activation": "activation", "resample_filter": "resample_filter"}
-_D_MAPPING = {"num_layers": "mapping_layers", "lr_multiplier": "mapping_lr_multiplier",
-              "embed_features": "mapping_embed_features", "layer_features": "mapping_layer_features",
-              "activation": "activation"}
+_D_MAPPING = {
+    "num_layers": "mapping_layers",
+    "lr_multiplier": "mapping_lr_multiplier",
+    "embed_features": "mapping_embed_features",
+    "layer_features": "mapping_layer_features",
+    "activation": "activation",
+}
 
 
 def _take(src: dict, table: dict, where: str, name: str) -> dict:
     unknown = sorted(set(src) - set(table) - _IGNORED)
     if unknown:
-        raise ModelFormatError(f"{name}: unknown {where} setting(s) {', '.join(unknown)}; this reader does not "
-                               "know that network variant")
+        raise ModelFormatError(
+            f"{name}: unknown {where} setting(s) {', '.join(unknown)}; this reader does not "
+            "know that network variant"
+        )
     return {table[k]: v for k, v in src.items() if k in table}
 
 
@@ -63,7 +94,9 @@ def discriminator_config(kwargs: dict, name: str = "D") -> DiscriminatorConfig:
 def _build(record: NetworkRecord, key: str, path: Path) -> nn.Module:
     where = f"{path.name} [{key}]"
     if record.class_name == "Generator" and "synthesis.input.affine.weight" in record.state_dict:
-        raise ModelFormatError(f"{where}: a StyleGAN3 generator; StyleGAN3 is not supported yet (StyleGAN2/ADA is)")
+        raise ModelFormatError(
+            f"{where}: a StyleGAN3 generator; StyleGAN3 is not supported yet (StyleGAN2/ADA is)"
+        )
     if record.class_name == "Generator":
         module = Generator(generator_config(record.init_kwargs, where))
     elif record.class_name == "Discriminator":

@@ -61,8 +61,15 @@ def image_from_array(arr: np.ndarray) -> Image.Image:
 
 
 @torch.no_grad()
-def compute_ws(G, seeds: Sequence[int], *, truncation_psi: float = 1.0, truncation_cutoff: int | None = None,
-               class_idx: int | None = None, device: torch.device | str = "cpu") -> torch.Tensor:
+def compute_ws(
+    G,
+    seeds: Sequence[int],
+    *,
+    truncation_psi: float = 1.0,
+    truncation_cutoff: int | None = None,
+    class_idx: int | None = None,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
     """ws [N, num_ws, w_dim] for the seeds."""
     z = seeds_to_z(seeds, G.z_dim).to(device)
     c = class_labels(G, class_idx, len(seeds)).to(device)
@@ -72,17 +79,33 @@ def compute_ws(G, seeds: Sequence[int], *, truncation_psi: float = 1.0, truncati
 @torch.no_grad()
 def synthesize(G, ws: torch.Tensor, *, noise_mode: str = "const", batch_size: int = 8) -> np.ndarray:
     """Images [N, H, W, C] uint8 from ws, in batches."""
-    chunks = [to_uint8(G.synthesis(ws[i : i + batch_size], noise_mode=noise_mode))
-              for i in range(0, ws.shape[0], batch_size)]
+    chunks = [
+        to_uint8(G.synthesis(ws[i : i + batch_size], noise_mode=noise_mode))
+        for i in range(0, ws.shape[0], batch_size)
+    ]
     return np.concatenate(chunks)
 
 
-def generate_images(G, seeds: Sequence[int], *, truncation_psi: float = 1.0, truncation_cutoff: int | None = None,
-                    class_idx: int | None = None, noise_mode: str = "const", batch_size: int = 8,
-                    device: torch.device | str = "cpu") -> np.ndarray:
+def generate_images(
+    G,
+    seeds: Sequence[int],
+    *,
+    truncation_psi: float = 1.0,
+    truncation_cutoff: int | None = None,
+    class_idx: int | None = None,
+    noise_mode: str = "const",
+    batch_size: int = 8,
+    device: torch.device | str = "cpu",
+) -> np.ndarray:
     """One image per seed: [N, H, W, C] uint8."""
-    ws = compute_ws(G, seeds, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
-                    class_idx=class_idx, device=device)
+    ws = compute_ws(
+        G,
+        seeds,
+        truncation_psi=truncation_psi,
+        truncation_cutoff=truncation_cutoff,
+        class_idx=class_idx,
+        device=device,
+    )
     return synthesize(G, ws, noise_mode=noise_mode, batch_size=batch_size)
 
 
@@ -106,19 +129,39 @@ def mix_ws(ws_rows: torch.Tensor, ws_cols: torch.Tensor, styles: Sequence[int]) 
     return mixed
 
 
-def style_mixing_figure(G, row_seeds: Sequence[int], col_seeds: Sequence[int], styles: Sequence[int], *,
-                        truncation_psi: float = 1.0, truncation_cutoff: int | None = None,
-                        class_idx: int | None = None, noise_mode: str = "const",
-                        device: torch.device | str = "cpu") -> np.ndarray:
+def style_mixing_figure(
+    G,
+    row_seeds: Sequence[int],
+    col_seeds: Sequence[int],
+    styles: Sequence[int],
+    *,
+    truncation_psi: float = 1.0,
+    truncation_cutoff: int | None = None,
+    class_idx: int | None = None,
+    noise_mode: str = "const",
+    device: torch.device | str = "cpu",
+) -> np.ndarray:
     """The paper's style-mixing grid: a header row of B sources (columns), a header column of A sources (rows);
     cell (i, j) is A_i with B_j's styles copied into the layers `styles`. Returns [H', W', C] uint8."""
     bad = [s for s in styles if not 0 <= s < G.num_ws]
     if bad:
         raise ValueError(f"--styles {bad} out of range: this model has layers 0..{G.num_ws - 1}")
-    ws_a = compute_ws(G, row_seeds, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
-                      class_idx=class_idx, device=device)
-    ws_b = compute_ws(G, col_seeds, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
-                      class_idx=class_idx, device=device)
+    ws_a = compute_ws(
+        G,
+        row_seeds,
+        truncation_psi=truncation_psi,
+        truncation_cutoff=truncation_cutoff,
+        class_idx=class_idx,
+        device=device,
+    )
+    ws_b = compute_ws(
+        G,
+        col_seeds,
+        truncation_psi=truncation_psi,
+        truncation_cutoff=truncation_cutoff,
+        class_idx=class_idx,
+        device=device,
+    )
     mixed = mix_ws(ws_a, ws_b, styles).flatten(0, 1)  # [R*C, num_ws, w_dim]
     img_a, img_b = synthesize(G, ws_a, noise_mode=noise_mode), synthesize(G, ws_b, noise_mode=noise_mode)
     img_mix = synthesize(G, mixed, noise_mode=noise_mode)

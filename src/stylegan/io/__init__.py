@@ -1,9 +1,24 @@
 """Model files: the native safetensors format and the one loading door for every supported format."""
 
 from stylegan.io.errors import ModelFormatError
-from stylegan.io.loader import (default_model_path, load_discriminator, load_generator, load_networks,
-                                sniff_format)
+from stylegan.io.loader import (
+    default_model_path,
+    load_discriminator,
+    load_generator,
+    load_networks,
+    sniff_format,
+)
 from stylegan.io.native import atomic_write, load_native, read_native_metadata, save_networks
 
-__all__ = ["ModelFormatError", "atomic_write", "default_model_path", "load_discriminator", "load_generator",
-           "load_native", "load_networks", "read_native_metadata", "save_networks", "sniff_format"]
+__all__ = [
+    "ModelFormatError",
+    "atomic_write",
+    "default_model_path",
+    "load_discriminator",
+    "load_generator",
+    "load_native",
+    "load_networks",
+    "read_native_metadata",
+    "save_networks",
+    "sniff_format",
+]

@@ -41,7 +41,9 @@ def load_networks(path: str | Path | None = None) -> dict[str, nn.Module]:
         return load_native(path)
     if fmt in ("ada-pickle", "tf-pickle"):
         return load_foreign(path)
-    raise ModelFormatError(f"{path}: not a model file (expected .safetensors from stylegan, or an NVIDIA .pkl)")
+    raise ModelFormatError(
+        f"{path}: not a model file (expected .safetensors from stylegan, or an NVIDIA .pkl)"
+    )
 
 
 def _pick(nets: dict[str, nn.Module], order: tuple[str, ...], what: str, path) -> nn.Module:
@@ -51,8 +53,9 @@ def _pick(nets: dict[str, nn.Module], order: tuple[str, ...], what: str, path) -
     raise ModelFormatError(f"{path}: holds no {what} (found: {', '.join(nets) or 'nothing'})")
 
 
-def load_generator(path: str | Path | None = None, device: str | torch.device = "cpu",
-                   which: str | None = None) -> nn.Module:
+def load_generator(
+    path: str | Path | None = None, device: str | torch.device = "cpu", which: str | None = None
+) -> nn.Module:
     """The generator of a model file (G_ema by default, else G), on `device`, in eval mode.
 
     Args:

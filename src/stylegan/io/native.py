@@ -63,10 +63,14 @@ def read_native_metadata(path: str | Path) -> dict:
     except Exception as err:  # safetensors raises several types for a bad header
         raise ModelFormatError(f"{path}: not a readable safetensors file ({err})") from None
     if raw is None:
-        raise ModelFormatError(f"{path}: a safetensors file, but not a stylegan model (no '{META_KEY}' metadata)")
+        raise ModelFormatError(
+            f"{path}: a safetensors file, but not a stylegan model (no '{META_KEY}' metadata)"
+        )
     meta = json.loads(raw)
     if meta.get("format_version", 0) > FORMAT_VERSION:
-        raise ModelFormatError(f"{path}: written by a newer stylegan (format {meta['format_version']}); upgrade")
+        raise ModelFormatError(
+            f"{path}: written by a newer stylegan (format {meta['format_version']}); upgrade"
+        )
     return meta
 
 
@@ -83,7 +87,7 @@ def load_native(path: str | Path, names: list[str] | None = None) -> dict[str, n
         entry = entries[name]
         module = build_network(config_from_dict(entry["family"], entry["kind"], entry["config"]))
         prefix = f"{name}."
-        state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
         module.load_state_dict(state)
         out[name] = module.eval().requires_grad_(False)
     return out

@@ -37,8 +37,22 @@ PRESETS: dict[str, Preset] = {
     "paper256": Preset("paper256", 8, 25000, 64, 8, 0.5, 0.0025, 1, 20, None, 8),
     "paper512": Preset("paper512", 8, 25000, 64, 8, 1, 0.0025, 0.5, 20, None, 8),
     "paper1024": Preset("paper1024", 8, 25000, 32, 4, 2, 0.002, 2, 10, None, 8),
-    "cifar": Preset("cifar", 2, 100000, 64, 32, 1, 0.0025, 0.01, 500, 0.05, 2, pl_weight=0.0,
-                    style_mixing_prob=0.0, d_architecture="orig"),
+    "cifar": Preset(
+        "cifar",
+        2,
+        100000,
+        64,
+        32,
+        1,
+        0.0025,
+        0.01,
+        500,
+        0.05,
+        2,
+        pl_weight=0.0,
+        style_mixing_prob=0.0,
+        d_architecture="orig",
+    ),
 }
 
 
@@ -50,14 +64,28 @@ def resolve_preset(name: str, resolution: int, gpus: int = 1) -> Preset:
     if name != "auto":
         return p
     batch = max(min(gpus * min(4096 // resolution, 32), 64), gpus)
-    return replace(p, batch=batch, mbstd=min(batch // gpus, 4), fmaps=1 if resolution >= 512 else 0.5,
-                   lrate=0.002 if resolution >= 1024 else 0.0025, gamma=0.0002 * resolution**2 / batch,
-                   ema_kimg=batch * 10 / 32)
+    return replace(
+        p,
+        batch=batch,
+        mbstd=min(batch // gpus, 4),
+        fmaps=1 if resolution >= 512 else 0.5,
+        lrate=0.002 if resolution >= 1024 else 0.0025,
+        gamma=0.0002 * resolution**2 / batch,
+        ema_kimg=batch * 10 / 32,
+    )
 
 
-def build_configs(name: str, resolution: int, *, img_channels: int = 3, c_dim: int = 0, gpus: int = 1,
-                  num_fp16_res: int = 4, conv_clamp: float | None = 256, **overrides
-                  ) -> tuple[GeneratorConfig, DiscriminatorConfig]:
+def build_configs(
+    name: str,
+    resolution: int,
+    *,
+    img_channels: int = 3,
+    c_dim: int = 0,
+    gpus: int = 1,
+    num_fp16_res: int = 4,
+    conv_clamp: float | None = 256,
+    **overrides,
+) -> tuple[GeneratorConfig, DiscriminatorConfig]:
     """Generator and discriminator configs of a preset at the given resolution.
 
     `overrides` may set channel_base, channel_max, mapping_layers or mbstd_group_size (e.g. for tiny test nets).
@@ -71,8 +99,15 @@ def build_configs(name: str, resolution: int, *, img_channels: int = 3, c_dim: i
     w_dim = overrides.pop("w_dim", 512)
     if overrides:
         raise ValueError(f"unknown overrides: {sorted(overrides)}")
-    common = dict(img_resolution=resolution, img_channels=img_channels, c_dim=c_dim, channel_base=channel_base,
-                  channel_max=channel_max, num_fp16_res=num_fp16_res, conv_clamp=conv_clamp)
+    common = dict(
+        img_resolution=resolution,
+        img_channels=img_channels,
+        c_dim=c_dim,
+        channel_base=channel_base,
+        channel_max=channel_max,
+        num_fp16_res=num_fp16_res,
+        conv_clamp=conv_clamp,
+    )
     g = GeneratorConfig(z_dim=z_dim, w_dim=w_dim, mapping_layers=mapping_layers, **common)
     d = DiscriminatorConfig(architecture=p.d_architecture, mbstd_group_size=mbstd, **common)
     return g, d

@@ -118,9 +118,19 @@ def _block_dtype(use_fp16: bool, force_fp32: bool, device: torch.device) -> torc
 class MappingNetwork(nn.Module):
     """z (+ embedded c) -> w, with w_avg tracking and the truncation trick."""
 
-    def __init__(self, z_dim: int, c_dim: int, w_dim: int, num_ws: int | None, num_layers: int = 8,
-                 embed_features: int | None = None, layer_features: int | None = None,
-                 activation: str = "lrelu", lr_multiplier: float = 0.01, w_avg_beta: float | None = 0.995):
+    def __init__(
+        self,
+        z_dim: int,
+        c_dim: int,
+        w_dim: int,
+        num_ws: int | None,
+        num_layers: int = 8,
+        embed_features: int | None = None,
+        layer_features: int | None = None,
+        activation: str = "lrelu",
+        lr_multiplier: float = 0.01,
+        w_avg_beta: float | None = 0.995,
+    ):
         super().__init__()
         self.z_dim, self.c_dim, self.w_dim, self.num_ws = z_dim, c_dim, w_dim, num_ws
         self.num_layers, self.w_avg_beta = num_layers, w_avg_beta
@@ -130,14 +140,21 @@ class MappingNetwork(nn.Module):
         if c_dim > 0:
             self.embed = FullyConnectedLayer(c_dim, embed_features)
         for idx in range(num_layers):
-            layer = FullyConnectedLayer(features[idx], features[idx + 1], activation=activation,
-                                        lr_multiplier=lr_multiplier)
+            layer = FullyConnectedLayer(
+                features[idx], features[idx + 1], activation=activation, lr_multiplier=lr_multiplier
+            )
             setattr(self, f"fc{idx}", layer)
         if num_ws is not None and w_avg_beta is not None:
             self.register_buffer("w_avg", torch.zeros([w_dim]))
 
-    def forward(self, z: torch.Tensor | None, c: torch.Tensor | None, truncation_psi: float = 1,
-                truncation_cutoff: int | None = None, update_emas: bool = False) -> torch.Tensor:
+    def forward(
+        self,
+        z: torch.Tensor | None,
+        c: torch.Tensor | None,
+        truncation_psi: float = 1,
+        truncation_cutoff: int | None = None,
+        update_emas: bool = False,
+    ) -> torch.Tensor:
         """Returns ws [N, num_ws, w_dim] (or w [N, w_dim] when num_ws is None)."""
         x = None
         if self.z_dim > 0:
@@ -173,9 +190,20 @@ class MappingNetwork(nn.Module):
 class SynthesisLayer(nn.Module):
     """Modulated 3x3 conv (optionally upsampling), noise, bias, leaky ReLU, clamp."""
 
-    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, kernel_size: int = 3,
-                 up: int = 1, use_noise: bool = True, activation: str = "lrelu",
-                 resample_filter=(1, 3, 3, 1), conv_clamp: float | None = None, channels_last: bool = False):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        w_dim: int,
+        resolution: int,
+        kernel_size: int = 3,
+        up: int = 1,
+        use_noise: bool = True,
+        activation: str = "lrelu",
+        resample_filter=(1, 3, 3, 1),
+        conv_clamp: float | None = None,
+        channels_last: bool = False,
+    ):
         super().__init__()
         self.resolution, self.up, self.use_noise = resolution, up, use_noise
         self.activation, self.conv_clamp = activation, conv_clamp
@@ -184,7 +212,9 @@ class SynthesisLayer(nn.Module):
         self.act_gain = ACTIVATIONS[activation].def_gain
         self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        weight = torch.randn([out_channels, in_channels, kernel_size, kernel_size]).to(memory_format=memory_format)
+        weight = torch.randn([out_channels, in_channels, kernel_size, kernel_size]).to(
+            memory_format=memory_format
+        )
         self.weight = nn.Parameter(weight)
         if use_noise:
             self.register_buffer("noise_const", torch.randn([resolution, resolution]))
@@ -199,23 +229,46 @@ class SynthesisLayer(nn.Module):
             noise = torch.randn(shape, device=x.device) * self.noise_strength
         elif self.use_noise and noise_mode == "const":
             noise = self.noise_const * self.noise_strength
-        x = modulated_conv2d(x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,
-                             resample_filter=self.resample_filter, flip_weight=(self.up == 1))
+        x = modulated_conv2d(
+            x,
+            self.weight,
+            styles,
+            noise=noise,
+            up=self.up,
+            padding=self.padding,
+            resample_filter=self.resample_filter,
+            flip_weight=(self.up == 1),
+        )
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
-        return bias_act(x, self.bias.to(x.dtype), act=self.activation, gain=self.act_gain * gain, clamp=clamp,
-                        inplace=True)
+        return bias_act(
+            x,
+            self.bias.to(x.dtype),
+            act=self.activation,
+            gain=self.act_gain * gain,
+            clamp=clamp,
+            inplace=True,
+        )
 
 
 class ToRGBLayer(nn.Module):
     """Modulated 1x1 conv without demodulation, to image channels."""
 
-    def __init__(self, in_channels: int, out_channels: int, w_dim: int, kernel_size: int = 1,
-                 conv_clamp: float | None = None, channels_last: bool = False):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        w_dim: int,
+        kernel_size: int = 1,
+        conv_clamp: float | None = None,
+        channels_last: bool = False,
+    ):
         super().__init__()
         self.conv_clamp = conv_clamp
         self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        weight = torch.randn([out_channels, in_channels, kernel_size, kernel_size]).to(memory_format=memory_format)
+        weight = torch.randn([out_channels, in_channels, kernel_size, kernel_size]).to(
+            memory_format=memory_format
+        )
         self.weight = nn.Parameter(weight)
         self.bias = nn.Parameter(torch.zeros([out_channels]))
         self.weight_gain = 1 / math.sqrt(in_channels * kernel_size**2)
@@ -229,10 +282,21 @@ class ToRGBLayer(nn.Module):
 class SynthesisBlock(nn.Module):
     """One resolution: (const or upsampling conv0), conv1, and ToRGB (skip) or residual path (resnet)."""
 
-    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, img_channels: int,
-                 is_last: bool, architecture: str = "skip", resample_filter=(1, 3, 3, 1),
-                 conv_clamp: float | None = None, use_fp16: bool = False, use_noise: bool = True,
-                 activation: str = "lrelu"):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        w_dim: int,
+        resolution: int,
+        img_channels: int,
+        is_last: bool,
+        architecture: str = "skip",
+        resample_filter=(1, 3, 3, 1),
+        conv_clamp: float | None = None,
+        use_fp16: bool = False,
+        use_noise: bool = True,
+        activation: str = "lrelu",
+    ):
         super().__init__()
         self.in_channels, self.resolution, self.is_last = in_channels, resolution, is_last
         self.architecture, self.use_fp16 = architecture, use_fp16
@@ -242,8 +306,15 @@ class SynthesisBlock(nn.Module):
         if in_channels == 0:
             self.const = nn.Parameter(torch.randn([out_channels, resolution, resolution]))
         else:
-            self.conv0 = SynthesisLayer(in_channels, out_channels, w_dim, resolution, up=2,
-                                        resample_filter=resample_filter, **layer_kwargs)
+            self.conv0 = SynthesisLayer(
+                in_channels,
+                out_channels,
+                w_dim,
+                resolution,
+                up=2,
+                resample_filter=resample_filter,
+                **layer_kwargs,
+            )
             self.num_conv += 1
         self.conv1 = SynthesisLayer(out_channels, out_channels, w_dim, resolution, **layer_kwargs)
         self.num_conv += 1
@@ -251,11 +322,18 @@ class SynthesisBlock(nn.Module):
             self.torgb = ToRGBLayer(out_channels, img_channels, w_dim, conv_clamp=conv_clamp)
             self.num_torgb += 1
         if in_channels != 0 and architecture == "resnet":
-            self.skip = Conv2dLayer(in_channels, out_channels, kernel_size=1, bias=False, up=2,
-                                    resample_filter=resample_filter)
+            self.skip = Conv2dLayer(
+                in_channels, out_channels, kernel_size=1, bias=False, up=2, resample_filter=resample_filter
+            )
 
-    def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor,
-                noise_mode: str = "random", force_fp32: bool = False):
+    def forward(
+        self,
+        x: torch.Tensor | None,
+        img: torch.Tensor | None,
+        ws: torch.Tensor,
+        noise_mode: str = "random",
+        force_fp32: bool = False,
+    ):
         """ws: [N, num_conv + num_torgb, w_dim]. Returns (x [N, C, r, r], img [N, img_channels, r, r])."""
         w_iter = iter(ws.unbind(dim=1))
         dtype = _block_dtype(self.use_fp16, force_fp32, ws.device)
@@ -285,8 +363,16 @@ class SynthesisBlock(nn.Module):
 class SynthesisNetwork(nn.Module):
     """ws -> image. Block r consumes ws[:, i : i + num_conv + num_torgb]; consecutive blocks share one w."""
 
-    def __init__(self, w_dim: int, img_resolution: int, img_channels: int, channel_base: int = 32768,
-                 channel_max: int = 512, num_fp16_res: int = 0, **block_kwargs):
+    def __init__(
+        self,
+        w_dim: int,
+        img_resolution: int,
+        img_channels: int,
+        channel_base: int = 32768,
+        channel_max: int = 512,
+        num_fp16_res: int = 0,
+        **block_kwargs,
+    ):
         super().__init__()
         _check_resolution(img_resolution)
         self.w_dim, self.img_resolution, self.img_channels = w_dim, img_resolution, img_channels
@@ -296,9 +382,16 @@ class SynthesisNetwork(nn.Module):
         self.num_ws = 0
         for res in self.block_resolutions:
             in_channels = _channels(channel_base, channel_max, res // 2) if res > 4 else 0
-            block = SynthesisBlock(in_channels, _channels(channel_base, channel_max, res), w_dim, res,
-                                   img_channels, is_last=(res == img_resolution),
-                                   use_fp16=(res >= fp16_resolution), **block_kwargs)
+            block = SynthesisBlock(
+                in_channels,
+                _channels(channel_base, channel_max, res),
+                w_dim,
+                res,
+                img_channels,
+                is_last=(res == img_resolution),
+                use_fp16=(res >= fp16_resolution),
+                **block_kwargs,
+            )
             self.num_ws += block.num_conv + (block.num_torgb if res == img_resolution else 0)
             setattr(self, f"b{res}", block)
 
@@ -329,22 +422,46 @@ class Generator(nn.Module):
         self.z_dim, self.c_dim, self.w_dim = cfg.z_dim, cfg.c_dim, cfg.w_dim
         self.img_resolution, self.img_channels = cfg.img_resolution, cfg.img_channels
         self.synthesis = SynthesisNetwork(
-            cfg.w_dim, cfg.img_resolution, cfg.img_channels, channel_base=cfg.channel_base,
-            channel_max=cfg.channel_max, num_fp16_res=cfg.num_fp16_res, architecture=cfg.architecture,
-            resample_filter=cfg.resample_filter, conv_clamp=cfg.conv_clamp, use_noise=cfg.use_noise,
-            activation=cfg.activation)
+            cfg.w_dim,
+            cfg.img_resolution,
+            cfg.img_channels,
+            channel_base=cfg.channel_base,
+            channel_max=cfg.channel_max,
+            num_fp16_res=cfg.num_fp16_res,
+            architecture=cfg.architecture,
+            resample_filter=cfg.resample_filter,
+            conv_clamp=cfg.conv_clamp,
+            use_noise=cfg.use_noise,
+            activation=cfg.activation,
+        )
         self.num_ws = self.synthesis.num_ws
         self.mapping = MappingNetwork(
-            cfg.z_dim, cfg.c_dim, cfg.w_dim, self.num_ws, num_layers=cfg.mapping_layers,
-            embed_features=cfg.embed_features, layer_features=cfg.layer_features, activation=cfg.activation,
-            lr_multiplier=cfg.mapping_lr_multiplier, w_avg_beta=cfg.w_avg_beta)
+            cfg.z_dim,
+            cfg.c_dim,
+            cfg.w_dim,
+            self.num_ws,
+            num_layers=cfg.mapping_layers,
+            embed_features=cfg.embed_features,
+            layer_features=cfg.layer_features,
+            activation=cfg.activation,
+            lr_multiplier=cfg.mapping_lr_multiplier,
+            w_avg_beta=cfg.w_avg_beta,
+        )
 
-    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1,
-                truncation_cutoff: int | None = None, noise_mode: str = "const", update_emas: bool = False,
-                force_fp32: bool = False) -> torch.Tensor:
+    def forward(
+        self,
+        z: torch.Tensor,
+        c: torch.Tensor | None = None,
+        truncation_psi: float = 1,
+        truncation_cutoff: int | None = None,
+        noise_mode: str = "const",
+        update_emas: bool = False,
+        force_fp32: bool = False,
+    ) -> torch.Tensor:
         """z: [N, z_dim], c: [N, c_dim] -> images [N, img_channels, R, R] in about [-1, 1]."""
-        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
-                          update_emas=update_emas)
+        ws = self.mapping(
+            z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, update_emas=update_emas
+        )
         return self.synthesis(ws, noise_mode=noise_mode, force_fp32=force_fp32)
 
 
@@ -355,23 +472,47 @@ class Generator(nn.Module):
 class DiscriminatorBlock(nn.Module):
     """fromRGB (first block or skip), two 3x3 convs with 2x downsampling, residual skip (resnet)."""
 
-    def __init__(self, in_channels: int, tmp_channels: int, out_channels: int, resolution: int,
-                 img_channels: int, architecture: str = "resnet", activation: str = "lrelu",
-                 resample_filter=(1, 3, 3, 1), conv_clamp: float | None = None, use_fp16: bool = False):
+    def __init__(
+        self,
+        in_channels: int,
+        tmp_channels: int,
+        out_channels: int,
+        resolution: int,
+        img_channels: int,
+        architecture: str = "resnet",
+        activation: str = "lrelu",
+        resample_filter=(1, 3, 3, 1),
+        conv_clamp: float | None = None,
+        use_fp16: bool = False,
+    ):
         super().__init__()
         self.in_channels, self.resolution, self.architecture, self.use_fp16 = (
-            in_channels, resolution, architecture, use_fp16)
+            in_channels,
+            resolution,
+            architecture,
+            use_fp16,
+        )
         self.register_buffer("resample_filter", setup_filter(resample_filter))
         if in_channels == 0 or architecture == "skip":
-            self.fromrgb = Conv2dLayer(img_channels, tmp_channels, kernel_size=1, activation=activation,
-                                       conv_clamp=conv_clamp)
-        self.conv0 = Conv2dLayer(tmp_channels, tmp_channels, kernel_size=3, activation=activation,
-                                 conv_clamp=conv_clamp)
-        self.conv1 = Conv2dLayer(tmp_channels, out_channels, kernel_size=3, activation=activation, down=2,
-                                 resample_filter=resample_filter, conv_clamp=conv_clamp)
+            self.fromrgb = Conv2dLayer(
+                img_channels, tmp_channels, kernel_size=1, activation=activation, conv_clamp=conv_clamp
+            )
+        self.conv0 = Conv2dLayer(
+            tmp_channels, tmp_channels, kernel_size=3, activation=activation, conv_clamp=conv_clamp
+        )
+        self.conv1 = Conv2dLayer(
+            tmp_channels,
+            out_channels,
+            kernel_size=3,
+            activation=activation,
+            down=2,
+            resample_filter=resample_filter,
+            conv_clamp=conv_clamp,
+        )
         if architecture == "resnet":
-            self.skip = Conv2dLayer(tmp_channels, out_channels, kernel_size=1, bias=False, down=2,
-                                    resample_filter=resample_filter)
+            self.skip = Conv2dLayer(
+                tmp_channels, out_channels, kernel_size=1, bias=False, down=2, resample_filter=resample_filter
+            )
 
     def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, force_fp32: bool = False):
         dtype = _block_dtype(self.use_fp16, force_fp32, img.device if img is not None else x.device)
@@ -394,16 +535,32 @@ class DiscriminatorBlock(nn.Module):
 class DiscriminatorEpilogue(nn.Module):
     """4x4: minibatch std, conv, fc, output (projected onto the label embedding when conditional)."""
 
-    def __init__(self, in_channels: int, cmap_dim: int, resolution: int, img_channels: int,
-                 architecture: str = "resnet", mbstd_group_size: int | None = 4, mbstd_num_channels: int = 1,
-                 activation: str = "lrelu", conv_clamp: float | None = None):
+    def __init__(
+        self,
+        in_channels: int,
+        cmap_dim: int,
+        resolution: int,
+        img_channels: int,
+        architecture: str = "resnet",
+        mbstd_group_size: int | None = 4,
+        mbstd_num_channels: int = 1,
+        activation: str = "lrelu",
+        conv_clamp: float | None = None,
+    ):
         super().__init__()
         self.cmap_dim, self.architecture = cmap_dim, architecture
         if architecture == "skip":
             self.fromrgb = Conv2dLayer(img_channels, in_channels, kernel_size=1, activation=activation)
-        self.mbstd = MinibatchStdLayer(mbstd_group_size, mbstd_num_channels) if mbstd_num_channels > 0 else None
-        self.conv = Conv2dLayer(in_channels + mbstd_num_channels, in_channels, kernel_size=3,
-                                activation=activation, conv_clamp=conv_clamp)
+        self.mbstd = (
+            MinibatchStdLayer(mbstd_group_size, mbstd_num_channels) if mbstd_num_channels > 0 else None
+        )
+        self.conv = Conv2dLayer(
+            in_channels + mbstd_num_channels,
+            in_channels,
+            kernel_size=3,
+            activation=activation,
+            conv_clamp=conv_clamp,
+        )
         self.fc = FullyConnectedLayer(in_channels * resolution**2, in_channels, activation=activation)
         self.out = FullyConnectedLayer(in_channels, 1 if cmap_dim == 0 else cmap_dim)
 
@@ -434,24 +591,53 @@ class Discriminator(nn.Module):
         ch = {res: _channels(cfg.channel_base, cfg.channel_max, res) for res in self.block_resolutions + [4]}
         fp16_resolution = _fp16_resolution(cfg.img_resolution, cfg.num_fp16_res)
         cmap_dim = (ch[4] if cfg.cmap_dim is None else cfg.cmap_dim) if cfg.c_dim > 0 else 0
-        common = dict(img_channels=cfg.img_channels, architecture=cfg.architecture, conv_clamp=cfg.conv_clamp,
-                      activation=cfg.activation)
+        common = dict(
+            img_channels=cfg.img_channels,
+            architecture=cfg.architecture,
+            conv_clamp=cfg.conv_clamp,
+            activation=cfg.activation,
+        )
         for res in self.block_resolutions:
             in_channels = ch[res] if res < cfg.img_resolution else 0
-            block = DiscriminatorBlock(in_channels, ch[res], ch[res // 2], res, resample_filter=cfg.resample_filter,
-                                       use_fp16=(res >= fp16_resolution), **common)
+            block = DiscriminatorBlock(
+                in_channels,
+                ch[res],
+                ch[res // 2],
+                res,
+                resample_filter=cfg.resample_filter,
+                use_fp16=(res >= fp16_resolution),
+                **common,
+            )
             setattr(self, f"b{res}", block)
         if cfg.c_dim > 0:
-            self.mapping = MappingNetwork(0, cfg.c_dim, cmap_dim, num_ws=None, w_avg_beta=None,
-                                          num_layers=cfg.mapping_layers, activation=cfg.activation,
-                                          lr_multiplier=cfg.mapping_lr_multiplier,
-                                          embed_features=cfg.mapping_embed_features,
-                                          layer_features=cfg.mapping_layer_features)
-        self.b4 = DiscriminatorEpilogue(ch[4], cmap_dim, 4, mbstd_group_size=cfg.mbstd_group_size,
-                                        mbstd_num_channels=cfg.mbstd_num_channels, **common)
+            self.mapping = MappingNetwork(
+                0,
+                cfg.c_dim,
+                cmap_dim,
+                num_ws=None,
+                w_avg_beta=None,
+                num_layers=cfg.mapping_layers,
+                activation=cfg.activation,
+                lr_multiplier=cfg.mapping_lr_multiplier,
+                embed_features=cfg.mapping_embed_features,
+                layer_features=cfg.mapping_layer_features,
+            )
+        self.b4 = DiscriminatorEpilogue(
+            ch[4],
+            cmap_dim,
+            4,
+            mbstd_group_size=cfg.mbstd_group_size,
+            mbstd_num_channels=cfg.mbstd_num_channels,
+            **common,
+        )
 
-    def forward(self, img: torch.Tensor, c: torch.Tensor | None = None, update_emas: bool = False,
-                force_fp32: bool = False) -> torch.Tensor:
+    def forward(
+        self,
+        img: torch.Tensor,
+        c: torch.Tensor | None = None,
+        update_emas: bool = False,
+        force_fp32: bool = False,
+    ) -> torch.Tensor:
         """img: [N, img_channels, R, R], c: [N, c_dim] -> logits [N, 1]."""
         x = None
         for res in self.block_resolutions:

@@ -18,7 +18,9 @@ import torch.nn.functional as F
 from stylegan.nn.upfirdn2d import Padding, filter_size, parse_padding, upfirdn2d
 
 
-def _conv(x: torch.Tensor, w: torch.Tensor, *, stride=1, padding=0, groups=1, transpose=False, flip_weight=True):
+def _conv(
+    x: torch.Tensor, w: torch.Tensor, *, stride=1, padding=0, groups=1, transpose=False, flip_weight=True
+):
     """conv2d / conv_transpose2d; flip_weight=False flips the kernel (convolution instead of correlation)."""
     if not flip_weight and (w.shape[-1] > 1 or w.shape[-2] > 1):
         w = w.flip([2, 3])
@@ -87,7 +89,9 @@ def _conv_transpose_up(x, w, f, up, down, pads, groups, flip_weight, flip_filter
     px0, px1, py0, py1 = px0 - (kw - 1), px1 - (kw - up), py0 - (kh - 1), py1 - (kh - up)
     pxt, pyt = max(min(-px0, -px1), 0), max(min(-py0, -py1), 0)
     x = _conv(x, w, stride=up, padding=(pyt, pxt), groups=groups, transpose=True, flip_weight=not flip_weight)
-    x = upfirdn2d(x, f, padding=[px0 + pxt, px1 + pxt, py0 + pyt, py1 + pyt], gain=up * up, flip_filter=flip_filter)
+    x = upfirdn2d(
+        x, f, padding=[px0 + pxt, px1 + pxt, py0 + pyt, py1 + pyt], gain=up * up, flip_filter=flip_filter
+    )
     if down > 1:
         x = upfirdn2d(x, f, down=down, flip_filter=flip_filter)
     return x
@@ -125,7 +129,9 @@ def modulated_conv2d(
     n = x.shape[0]
     out_ch, in_ch, kh, kw = weight.shape
     if x.dtype == torch.float16 and demodulate:  # pre-normalise so fp16 cannot overflow; cancelled by demod
-        weight = weight * (1 / (in_ch * kh * kw) ** 0.5 / weight.norm(float("inf"), dim=[1, 2, 3], keepdim=True))
+        weight = weight * (
+            1 / (in_ch * kh * kw) ** 0.5 / weight.norm(float("inf"), dim=[1, 2, 3], keepdim=True)
+        )
         styles = styles / styles.norm(float("inf"), dim=1, keepdim=True)
     dcoefs = None
     if demodulate:
@@ -139,8 +145,15 @@ def modulated_conv2d(
         x = _fused_modconv(x, weight, styles, dcoefs, up, down, padding, resample_filter, flip_weight)
     else:
         x = x * styles.to(x.dtype).reshape(n, -1, 1, 1)
-        x = conv2d_resample(x, weight.to(x.dtype), f=resample_filter, up=up, down=down, padding=padding,
-                            flip_weight=flip_weight)
+        x = conv2d_resample(
+            x,
+            weight.to(x.dtype),
+            f=resample_filter,
+            up=up,
+            down=down,
+            padding=padding,
+            flip_weight=flip_weight,
+        )
         if dcoefs is not None:
             x = x * dcoefs.to(x.dtype).reshape(n, -1, 1, 1)
     if noise is not None:
@@ -160,6 +173,14 @@ def _fused_modconv(x, weight, styles, dcoefs, up, down, padding, resample_filter
         out = torch.bmm(pixels, w[:, :, :, 0, 0].transpose(1, 2).to(x.dtype))  # [N, H*W, C_out]
         return out.reshape(n, h, w_, -1).permute(0, 3, 1, 2)  # [N, C_out, H, W], NHWC in memory
     w = w.reshape(-1, in_ch, *weight.shape[2:]).to(x.dtype)
-    x = conv2d_resample(x.reshape(1, n * in_ch, h, w_), w, f=resample_filter, up=up, down=down, padding=padding,
-                        groups=n, flip_weight=flip_weight)
+    x = conv2d_resample(
+        x.reshape(1, n * in_ch, h, w_),
+        w,
+        f=resample_filter,
+        up=up,
+        down=down,
+        padding=padding,
+        groups=n,
+        flip_weight=flip_weight,
+    )
     return x.reshape(n, -1, *x.shape[2:])

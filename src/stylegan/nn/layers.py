@@ -21,8 +21,15 @@ def normalize_2nd_moment(x: torch.Tensor, dim: int = 1, eps: float = 1e-8) -> to
 class FullyConnectedLayer(nn.Module):
     """Dense layer with equalised learning rate: weights stored as N(0, 1/lr_mul²), scaled at run time."""
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, activation: str = "linear",
-                 lr_multiplier: float = 1.0, bias_init: float = 0.0):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        activation: str = "linear",
+        lr_multiplier: float = 1.0,
+        bias_init: float = 0.0,
+    ):
         super().__init__()
         self.in_features, self.out_features, self.activation = in_features, out_features, activation
         self.weight = nn.Parameter(torch.randn([out_features, in_features]) / lr_multiplier)
@@ -42,16 +49,27 @@ class FullyConnectedLayer(nn.Module):
         return bias_act(x.matmul(w.t()), b, act=self.activation)
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, activation={self.activation}"
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, activation={self.activation}"
+        )
 
 
 class Conv2dLayer(nn.Module):
     """Conv layer with equalised learning rate, optional FIR up/downsampling, bias, activation and clamp."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, bias: bool = True,
-                 activation: str = "linear", up: int = 1, down: int = 1,
-                 resample_filter: Sequence[float] = (1, 3, 3, 1), conv_clamp: float | None = None,
-                 channels_last: bool = False):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        bias: bool = True,
+        activation: str = "linear",
+        up: int = 1,
+        down: int = 1,
+        resample_filter: Sequence[float] = (1, 3, 3, 1),
+        conv_clamp: float | None = None,
+        channels_last: bool = False,
+    ):
         super().__init__()
         self.activation, self.up, self.down, self.conv_clamp = activation, up, down, conv_clamp
         self.register_buffer("resample_filter", setup_filter(resample_filter))
@@ -59,15 +77,24 @@ class Conv2dLayer(nn.Module):
         self.weight_gain = 1 / math.sqrt(in_channels * kernel_size**2)
         self.act_gain = ACTIVATIONS[activation].def_gain
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        weight = torch.randn([out_channels, in_channels, kernel_size, kernel_size]).to(memory_format=memory_format)
+        weight = torch.randn([out_channels, in_channels, kernel_size, kernel_size]).to(
+            memory_format=memory_format
+        )
         self.weight = nn.Parameter(weight)
         self.bias = nn.Parameter(torch.zeros([out_channels])) if bias else None
 
     def forward(self, x: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
         w = self.weight * self.weight_gain
         b = self.bias.to(x.dtype) if self.bias is not None else None
-        x = conv2d_resample(x, w.to(x.dtype), self.resample_filter, up=self.up, down=self.down,
-                            padding=self.padding, flip_weight=(self.up == 1))
+        x = conv2d_resample(
+            x,
+            w.to(x.dtype),
+            self.resample_filter,
+            up=self.up,
+            down=self.down,
+            padding=self.padding,
+            flip_weight=(self.up == 1),
+        )
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
         return bias_act(x, b, act=self.activation, gain=self.act_gain * gain, clamp=clamp)
 

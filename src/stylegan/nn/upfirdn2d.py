@@ -103,8 +103,9 @@ def upfirdn2d(
     return x
 
 
-def _depthwise_fir(x: torch.Tensor, f: torch.Tensor, *, flip_filter: bool, gain: float,
-                   padding: tuple[int, int] = (0, 0)) -> torch.Tensor:
+def _depthwise_fir(
+    x: torch.Tensor, f: torch.Tensor, *, flip_filter: bool, gain: float, padding: tuple[int, int] = (0, 0)
+) -> torch.Tensor:
     """Convolution of every channel with the same FIR filter (zero padding (py, px), then valid mode)."""
     c = x.shape[1]
     f = f * (gain ** (f.ndim / 2))
@@ -118,7 +119,9 @@ def _depthwise_fir(x: torch.Tensor, f: torch.Tensor, *, flip_filter: bool, gain:
     return F.conv2d(x, f[None, None].expand(c, 1, *f.shape), groups=c, padding=padding)
 
 
-def filter2d(x: torch.Tensor, f: torch.Tensor, padding: Padding = 0, flip_filter: bool = False, gain: float = 1.0):
+def filter2d(
+    x: torch.Tensor, f: torch.Tensor, padding: Padding = 0, flip_filter: bool = False, gain: float = 1.0
+):
     """Same-size FIR filtering (plus optional extra padding)."""
     px0, px1, py0, py1 = parse_padding(padding)
     fw, fh = filter_size(f)
@@ -126,7 +129,9 @@ def filter2d(x: torch.Tensor, f: torch.Tensor, padding: Padding = 0, flip_filter
     return upfirdn2d(x, f, padding=p, flip_filter=flip_filter, gain=gain)
 
 
-def upsample2d(x: torch.Tensor, f: torch.Tensor, up: int = 2, padding: Padding = 0, flip_filter=False, gain=1.0):
+def upsample2d(
+    x: torch.Tensor, f: torch.Tensor, up: int = 2, padding: Padding = 0, flip_filter=False, gain=1.0
+):
     """Upsample by `up` with FIR filter f; output is exactly `up` times larger (plus padding)."""
     px0, px1, py0, py1 = parse_padding(padding)
     fw, fh = filter_size(f)
@@ -134,9 +139,16 @@ def upsample2d(x: torch.Tensor, f: torch.Tensor, up: int = 2, padding: Padding =
     return upfirdn2d(x, f, up=up, padding=p, flip_filter=flip_filter, gain=gain * up * up)
 
 
-def downsample2d(x: torch.Tensor, f: torch.Tensor, down: int = 2, padding: Padding = 0, flip_filter=False, gain=1.0):
+def downsample2d(
+    x: torch.Tensor, f: torch.Tensor, down: int = 2, padding: Padding = 0, flip_filter=False, gain=1.0
+):
     """Downsample by `down` with FIR filter f; output is exactly `down` times smaller (plus padding)."""
     px0, px1, py0, py1 = parse_padding(padding)
     fw, fh = filter_size(f)
-    p = [px0 + (fw - down + 1) // 2, px1 + (fw - down) // 2, py0 + (fh - down + 1) // 2, py1 + (fh - down) // 2]
+    p = [
+        px0 + (fw - down + 1) // 2,
+        px1 + (fw - down) // 2,
+        py0 + (fh - down + 1) // 2,
+        py1 + (fh - down) // 2,
+    ]
     return upfirdn2d(x, f, down=down, padding=p, flip_filter=flip_filter, gain=gain)
