@@ -159,9 +159,7 @@ def test_sg1_names_and_layouts_are_nvidias(tmp_path):
 
 
 def test_sg2_names_and_layouts_are_nvidias(tmp_path):
-    G, D, Gs = read_tf_pickle(
-        _write(tmp_path, [_randomize(m) for m in sg2(16, c_dim=3, architecture="resnet")])
-    )
+    G, D, Gs = read_tf_pickle(_write(tmp_path, [_randomize(m) for m in sg2(16, c_dim=3, architecture="resnet")]))
     funcs = (G.build_func_name, Gs.components["synthesis"].build_func_name, D.build_func_name)
     assert G.version == 4 and funcs == ("G_main", "G_synthesis", "D_main")  # conditional: ADA-TF's names
     v = Gs.flat_variables()
@@ -281,8 +279,11 @@ ERRORS = {
     ),
     "unknown generator": (sg2, lambda G, D, Gs: setattr(Gs, "build_func_name", "G_paper"), r"'G_paper'"),
     "old version": (sg2, lambda G, D, Gs: setattr(Gs, "version", 3), r"version 3 is not supported"),
-    "comparison method": (sg2, lambda G, D, Gs: D.static_kwargs.update(use_spectral_norm=True),
-                          r"use_spectral_norm=True is not supported"),
+    "comparison method": (
+        sg2,
+        lambda G, D, Gs: D.static_kwargs.update(use_spectral_norm=True),
+        r"use_spectral_norm=True is not supported",
+    ),
     "wrong discriminator": (
         sg1,
         lambda G, D, Gs: setattr(D, "build_func_name", "D_stylegan2"),

@@ -23,6 +23,7 @@ def _one_thread():
     yield
     torch.set_num_threads(threads)
 
+
 RES = 16
 PAD = figures.PAD
 
@@ -73,10 +74,7 @@ def _cells(img, rows, cols):
     h, w = img.shape[:2]
     assert (h, w) == (rows * (RES + PAD) - PAD, cols * (RES + PAD) - PAD)
     return [
-        [
-            img[r * (RES + PAD) : r * (RES + PAD) + RES, c * (RES + PAD) : c * (RES + PAD) + RES]
-            for c in range(cols)
-        ]
+        [img[r * (RES + PAD) : r * (RES + PAD) + RES, c * (RES + PAD) : c * (RES + PAD) + RES] for c in range(cols)]
         for r in range(rows)
     ]
 
@@ -118,9 +116,7 @@ def test_mixing_figure(model, tmp_path):
     cells = _cells(_png(out), rows=5, cols=4)
     assert (cells[0][0] == 255).all()  # blank corner
     ws_b = compute_ws(G, [1, 2, 3])
-    _close(
-        np.concatenate(cells[0][1:], axis=1), np.concatenate(list(synthesize(G, ws_b)), axis=1)
-    )
+    _close(np.concatenate(cells[0][1:], axis=1), np.concatenate(list(synthesize(G, ws_b)), axis=1))
     ws_a = compute_ws(G, [7])  # the fine row: A's coarse/middle styles, B's fine ones
     fine = figures.layer_groups(G)["fine"]
     mixed = ws_a.repeat(3, 1, 1)
@@ -190,9 +186,7 @@ def test_interpolation_gif(model, tmp_path):
     gif = Image.open(out)
     assert gif.n_frames == 6 and gif.size == (RES, RES)
     first = np.asarray(gif.convert("RGB"))
-    assert (
-        np.abs(first.astype(int) - synthesize(G, compute_ws(G, [1]))[0].astype(int)).mean() < 8
-    )  # GIF palette
+    assert np.abs(first.astype(int) - synthesize(G, compute_ws(G, [1]))[0].astype(int)).mean() < 8  # GIF palette
 
 
 def test_interpolation_mp4(model, tmp_path):

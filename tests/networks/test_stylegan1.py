@@ -20,6 +20,7 @@ def _one_thread():
     yield
     torch.set_num_threads(threads)
 
+
 # ----------------------------------------------------------------------------------------------------------
 # NumPy reference, written from networks_stylegan.py's formulas. Weights in TF layouts: conv [k, k, in, out],
 # dense [in, out]; activations NCHW; float64.
@@ -114,9 +115,7 @@ def np_epilogue(x, p, prefix, w, noise):
 
 
 def np_synthesis_block(x, p, ws, noises, fused):
-    x = np_epilogue(
-        np_blur(np_upscale2d_conv2d(x, p["Conv0_up/weight"], fused)), p, "Conv0_up", ws[:, 0], noises[0]
-    )
+    x = np_epilogue(np_blur(np_upscale2d_conv2d(x, p["Conv0_up/weight"], fused)), p, "Conv0_up", ws[:, 0], noises[0])
     w1 = p["Conv1/weight"] * np.sqrt(2) / np.sqrt(np.prod(p["Conv1/weight"].shape[:-1]))
     return np_epilogue(np_conv2d_same(x, w1), p, "Conv1", ws[:, 1], noises[1])
 
@@ -159,9 +158,7 @@ def test_synthesis_block_matches_numpy_reference(fused):
     block = stylegan1.SynthesisBlock(c_in, c, w_dim, res, fused=fused)
     _load_layer(block.conv0, p, "Conv0_up", noises[0])
     _load_layer(block.conv1, p, "Conv1", noises[1])
-    ours = block(
-        torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(ws, dtype=torch.float32), noise_mode="const"
-    )
+    ours = block(torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(ws, dtype=torch.float32), noise_mode="const")
     ref = np_synthesis_block(x, p, ws, noises, fused)
     np.testing.assert_allclose(ours.detach().numpy(), ref, rtol=1e-4, atol=1e-4)
 
@@ -196,14 +193,10 @@ def test_mapping_layers_match_numpy_reference():
         "Dense1/weight": rng.standard_normal([7, w_dim]) / lrmul,
         "Dense1/bias": rng.standard_normal(w_dim),
     }
-    mapping = stylegan1.MappingNetwork(
-        z_dim, 0, w_dim, num_ws=3, num_layers=2, layer_features=7, lr_multiplier=lrmul
-    )
+    mapping = stylegan1.MappingNetwork(z_dim, 0, w_dim, num_ws=3, num_layers=2, layer_features=7, lr_multiplier=lrmul)
     with torch.no_grad():
         for i in range(2):
-            getattr(mapping, f"fc{i}").weight.copy_(
-                torch.as_tensor(p[f"Dense{i}/weight"].T, dtype=torch.float32)
-            )
+            getattr(mapping, f"fc{i}").weight.copy_(torch.as_tensor(p[f"Dense{i}/weight"].T, dtype=torch.float32))
             getattr(mapping, f"fc{i}").bias.copy_(torch.as_tensor(p[f"Dense{i}/bias"], dtype=torch.float32))
     z = rng.standard_normal([4, z_dim]) * 3
     x = np_pixel_norm(z)
@@ -271,9 +264,7 @@ TINY = dict(fmap_base=64, fmap_max=16, z_dim=16, w_dim=16, mapping_layers=2, map
 
 
 def _tiny(name, c_dim=0, **kw):
-    g, d = stylegan1.preset_configs(
-        name, c_dim=c_dim, img_resolution=stylegan1.PRESETS[name] // 32, **{**TINY, **kw}
-    )
+    g, d = stylegan1.preset_configs(name, c_dim=c_dim, img_resolution=stylegan1.PRESETS[name] // 32, **{**TINY, **kw})
     return stylegan1.Generator(g), stylegan1.Discriminator(d)
 
 

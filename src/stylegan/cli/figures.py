@@ -30,9 +30,7 @@ cutoff_option = click.option(
     default=None,
     help="Truncate only the first N ws. Default: the model's own (8 for StyleGAN1 models, else all).",
 )
-class_option = click.option(
-    "--class", "class_idx", type=int, default=None, help="Class index for conditional models."
-)
+class_option = click.option("--class", "class_idx", type=int, default=None, help="Class index for conditional models.")
 
 
 def out_option(default: str):
@@ -105,9 +103,7 @@ def figure() -> None:
 @trunc_option
 @cutoff_option
 @class_option
-@click.option(
-    "--noise-mode", type=click.Choice(["const", "random", "none"]), default="const", show_default=True
-)
+@click.option("--noise-mode", type=click.Choice(["const", "random", "none"]), default="const", show_default=True)
 @out_option("out/figure3-mixing.png")
 @device_option
 def mixing(
@@ -158,9 +154,7 @@ def mixing(
 @figure.command()
 @network_option
 @click.option("--seeds", default="1157,1012", show_default=True, help="One row per seed.")
-@click.option(
-    "--draws", type=click.IntRange(min=1), default=4, show_default=True, help="Noise draws shown per seed."
-)
+@click.option("--draws", type=click.IntRange(min=1), default=4, show_default=True, help="Noise draws shown per seed.")
 @click.option(
     "--std-draws",
     type=click.IntRange(min=2),
@@ -174,9 +168,7 @@ def mixing(
 @class_option
 @out_option("out/figure4-noise.png")
 @device_option
-def noise(
-    network, seeds, draws, std_draws, noise_seed, truncation_psi, truncation_cutoff, class_idx, out, device
-):
+def noise(network, seeds, draws, std_draws, noise_seed, truncation_psi, truncation_cutoff, class_idx, out, device):
     """Stochastic variation (paper figure 4): one w, several noise draws, and the per-pixel std-dev image.
 
     \b
@@ -282,24 +274,16 @@ def truncation(network, seeds, psis, truncation_cutoff, class_idx, out, device):
 
 @figure.command()
 @network_option
-@click.option(
-    "--seeds", default="0-3", show_default=True, help="Key frames: the walk visits their ws in order."
-)
-@click.option(
-    "--frames", type=click.IntRange(min=1), default=24, show_default=True, help="Frames per transition."
-)
+@click.option("--seeds", default="0-3", show_default=True, help="Key frames: the walk visits their ws in order.")
+@click.option("--frames", type=click.IntRange(min=1), default=24, show_default=True, help="Frames per transition.")
 @click.option("--fps", type=click.IntRange(min=1, max=120), default=24, show_default=True)
 @trunc_option
 @cutoff_option
 @class_option
-@click.option(
-    "--noise-mode", type=click.Choice(["const", "random", "none"]), default="const", show_default=True
-)
+@click.option("--noise-mode", type=click.Choice(["const", "random", "none"]), default="const", show_default=True)
 @out_option("out/interpolation.gif")
 @device_option
-def interpolate(
-    network, seeds, frames, fps, truncation_psi, truncation_cutoff, class_idx, noise_mode, out, device
-):
+def interpolate(network, seeds, frames, fps, truncation_psi, truncation_cutoff, class_idx, noise_mode, out, device):
     """Interpolation video: a loop through the seeds' ws in W. .gif always works; .mp4 needs imageio-ffmpeg.
 
     \b

@@ -305,9 +305,7 @@ def _check_kwargs(kwargs: dict, known: set[str], what: str) -> None:
         if key in kwargs and key in known:
             ok = kwargs[key] in want if isinstance(want, tuple) else kwargs[key] == want
             if not ok:
-                raise ModelFormatError(
-                    f"{what}: kwarg {key}={kwargs[key]!r} is not supported (only {want!r})"
-                )
+                raise ModelFormatError(f"{what}: kwarg {key}={kwargs[key]!r} is not supported (only {want!r})")
 
 
 def _activation(kw: dict, what: str) -> str:
@@ -371,9 +369,7 @@ def _sg1_generator_config(rec: TFNetworkRecord, v: dict, what: str) -> stylegan1
     dense0 = _need(v, "mapping/Dense0/weight", what)
     label = v.get("mapping/LabelConcat/weight")
     c_dim, z_dim = label.shape if label is not None else (0, dense0.shape[0])
-    channels = {
-        r: _need(v, f"synthesis/{r}x{r}/Conv{'' if r == 4 else '1'}/bias", what).shape[0] for r in res
-    }
+    channels = {r: _need(v, f"synthesis/{r}x{r}/Conv{'' if r == 4 else '1'}/bias", what).shape[0] for r in res}
     fmap_base, fmap_max = _channel_schedule(channels, _sg1_stage)
     act = _activation(kw, what)
     psi, cutoff = kw.get("truncation_psi", 0.7), kw.get("truncation_cutoff", 8)
@@ -429,9 +425,7 @@ def _sg1_ignored(name: str, value: np.ndarray, what: str) -> bool:
     """Variables of the progressive-growing graph that the final network does not use."""
     if name.rsplit("/", 1)[-1] == "lod":
         if np.any(value != 0):
-            raise ModelFormatError(
-                f"{what}: snapshot taken while growing (lod={float(value)}); only lod 0 loads"
-            )
+            raise ModelFormatError(f"{what}: snapshot taken while growing (lod={float(value)}); only lod 0 loads")
         return True
     return bool(re.fullmatch(r"(synthesis/ToRGB|FromRGB)_lod[1-9]\d*/(weight|bias)", name))
 
@@ -458,9 +452,7 @@ def _sg2_architecture(v: dict, prefix: str, rgb: str, what: str, kw: dict) -> st
         else ("skip" if _count(v, rf"{prefix}(\d+)x\1/{rgb}/weight") > 1 else "orig")
     )
     if kw.get("architecture", arch) != arch:
-        raise ModelFormatError(
-            f"{what}: architecture kwarg {kw['architecture']!r} does not match the variables"
-        )
+        raise ModelFormatError(f"{what}: architecture kwarg {kw['architecture']!r} does not match the variables")
     return arch
 
 
@@ -480,9 +472,7 @@ def _sg2_generator_config(rec: TFNetworkRecord, v: dict, what: str) -> stylegan2
     embed = v.get("mapping/LabelEmbed/weight")
     dense0 = _need(v, "mapping/Dense0/weight", what)
     c_dim, embed_features = embed.shape if embed is not None else (0, 0)
-    channels = {
-        r: _need(v, f"synthesis/{r}x{r}/Conv{'' if r == 4 else '1'}/bias", what).shape[0] for r in res
-    }
+    channels = {r: _need(v, f"synthesis/{r}x{r}/Conv{'' if r == 4 else '1'}/bias", what).shape[0] for r in res}
     channel_base, channel_max = _channel_schedule(channels, _log2)
     w_dim = int(_need(v, f"mapping/Dense{n_map - 1}/weight", what).shape[1])
     return stylegan2.GeneratorConfig(
@@ -513,9 +503,7 @@ def _sg2_discriminator_config(rec: TFNetworkRecord, v: dict, what: str) -> style
     _sg2_refuse_growing(rec, v, what)
     embed = v.get("LabelEmbed/weight")
     if embed is None and _need(v, "Output/weight", what).shape[1] > 1:
-        raise ModelFormatError(
-            f"{what}: conditional StyleGAN2-TF discriminator (label switch) is not supported"
-        )
+        raise ModelFormatError(f"{what}: conditional StyleGAN2-TF discriminator (label switch) is not supported")
     res = _resolutions(v)
     channels = {r: _need(v, f"{r}x{r}/Conv{'' if r == 4 else '0'}/bias", what).shape[0] for r in res}
     channel_base, channel_max = _channel_schedule(channels, _log2)
@@ -603,9 +591,7 @@ def _family(G: TFNetworkRecord, where: str) -> dict:
             "G_main = StyleGAN2 / StyleGAN2-ADA)"
         )
     if G.version not in fam["versions"]:
-        raise ModelFormatError(
-            f"{where}: {G.build_func_name} with tflib version {G.version} is not supported"
-        )
+        raise ModelFormatError(f"{where}: {G.build_func_name} with tflib version {G.version} is not supported")
     return fam
 
 
@@ -622,8 +608,7 @@ def convert_discriminator(rec: TFNetworkRecord, fam: dict, where: str = "TF pick
     """One TF discriminator record -> our Discriminator (family chosen by the generator)."""
     if rec.build_func_name not in fam["d_funcs"]:
         raise ModelFormatError(
-            f"{where}: unknown TF discriminator {rec.build_func_name!r} "
-            f"(expected {' or '.join(fam['d_funcs'])})"
+            f"{where}: unknown TF discriminator {rec.build_func_name!r} (expected {' or '.join(fam['d_funcs'])})"
         )
     what = f"{where}: {rec.name} ({'StyleGAN1' if fam['module'] is stylegan1 else 'StyleGAN2'})"
     v = rec.flat_variables()

@@ -103,9 +103,7 @@ def paper_mixing_figure(
     """Paper Fig. 3. Top row: sources B (`col_seeds`); left column: sources A; the rows of group g (from
     `row_seeds[g]`, g in coarse/middle/fine) take B's styles at that group's layers. Returns [H', W', C]."""
     groups = layer_groups(G)
-    kw = dict(
-        truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, class_idx=class_idx, device=device
-    )
+    kw = dict(truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, class_idx=class_idx, device=device)
     ws_b = compute_ws(G, col_seeds, **kw)
     img_b = synthesize(G, ws_b, noise_mode=noise_mode)
     cells = [np.full_like(img_b[:1], 255), img_b]  # blank corner, then the B row
@@ -229,9 +227,7 @@ def truncation_figure(
 ) -> np.ndarray:
     """Paper Fig. 8. One row per seed, one column per psi (w_avg + psi (w - w_avg))."""
     ws = compute_ws(G, seeds, class_idx=class_idx, device=device)  # [N, num_ws, w_dim]
-    cols = [
-        synthesize(G, G.mapping.truncate(ws, psi, truncation_cutoff), noise_mode=noise_mode) for psi in psis
-    ]
+    cols = [synthesize(G, G.mapping.truncate(ws, psi, truncation_cutoff), noise_mode=noise_mode) for psi in psis]
     cells = np.stack(cols, axis=1).reshape(-1, *cols[0].shape[1:])
     return make_grid(cells, cols=len(psis), pad=PAD)
 
@@ -288,9 +284,7 @@ def _write_mp4(frames: Iterator[np.ndarray], path: Path, fps: int) -> int:
     try:
         import imageio_ffmpeg
     except ImportError:
-        raise ValueError(
-            "writing .mp4 needs imageio-ffmpeg (pip install imageio-ffmpeg); or write a .gif"
-        ) from None
+        raise ValueError("writing .mp4 needs imageio-ffmpeg (pip install imageio-ffmpeg); or write a .gif") from None
     path.parent.mkdir(parents=True, exist_ok=True)
     writer, count = None, 0
     try:

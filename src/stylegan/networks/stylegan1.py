@@ -73,9 +73,7 @@ class GeneratorConfig:
     def __post_init__(self):
         _check_common(self.img_resolution, self.fused_scale, self.activation)
         if min(self.z_dim, self.w_dim, self.img_channels, self.mapping_layers, self.mapping_features) <= 0:
-            raise ValueError(
-                "z_dim, w_dim, img_channels, mapping_layers and mapping_features must be positive"
-            )
+            raise ValueError("z_dim, w_dim, img_channels, mapping_layers and mapping_features must be positive")
         object.__setattr__(self, "blur_filter", _filter_tuple(self.blur_filter))
 
     def to_dict(self) -> dict:
@@ -266,9 +264,7 @@ class SynthesisLayer(nn.Module):
     ):
         super().__init__()
         self.resolution, self.up, self.use_noise, self.activation = resolution, up, use_noise, activation
-        self.conv = (
-            EqualConv2d(in_channels, out_channels, 3, up=up, fused=fused, bias=False) if has_conv else None
-        )
+        self.conv = EqualConv2d(in_channels, out_channels, 3, up=up, fused=fused, bias=False) if has_conv else None
         _blur_buffer(self, blur_filter if up else ())
         if use_noise:
             self.noise_strength = nn.Parameter(torch.zeros([out_channels]))  # TF Noise/weight, per channel
@@ -511,18 +507,10 @@ def preset_configs(
     """
     if name not in PRESETS:
         raise ValueError(f"unknown stylegan1 preset {name!r}; choose one of {', '.join(PRESETS)}")
-    shared = {
-        k: overrides.pop(k)
-        for k in ("img_resolution", "fmap_base", "fmap_max", "fused_scale")
-        if k in overrides
-    }
+    shared = {k: overrides.pop(k) for k in ("img_resolution", "fmap_base", "fmap_max", "fused_scale") if k in overrides}
     shared.setdefault("img_resolution", PRESETS[name])
     d_only = {k: overrides.pop(k) for k in ("mbstd_group_size",) if k in overrides}
-    g_only = {
-        k: overrides.pop(k)
-        for k in ("z_dim", "w_dim", "mapping_layers", "mapping_features")
-        if k in overrides
-    }
+    g_only = {k: overrides.pop(k) for k in ("z_dim", "w_dim", "mapping_layers", "mapping_features") if k in overrides}
     if overrides:
         raise ValueError(f"unknown overrides: {sorted(overrides)}")
     common = dict(img_channels=img_channels, c_dim=c_dim, **shared)
