@@ -157,124 +157,38 @@ def sg1_discriminator_name(key: str) -> tuple[str, str] | None:
 # ----------------------------------------------------------------------------------------------------------
 # Static kwargs: what each family knows. Values in _REQUIRED must hold (the only variants we build).
 
-_SG1_G_KWARGS = {
-    "latent_size",
-    "label_size",
-    "dlatent_size",
-    "dlatent_broadcast",
-    "mapping_layers",
-    "mapping_fmaps",
-    "mapping_lrmul",
-    "mapping_nonlinearity",
-    "use_wscale",
-    "normalize_latents",
-    "dtype",
-    "num_channels",
-    "resolution",
-    "fmap_base",
-    "fmap_decay",
-    "fmap_max",
-    "use_styles",
-    "const_input_layer",
-    "use_noise",
-    "randomize_noise",
-    "nonlinearity",
-    "use_pixel_norm",
-    "use_instance_norm",
-    "fused_scale",
-    "blur_filter",
-    "structure",
-    "truncation_psi",
-    "truncation_cutoff",
-    "truncation_psi_val",
-    "truncation_cutoff_val",
-    "dlatent_avg_beta",
-    "style_mixing_prob",
-}
-_SG1_D_KWARGS = {
-    "num_channels",
-    "resolution",
-    "label_size",
-    "fmap_base",
-    "fmap_decay",
-    "fmap_max",
-    "nonlinearity",
-    "use_wscale",
-    "mbstd_group_size",
-    "mbstd_num_features",
-    "dtype",
-    "fused_scale",
-    "blur_filter",
-    "structure",
-}
-_SG2_G_KWARGS = {
-    "latent_size",
-    "label_size",
-    "dlatent_size",
-    "dlatent_broadcast",
-    "resolution",
-    "num_channels",
-    "mapping_layers",
-    "label_fmaps",
-    "mapping_fmaps",
-    "mapping_nonlinearity",
-    "mapping_lrmul",
-    "w_avg_beta",
-    "dlatent_avg_beta",
-    "fmap_base",
-    "fmap_decay",
-    "fmap_min",
-    "fmap_max",
-    "num_fp16_res",
-    "conv_clamp",
-    "architecture",
-    "resample_kernel",
-    "use_noise",
-    "randomize_noise",
-    "nonlinearity",
-    "normalize_latents",
-    "dtype",
-    "fused_modconv",
-    "truncation_psi",
-    "truncation_cutoff",
-    "truncation_psi_val",
-    "truncation_cutoff_val",
-    "style_mixing_prob",
-    "structure",
-    "mapping_func",
-    "synthesis_func",
-    "fmap_const",
-}
-_SG2_D_KWARGS = {
-    "label_size",
-    "resolution",
-    "num_channels",
-    "architecture",
-    "fmap_base",
-    "fmap_decay",
-    "fmap_min",
-    "fmap_max",
-    "num_fp16_res",
-    "conv_clamp",
-    "mapping_layers",
-    "mapping_fmaps",
-    "mapping_lrmul",
-    "nonlinearity",
-    "resample_kernel",
-    "mbstd_group_size",
-    "mbstd_num_features",
-    "dtype",
-    "structure",
-    "freeze_layers",
-    "augment_strength",
-    "use_pagan",
-    "pagan_num",
-    "pagan_fade",
-    "score_size",
-    "score_max",
-    "use_spectral_norm",
-    "adaptive_dropout",
-}
+_SG1_G_KWARGS = set(
+    """
+    latent_size label_size dlatent_size dlatent_broadcast mapping_layers mapping_fmaps mapping_lrmul
+    mapping_nonlinearity use_wscale normalize_latents dtype num_channels resolution fmap_base fmap_decay
+    fmap_max use_styles const_input_layer use_noise randomize_noise nonlinearity use_pixel_norm
+    use_instance_norm fused_scale blur_filter structure truncation_psi truncation_cutoff truncation_psi_val
+    truncation_cutoff_val dlatent_avg_beta style_mixing_prob
+    """.split()
+)
+_SG1_D_KWARGS = set(
+    """
+    num_channels resolution label_size fmap_base fmap_decay fmap_max nonlinearity use_wscale mbstd_group_size
+    mbstd_num_features dtype fused_scale blur_filter structure
+    """.split()
+)
+_SG2_G_KWARGS = set(
+    """
+    latent_size label_size dlatent_size dlatent_broadcast resolution num_channels mapping_layers label_fmaps
+    mapping_fmaps mapping_nonlinearity mapping_lrmul w_avg_beta dlatent_avg_beta fmap_base fmap_decay fmap_min
+    fmap_max num_fp16_res conv_clamp architecture resample_kernel use_noise randomize_noise nonlinearity
+    normalize_latents dtype fused_modconv truncation_psi truncation_cutoff truncation_psi_val
+    truncation_cutoff_val style_mixing_prob structure mapping_func synthesis_func fmap_const
+    """.split()
+)
+_SG2_D_KWARGS = set(
+    """
+    label_size resolution num_channels architecture fmap_base fmap_decay fmap_min fmap_max num_fp16_res
+    conv_clamp mapping_layers mapping_fmaps mapping_lrmul nonlinearity resample_kernel mbstd_group_size
+    mbstd_num_features dtype structure freeze_layers augment_strength use_pagan pagan_num pagan_fade score_size
+    score_max use_spectral_norm adaptive_dropout
+    """.split()
+)
 _REQUIRED = {
     "use_wscale": True,
     "use_styles": True,
