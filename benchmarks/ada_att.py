@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import subprocess
 import sys
 import time
@@ -55,7 +54,7 @@ def train(
     try:
         proc.wait(timeout=minutes * 60)
     except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGINT)
+        proc.terminate()  # SIGINT is ignored by jobs started with & from a script; snapshots are atomic
         time.sleep(3)
         proc.kill()
         proc.wait()

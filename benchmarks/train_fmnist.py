@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import subprocess
 import sys
 import time
@@ -38,7 +37,7 @@ def make_data(path: Path) -> Path:
 
 
 def train(outdir: Path, data: Path, minutes: float, kimg: float) -> Path:
-    """Runs `stylegan train` in a subprocess; stops it (SIGINT, then SIGKILL) when the budget is spent."""
+    """Runs `stylegan train` in a subprocess; stops it (SIGTERM, then SIGKILL) when the budget is spent."""
     cmd = [
         sys.executable,
         "-m",
@@ -57,7 +56,7 @@ def train(outdir: Path, data: Path, minutes: float, kimg: float) -> Path:
     try:
         proc.wait(timeout=minutes * 60)
     except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGINT)
+        proc.terminate()  # SIGINT is ignored by jobs started with & from a script; snapshots are atomic
         time.sleep(5)
         proc.kill()
         proc.wait()
