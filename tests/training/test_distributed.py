@@ -1,4 +1,7 @@
-"""One process accumulating 2 chunks equals 2 processes (gloo, CPU) with the same global batch."""
+"""One process accumulating 2 chunks equals 2 processes (gloo, CPU) with the same global batch.
+
+About 10 s each on an idle 2-core machine; the torchrun variant repeats the check through the launcher (slow).
+"""
 
 import json
 import os
@@ -48,7 +51,6 @@ def _run_one_process(faces, tmp_path, tiny_options):
     return train_run(opts, progress=False)
 
 
-@pytest.mark.slow
 def test_one_vs_two_spawned_processes(faces, tmp_path, tiny_options):
     from stylegan.training import train_run
 
