@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from PIL import Image
 
 from stylegan.cli.common import (
     check_psi,
@@ -117,6 +118,13 @@ def generate(network, seeds, truncation_psi, truncation_cutoff, class_idx, noise
     default=Path("out/mixing.png"),
     show_default=True,
 )
+@click.option(
+    "--zoom",
+    type=click.IntRange(1, 16),
+    default=1,
+    show_default=True,
+    help="Enlarge the figure by this factor (nearest neighbour), for small models.",
+)
 @device_option
 def mix(
     network,
@@ -128,6 +136,7 @@ def mix(
     class_idx,
     noise_mode,
     out,
+    zoom,
     device,
 ):
     """The paper's style-mixing figure: rows are sources A, columns sources B; each cell is A with B's styles
@@ -157,5 +166,8 @@ def mix(
             device=dev,
         )
         out.parent.mkdir(parents=True, exist_ok=True)
-        image_from_array(fig).save(out)
+        image = image_from_array(fig)
+        if zoom > 1:
+            image = image.resize((image.width * zoom, image.height * zoom), Image.NEAREST)
+        image.save(out)
     click.echo(f"wrote {out} ({len(rows)} rows x {len(cols)} columns, styles {style_list})")
