@@ -29,6 +29,7 @@ class Preset:
     pl_weight: float = 2.0
     style_mixing_prob: float = 0.9
     d_architecture: str = "resnet"
+    family: str = "stylegan2"
 
 
 PRESETS: dict[str, Preset] = {
@@ -53,6 +54,8 @@ PRESETS: dict[str, Preset] = {
         style_mixing_prob=0.0,
         d_architecture="orig",
     ),
+    # The 2019 paper's networks at a fixed resolution: R1 gamma 10, style mixing 0.9, no path-length reg.
+    "stylegan1": Preset("stylegan1", 8, 25000, 32, 4, 1, 0.001, 10, 10, None, 8, pl_weight=0.0, family="stylegan1"),
 }
 
 
@@ -91,6 +94,8 @@ def build_configs(
     `overrides` may set channel_base, channel_max, mapping_layers or mbstd_group_size (e.g. for tiny test nets).
     """
     p = resolve_preset(name, resolution, gpus)
+    if p.family == "stylegan1":
+        return _stylegan1_configs(p, resolution, img_channels, c_dim, overrides)
     channel_base = overrides.pop("channel_base", int(p.fmaps * 32768))
     channel_max = overrides.pop("channel_max", 512)
     mapping_layers = overrides.pop("mapping_layers", p.map_layers)
@@ -111,3 +116,22 @@ def build_configs(
     g = GeneratorConfig(z_dim=z_dim, w_dim=w_dim, mapping_layers=mapping_layers, **common)
     d = DiscriminatorConfig(architecture=p.d_architecture, mbstd_group_size=mbstd, **common)
     return g, d
+
+
+def _stylegan1_configs(p: Preset, resolution: int, img_channels: int, c_dim: int, overrides: dict):
+    """The paper's G and D; channel_base/channel_max mean the same channel counts as for StyleGAN2."""
+    from stylegan.networks import stylegan1
+
+    renames = {"channel_base": "fmap_base", "channel_max": "fmap_max", "mapping_layers": "mapping_layers",
+               "mbstd_group_size": "mbstd_group_size", "z_dim": "z_dim", "w_dim": "w_dim"}
+    unknown = sorted(set(overrides) - set(renames))
+    if unknown:
+        raise ValueError(f"unknown overrides: {unknown}")
+    kwargs = {renames[k]: v for k, v in overrides.items() if v is not None}
+    if "fmap_base" in kwargs:
+        kwargs["fmap_base"] = max(kwargs["fmap_base"] // 2, 1)  # SG1: nf(res) = fmap_base * 2 / res
+    kwargs.setdefault("mbstd_group_size", p.mbstd)
+    if "w_dim" in kwargs:
+        kwargs.setdefault("mapping_features", kwargs["w_dim"])
+    return stylegan1.preset_configs("ffhq1024", img_resolution=resolution, img_channels=img_channels, c_dim=c_dim,
+                                    **kwargs)

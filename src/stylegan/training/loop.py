@@ -21,7 +21,7 @@ from torch import nn
 
 from stylegan.io import atomic_write, load_native, save_networks
 from stylegan.networks.presets import build_configs
-from stylegan.networks.stylegan2 import Discriminator, Generator
+from stylegan.networks.registry import build_network
 from stylegan.training import distributed as dist_utils
 from stylegan.training.augment import AdaController
 from stylegan.training.augment_adapter import build_augment_pipe
@@ -244,8 +244,8 @@ def build_networks(opts: TrainingOptions, hyper: Hyper, dataset, device: torch.d
         **overrides,
     )
     torch.manual_seed(opts.seed)
-    G = Generator(g_cfg).train().requires_grad_(False).to(device)
-    D = Discriminator(d_cfg).train().requires_grad_(False).to(device)
+    G = build_network(g_cfg).train().requires_grad_(False).to(device)
+    D = build_network(d_cfg).train().requires_grad_(False).to(device)
     return G, D
 
 
