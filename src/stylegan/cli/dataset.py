@@ -46,6 +46,11 @@ def dataset(source, dest, resolution, transform, channels, max_images, resize_fi
 
     Unreadable, truncated, empty and non-image files are skipped and listed. The output is written to a
     temporary name and renamed when complete.
+
+    \b
+    Examples:
+      stylegan dataset --source ~/photos --dest faces64.zip --resolution 64 --transform center-crop
+      stylegan dataset --source fashion-mnist --dest fmnist32.zip --resolution 32
     """
     from stylegan.data import DatasetError, make_dataset
 

@@ -36,6 +36,11 @@ def environment_report() -> dict[str, str]:
 
 @click.command()
 def env():
-    """Print versions, devices and the active op implementation."""
+    """Print versions, devices and the active op implementation.
+
+    \b
+    Example:
+      stylegan env
+    """
     for key, value in environment_report().items():
         click.echo(f"{key:>14}: {value}")

@@ -63,7 +63,15 @@ def _metrics_list(value: str) -> tuple[str, ...]:
 @click.option("--dry-run", is_flag=True, help="Print the resolved options and exit.")
 @click.pass_context
 def train(ctx: click.Context, resume: str | None, dry_run: bool, metrics: str, **kwargs) -> None:
-    """Train a StyleGAN2(-ADA) generator; writes OUTDIR/NNNNN-<desc>/ (snapshots, stats, sample grids)."""
+    """Train a StyleGAN2(-ADA) or StyleGAN (2019) generator; writes OUTDIR/NNNNN-<desc>/ (snapshots, stats,
+    sample grids). `--resume latest` continues a run exactly (kimg, optimizers, EMA, augment p, RNG).
+
+    \b
+    Examples:
+      stylegan train --data faces64.zip --outdir runs --cfg auto --kimg 1000 --mirror --aug ada
+      stylegan train --outdir runs --resume latest
+      torchrun --nproc_per_node 2 -m stylegan train --data faces64.zip --outdir runs
+    """
     from stylegan.data import DatasetError
     from stylegan.training import TrainingDiverged, TrainingOptions, prepare, train_run
     from stylegan.training.options import OptionsError
