@@ -30,9 +30,7 @@ def native(tmp_path_factory):
 @pytest.mark.parametrize("network", ["pickle", "native"])
 def test_generate_writes_pngs_and_grid(network, native, tmp_path):
     path = FIXTURES / "sg2_tiny.pkl" if network == "pickle" else native
-    res = run(
-        "generate", "--network", path, "--seeds", "0-2,7", "--trunc", "0.7", "--grid", "--outdir", tmp_path
-    )
+    res = run("generate", "--network", path, "--seeds", "0-2,7", "--trunc", "0.7", "--grid", "--outdir", tmp_path)
     assert res.exit_code == 0, res.output
     names = sorted(p.name for p in tmp_path.glob("*.png"))
     assert names == ["grid.png", "seed0000.png", "seed0001.png", "seed0002.png", "seed0007.png"]
@@ -132,3 +130,38 @@ def test_truncated_file_is_an_error_not_a_traceback(tmp_path):
     )
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr and proc.stderr.startswith("Error:"), proc.stderr
+
+
+def test_stylegan1_models_default_to_the_papers_truncation(tmp_path):
+    """A StyleGAN (2019) model generates with psi 0.7 / cutoff 8 unless told otherwise, as NVIDIA's Gs did."""
+    import torch
+
+    from stylegan.io import save_networks
+    from stylegan.networks import stylegan1
+
+    g_cfg, _ = stylegan1.preset_configs(
+        "ffhq1024",
+        img_resolution=32,
+        fmap_base=64,
+        fmap_max=16,
+        z_dim=16,
+        w_dim=16,
+        mapping_layers=2,
+        mapping_features=16,
+    )
+    G = stylegan1.Generator(g_cfg)
+    G.mapping.w_avg.copy_(torch.randn(16))
+    save_networks(tmp_path / "sg1.safetensors", {"G_ema": G})
+    outs = {}
+    for name, extra in [
+        ("default", []),
+        ("paper", ["--trunc", "0.7", "--trunc-cutoff", "8"]),
+        ("off", ["--trunc", "1"]),
+    ]:
+        res = run(
+            "generate", "--network", tmp_path / "sg1.safetensors", "--seeds", "5", "--outdir", tmp_path / name, *extra
+        )
+        assert res.exit_code == 0, res.output
+        outs[name] = np.asarray(Image.open(tmp_path / name / "seed0005.png"))
+    assert np.array_equal(outs["default"], outs["paper"])
+    assert not np.array_equal(outs["default"], outs["off"])

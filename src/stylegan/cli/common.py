@@ -47,9 +47,7 @@ def load_G(network: Path | None, device: torch.device, which: str | None = None)
     from stylegan.io import default_model_path, load_generator
 
     if network is None and not default_model_path().exists():
-        raise click.ClickException(
-            "no --network given and no default model is installed; pass --network PATH"
-        )
+        raise click.ClickException("no --network given and no default model is installed; pass --network PATH")
     with user_errors():
         return load_generator(network, device=device, which=which)
 
@@ -63,7 +61,45 @@ def parse_seeds(text: str, what: str = "seeds") -> list[int]:
 
 def check_psi(psi: float) -> float:
     if not -1.0 <= psi <= 2.0:
-        raise click.ClickException(
-            f"--trunc {psi} is out of range: use a truncation psi between -1 and 2 (1 = off)"
-        )
+        raise click.ClickException(f"--trunc {psi} is out of range: use a truncation psi between -1 and 2 (1 = off)")
     return psi
+
+
+trunc_option = click.option(
+    "--trunc",
+    "truncation_psi",
+    type=float,
+    default=None,
+    help="Truncation psi in [-1, 2]; 1 = off. Default: the model's own (0.7 for StyleGAN1 models, else 1).",
+)
+cutoff_option = click.option(
+    "--trunc-cutoff",
+    "truncation_cutoff",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Truncate only the first N ws. Default: the model's own (8 for StyleGAN1 models, else all).",
+)
+class_option = click.option("--class", "class_idx", type=int, default=None, help="Class index for conditional models.")
+noise_option = click.option(
+    "--noise-mode",
+    type=click.Choice(["const", "random", "none"]),
+    default="const",
+    show_default=True,
+    help="Per-layer noise: stored constants, fresh draws, or none.",
+)
+
+
+def load_G_and_truncation(
+    network: Path | None, device: str, truncation_psi: float | None, truncation_cutoff: int | None
+):
+    """(G, device, psi, cutoff): the model on its device, with unset truncation options taken from the model."""
+    from stylegan.editing.figures import default_truncation
+
+    if truncation_psi is not None:
+        check_psi(truncation_psi)
+    dev = get_device(device)
+    G = load_G(network, dev)
+    psi, cutoff = default_truncation(G)
+    psi = truncation_psi if truncation_psi is not None else psi
+    cutoff = truncation_cutoff if truncation_cutoff is not None else cutoff
+    return G, dev, psi, cutoff

@@ -8,29 +8,18 @@ import click
 
 from stylegan.cli.common import (
     check_psi,
+    class_option,
+    cutoff_option,
     device_option,
     get_device,
     load_G,
+    load_G_and_truncation,
     network_option,
+    noise_option,
     parse_seeds,
+    trunc_option,
     user_errors,
 )
-
-trunc_option = click.option(
-    "--trunc",
-    "truncation_psi",
-    type=float,
-    default=None,
-    help="Truncation psi in [-1, 2]; 1 = off. Default: the model's own (0.7 for StyleGAN1 models, else 1).",
-)
-cutoff_option = click.option(
-    "--trunc-cutoff",
-    "truncation_cutoff",
-    type=click.IntRange(min=0),
-    default=None,
-    help="Truncate only the first N ws. Default: the model's own (8 for StyleGAN1 models, else all).",
-)
-class_option = click.option("--class", "class_idx", type=int, default=None, help="Class index for conditional models.")
 
 
 def out_option(default: str):
@@ -45,14 +34,7 @@ def out_option(default: str):
 
 def _setup(network, device, truncation_psi, truncation_cutoff):
     """(G, device, psi, cutoff) with the model's defaults filled in."""
-    from stylegan.editing.figures import default_truncation
-
-    dev = get_device(device)
-    G = load_G(network, dev)
-    psi, cutoff = default_truncation(G)
-    psi = check_psi(truncation_psi) if truncation_psi is not None else psi
-    cutoff = truncation_cutoff if truncation_cutoff is not None else cutoff
-    return G, dev, psi, cutoff
+    return load_G_and_truncation(network, device, truncation_psi, truncation_cutoff)
 
 
 def _save(image, out: Path) -> None:
@@ -103,7 +85,7 @@ def figure() -> None:
 @trunc_option
 @cutoff_option
 @class_option
-@click.option("--noise-mode", type=click.Choice(["const", "random", "none"]), default="const", show_default=True)
+@noise_option
 @out_option("out/figure3-mixing.png")
 @device_option
 def mixing(
@@ -280,7 +262,7 @@ def truncation(network, seeds, psis, truncation_cutoff, class_idx, out, device):
 @trunc_option
 @cutoff_option
 @class_option
-@click.option("--noise-mode", type=click.Choice(["const", "random", "none"]), default="const", show_default=True)
+@noise_option
 @out_option("out/interpolation.gif")
 @device_option
 def interpolate(network, seeds, frames, fps, truncation_psi, truncation_cutoff, class_idx, noise_mode, out, device):

@@ -8,39 +8,15 @@ import click
 from PIL import Image
 
 from stylegan.cli.common import (
-    check_psi,
+    class_option,
+    cutoff_option,
     device_option,
-    get_device,
-    load_G,
+    load_G_and_truncation,
     network_option,
+    noise_option,
     parse_seeds,
+    trunc_option,
     user_errors,
-)
-
-trunc_option = click.option(
-    "--trunc",
-    "truncation_psi",
-    type=float,
-    default=1.0,
-    show_default=True,
-    help="Truncation psi in [-1, 2]; 1 = no truncation, 0.7 = the paper's setting.",
-)
-cutoff_option = click.option(
-    "--trunc-cutoff",
-    "truncation_cutoff",
-    type=click.IntRange(min=0),
-    default=None,
-    help="Truncate only the first N ws (the paper uses 8 at 1024²). Default: all.",
-)
-class_option = click.option(
-    "--class", "class_idx", type=int, default=None, help="Class index for conditional models."
-)
-noise_option = click.option(
-    "--noise-mode",
-    type=click.Choice(["const", "random", "none"]),
-    default="const",
-    show_default=True,
-    help="Per-layer noise: stored constants, fresh draws, or none.",
 )
 
 
@@ -51,9 +27,7 @@ noise_option = click.option(
 @cutoff_option
 @class_option
 @noise_option
-@click.option(
-    "--outdir", type=click.Path(file_okay=False, path_type=Path), default=Path("out"), show_default=True
-)
+@click.option("--outdir", type=click.Path(file_okay=False, path_type=Path), default=Path("out"), show_default=True)
 @click.option("--grid", is_flag=True, help="Also write all images as one grid, grid.png.")
 @device_option
 def generate(network, seeds, truncation_psi, truncation_cutoff, class_idx, noise_mode, outdir, grid, device):
@@ -66,9 +40,9 @@ def generate(network, seeds, truncation_psi, truncation_cutoff, class_idx, noise
     from stylegan.editing.generate import generate_images, image_from_array, make_grid
 
     seed_list = parse_seeds(seeds)
-    check_psi(truncation_psi)
-    dev = get_device(device)
-    G = load_G(network, dev)
+    G, dev, truncation_psi, truncation_cutoff = load_G_and_truncation(
+        network, device, truncation_psi, truncation_cutoff
+    )
     with user_errors():
         images = generate_images(
             G,
@@ -149,9 +123,9 @@ def mix(
     from stylegan.editing.generate import image_from_array, style_mixing_figure
 
     rows, cols = parse_seeds(row_seeds, "--rows"), parse_seeds(col_seeds, "--cols")
-    check_psi(truncation_psi)
-    dev = get_device(device)
-    G = load_G(network, dev)
+    G, dev, truncation_psi, truncation_cutoff = load_G_and_truncation(
+        network, device, truncation_psi, truncation_cutoff
+    )
     style_list = parse_seeds(styles, "--styles") if styles else list(range(max(G.num_ws // 2, 1)))
     with user_errors():
         fig = style_mixing_figure(
