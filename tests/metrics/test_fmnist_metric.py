@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from stylegan.io import load_generator
 from stylegan.metrics.features import Detector, extract, iterate_generated
 from stylegan.metrics.fid import fid_from_features
 from stylegan.metrics.fmnist import FMNISTClassifier, default_fmnist_weights, load_fmnist_classifier
@@ -42,7 +43,7 @@ def test_asset_is_small_and_loads():
     assert path.stat().st_size < 2_000_000
     net = load_fmnist_classifier()
     assert isinstance(net, FMNISTClassifier) and not net.training
-    assert net.features(torch.zeros(2, 1, 32, 32)).shape == (2, 128)  # any resolution, resized to 28²
+    assert net.features(torch.zeros(2, 1, 32, 32)).shape == (2, 256)  # any resolution, resized to 28²
 
 
 def _accuracy(test: torch.Tensor, labels: torch.Tensor) -> float:
@@ -100,9 +101,11 @@ def test_fid_fmnist_orders_sources(fmnist):
             ref, extract(det, iterate_generated(G, 500, 250, torch.device("cpu")))
         ),
         "noise": fid_from_features(ref, extract(det, noise.split(500))),
+        "trained": fid_from_features(
+            ref, extract(det, iterate_generated(load_generator(), 500, 250, torch.device("cpu")))
+        ),
     }
-    # Held-out real images are far closer than degraded ones, which are closer than an untrained generator
-    # or noise. An untrained StyleGAN2 (saturated blobs) and uniform noise are both as far from garments as
-    # the classifier can tell (fid_fmnist ~120-140 each), so their mutual order is not asserted.
+    # real held-out << trained generator (the built-in model) << untrained generator << noise
+    assert fid["real"] * 5 < fid["trained"], fid
+    assert fid["trained"] * 2 < fid["untrained"] < fid["noise"], fid
     assert fid["real"] * 20 < fid["blurred"] < fid["untrained"], fid
-    assert fid["blurred"] * 2 < fid["noise"], fid

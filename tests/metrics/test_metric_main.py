@@ -100,7 +100,7 @@ def test_real_features_are_cached_by_dataset_hash(tmp_path):
     G = _tiny_G()
     first = calc_metric("fid_fmnist", G=G, dataset=folder, num_gen=32, batch_size=16, progress=False)
     cached = list((cache_dir() / "features").glob("fmnist-*.npy"))
-    assert len(cached) == 1 and np.load(cached[0]).shape == (32, 128)
+    assert len(cached) == 1 and np.load(cached[0]).shape == (32, 256)
     second = calc_metric("fid_fmnist", G=G, dataset=folder, num_gen=32, batch_size=16, progress=False)
     assert second["results"] == first["results"]
     Image.fromarray(np.zeros((16, 16), np.uint8)).save(folder / "zzz.png")  # the dataset changed: a new entry

@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from stylegan.networks import PRESETS, Discriminator, Generator, build_configs
+from stylegan.networks import PRESETS, build_configs
+from stylegan.networks.registry import build_network
 
 TINY = dict(channel_base=128, channel_max=16, z_dim=16, w_dim=16)
 
@@ -14,7 +15,7 @@ def _tiny(name, c_dim=0, architecture=None):
         from dataclasses import replace
 
         g, d = replace(g, architecture=architecture), replace(d, architecture=architecture)
-    return Generator(g), Discriminator(d)
+    return build_network(g), build_network(d)
 
 
 CASES = (

@@ -27,7 +27,7 @@ def _conv_bn(cin: int, cout: int) -> nn.Sequential:
 
 
 class FMNISTClassifier(nn.Module):
-    """Three conv blocks and a 128-d hidden layer; `features()` returns that hidden layer (the FID features).
+    """Three conv blocks and a 128-d hidden layer. `features()` (the FID features) pools the last conv block.
 
     Input: images [N, 1, H, W] float in [-1, 1] (any H, W: resized to 28x28 with antialiasing).
     """
@@ -58,13 +58,22 @@ class FMNISTClassifier(nn.Module):
         return img
 
     def features(self, img: torch.Tensor) -> torch.Tensor:
-        """Images [N, 1, H, W] in [-1, 1] -> penultimate features [N, 128]."""
+        """Images [N, 1, H, W] in [-1, 1] -> FID features [N, 256]: the last conv block, mean- and max-pooled.
+
+        Pooled conv features play the part of Inception's pool3. The 128-d hidden layer rates an untrained
+        generator and uniform noise alike (FID 134.6 vs 122.6); these features order them (53.1 vs 78.6).
+        """
+        x = self.blocks(self._prepare(img.float()))  # [N, 4w, 3, 3]
+        return torch.cat([x.mean(dim=[2, 3]), x.amax(dim=[2, 3])], dim=1)
+
+    def hidden(self, img: torch.Tensor) -> torch.Tensor:
+        """Images [N, 1, H, W] in [-1, 1] -> the penultimate (hidden) layer [N, 128]."""
         x = self.blocks(self._prepare(img.float()))
         return F.relu(self.fc(x.flatten(1)))
 
     def forward(self, img: torch.Tensor) -> torch.Tensor:
         """Images [N, 1, H, W] in [-1, 1] -> class logits [N, 10]."""
-        return self.head(self.dropout(self.features(img)))
+        return self.head(self.dropout(self.hidden(img)))
 
 
 def default_fmnist_weights() -> Path:

@@ -117,7 +117,7 @@ def _load_detector(name: str, weights: dict, device: torch.device) -> Detector:
         from stylegan.metrics.fmnist import default_fmnist_weights
 
         tag = _weights_tag(weights.get("fmnist") or default_fmnist_weights())  # a retrained asset: new cache
-        return Detector(f"{name}-{tag}", fn, device)
+        return Detector(f"{name}-pooled-{tag}", fn, device)  # "pooled": features() changed, old caches differ
     if name == "lpips":
         from stylegan.metrics.lpips import load_lpips_vgg
 
