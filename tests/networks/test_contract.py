@@ -82,9 +82,13 @@ def test_mixing_at_cutoff_num_ws_changes_nothing(nets):
     z, c = _inputs(G)
     with torch.no_grad():
         ws = G.mapping(z, c)
-        mixed = mix_ws(ws[:2], ws[2:], styles=range(G.num_ws, G.num_ws))[:, 0]
-        assert torch.equal(mixed, ws[:2])
-        assert torch.equal(torch.cat([ws[:2, : G.num_ws], ws[2:, G.num_ws :]], dim=1), ws[:2])
+        img = G.synthesis(ws[:2], noise_mode="const")
+
+        def mixed_image(cutoff):  # layers [cutoff, num_ws) from the other sources
+            return G.synthesis(mix_ws(ws[:2], ws[2:], range(cutoff, G.num_ws))[:, 0], noise_mode="const")
+
+        assert torch.equal(mixed_image(G.num_ws), img)
+        assert not torch.allclose(mixed_image(1), img)
 
 
 def test_noise_modes(nets):
