@@ -465,8 +465,18 @@ def tick_stats_line(run: Run, now: float) -> dict:
         "Timing/sec_per_tick": sec,
         "Timing/sec_per_kimg": sec / max(tick_kimg, 1e-9),
         "Timing/total_sec": run.elapsed_before + now - run.start_time,
+        **_gpu_memory(run.device),
         "timestamp": now,
     }
+
+
+def _gpu_memory(device: torch.device) -> dict:
+    """Peak CUDA memory of the tick in GiB (as NVIDIA's Resources/peak_gpu_mem_gb); resets the peak."""
+    if device.type != "cuda":
+        return {}
+    peak = torch.cuda.max_memory_allocated(device) / 2**30
+    torch.cuda.reset_peak_memory_stats(device)
+    return {"Resources/peak_gpu_mem_gb": peak}
 
 
 def _pipe_p(run: Run) -> float | None:

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# One pass of the GPU checks, for a lent CUDA machine with torch installed (nothing is downloaded):
+#   1. pytest -m gpu tests/gpu        CUDA parity (fp32), fp16/bf16 closeness, an fp16 training run + resume
+#   2. paper256 training s/kimg        batch 32, with and without path-length reg (NVIDIA: 6.75 / 5.24 s/kimg, H200)
+#   3. benchmarks/bench_generate.py    G forward img/s fp32/fp16/bf16 and peak memory
+#   4. benchmarks/bench_metrics.py     feature-extraction img/s (Inception, VGG16, LPIPS, Fashion-MNIST classifier)
+#   5. stylegan metrics fid_fmnist/kid_fmnist of the built-in model (CPU gives the same value)
+#   6. ADA small vs large dataset      400 AT&T faces vs 60k Fashion-MNIST, both 32², the same network and controller
+# Inputs (made on a CPU machine, see docs/benchmarks.md): .gpu/att256.zip, .gpu/att32.zip, .gpu/fmnist/*.gz.
+# Results go to $OUT (default ./gpu-results): one log per stage and results.tgz with every run's stats.jsonl.
+# BUDGET (seconds, default 420) bounds the whole script; the ADA runs get what is left.
+set -u
+OUT=${OUT:-gpu-results}
+BUDGET=${BUDGET:-420}
+mkdir -p "$OUT"
+START=$(date +%s)
+WORK=$(mktemp -d)
+export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
+PY=${PY:-python3}
+DEVICE=${DEVICE:-cuda}  # DEVICE=cpu TPCT=10 rehearses the commands on a CPU machine
+TPCT=${TPCT:-100}  # stage time limits in percent
+left() { echo $((BUDGET - ($(date +%s) - START))); }
+stage() { echo; echo "=== $1 (t=$(($(date +%s) - START)) s)"; }
+
+stage env
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+$PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name(0))"
+
+# the large dataset is built while the tests run
+$PY -m stylegan dataset --source .gpu/fmnist --dest "$WORK/fmnist32.zip" --resolution 32 >"$WORK/fmnist.log" 2>&1 &
+FMNIST_PID=$!
+
+stage "pytest -m gpu"
+timeout $((150 * TPCT / 100)) $PY -m pytest -q -m gpu tests/gpu -p no:cacheprovider 2>&1 | tail -25 | tee "$OUT/tests.log"
+
+summarise() {  # run dir -> median s/kimg over ticks >= 2, peak GiB, last kimg
+    $PY - "$1" <<'EOF'
+import json, statistics, sys, pathlib
+rows = [json.loads(l) for l in (pathlib.Path(sys.argv[1]) / "stats.jsonl").read_text().splitlines()]
+secs = [r["Timing/sec_per_kimg"] for r in rows]
+steady = [r["Timing/sec_per_kimg"] for r in rows if r["tick"] >= 2] or secs
+peak = max(r.get("Resources/peak_gpu_mem_gb", 0) for r in rows)
+print(f"ticks {len(rows)}, kimg {rows[-1]['kimg']:.3f}, s/kimg median {statistics.median(steady):.2f} "
+      f"(per tick: {', '.join(f'{s:.2f}' for s in secs)}), peak GiB {peak:.2f}")
+EOF
+}
+
+stage "paper256 training, batch 32"
+P256=(--data .gpu/att256.zip --cfg paper256 --batch 32 --aug noaug --tick 0.512 --snap 1000 --device $DEVICE)
+timeout $((120 * TPCT / 100)) $PY -m stylegan train "${P256[@]}" --outdir "$WORK/p256" --kimg 3.072 >"$WORK/p256.log" 2>&1
+echo "with path-length reg: $(summarise "$WORK"/p256/0*)" | tee "$OUT/train256.log"
+timeout $((60 * TPCT / 100)) $PY -m stylegan train "${P256[@]}" --outdir "$WORK/p256nopl" --kimg 1.536 --pl-weight 0 \
+    >"$WORK/p256nopl.log" 2>&1
+echo "without path-length reg: $(summarise "$WORK"/p256nopl/0*)" | tee -a "$OUT/train256.log"
+tail -3 "$WORK/p256.log" >>"$OUT/train256.log"
+
+stage "bench_generate"
+timeout $((90 * TPCT / 100)) $PY benchmarks/bench_generate.py --device $DEVICE 2>&1 | tee "$OUT/bench_generate.log"
+
+stage "bench_metrics"
+timeout $((45 * TPCT / 100)) $PY benchmarks/bench_metrics.py --devices $DEVICE 2>&1 | tee "$OUT/bench_metrics.log"
+
+wait $FMNIST_PID; tail -1 "$WORK/fmnist.log"
+stage "stylegan metrics on the built-in model (compare with the CPU value)"
+timeout $((90 * TPCT / 100)) $PY -m stylegan metrics --metrics fid_fmnist,kid_fmnist --data "$WORK/fmnist32.zip" \
+    --device $DEVICE --out "$OUT/metrics.jsonl" 2>"$WORK/metrics.log"; tail -2 "$WORK/metrics.log"
+
+stage "ADA: 400 AT&T faces vs 60k Fashion-MNIST"
+ADA=(--cfg auto --resolution 32 --batch 32 --aug ada --ada-kimg 100 --kimg 1000 --tick 2 --snap 1000 --device $DEVICE)
+T=$(($(left) - 15))
+echo "ADA runs get $T s each (concurrently)"
+OMP_NUM_THREADS=4 timeout $T $PY -m stylegan train --data .gpu/att32.zip --outdir "$WORK/ada-att" "${ADA[@]}" \
+    >"$WORK/ada-att.log" 2>&1 &
+OMP_NUM_THREADS=4 timeout $T $PY -m stylegan train --data "$WORK/fmnist32.zip" --outdir "$WORK/ada-fmnist" "${ADA[@]}" \
+    >"$WORK/ada-fmnist.log" 2>&1 &
+wait
+for name in ada-att ada-fmnist; do
+    $PY benchmarks/ada_att.py --summary "$WORK"/$name/0* 2>&1 | sed "s/^/$name /"
+done | tee "$OUT/ada.log"
+
+stage done
+tar czf "$OUT/results.tgz" -C "$WORK" --exclude='*.safetensors' --exclude='*.pt' --exclude='*.zip' .
+ls -la "$OUT"
