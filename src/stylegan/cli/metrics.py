@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import click
+import torch
 
 from stylegan.cli.common import device_option, get_device, load_G, network_option, user_errors
 
@@ -57,27 +58,90 @@ def _parse_metrics(text: str) -> list[str]:
     help="Append one JSON line per metric to this file (as NVIDIA's metric-*.jsonl).",
 )
 @click.option("--no-cache", is_flag=True, help="Do not read or write cached dataset features.")
+@click.option(
+    "--gpus",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Processes: one GPU each on CUDA (NCCL, cuda:0..N-1), or CPU processes (gloo). Under torchrun: its "
+    "world size.",
+)
 @device_option
 def metrics(
-    network, data, metric_names, num_gen, inception, vgg16, lpips, batch_size, out_path, no_cache, device
+    network, data, metric_names, num_gen, inception, vgg16, lpips, batch_size, out_path, no_cache, gpus, device
 ):
     """Compute metrics of a generator against real data, print one JSON line per metric.
 
     \b
     Example:
       stylegan metrics --network G.safetensors --data ffhq.zip --metrics fid50k_full,kid50k_full \\
-          --inception pt_inception-2015-12-05-6726825d.pth
+          --inception pt_inception-2015-12-05-6726825d.pth --gpus 4
+      torchrun --nproc_per_node 4 -m stylegan metrics --network G.safetensors --data ffhq.zip
     """
+    from stylegan.training import distributed as dist_utils
+
+    job = dict(names=_parse_metrics(metric_names), network=network, out_path=out_path, device=device,
+               kwargs=dict(dataset=data, num_gen=num_gen, batch_size=batch_size, inception=inception, vgg16=vgg16,
+                           lpips=lpips, use_cache=not no_cache))
+    if dist_utils.launched_by_torchrun():
+        info = dist_utils.init_from_env(get_device(device).type)
+        try:
+            _run_rank(info, job)
+        finally:
+            dist_utils.shutdown()
+        return
+    dev_type = _check_gpus(gpus, get_device(device))
+    if gpus == 1:
+        _run_rank(dist_utils.ProcessInfo(), job)
+        return
+    job["threads"] = max(1, torch.get_num_threads() // gpus)  # the CPU cores shared out, not oversubscribed
+    with user_errors():
+        dist_utils.spawn(_run_rank, (job,), gpus, dev_type)
+
+
+def _check_gpus(gpus: int, dev: torch.device) -> str:
+    """The device type for --gpus processes, or a one-line error."""
+    if gpus < 1:
+        raise click.ClickException(f"--gpus {gpus}: use 1 or more processes")
+    if gpus > 1 and dev.type not in ("cuda", "cpu"):
+        raise click.ClickException(f"--gpus {gpus} needs CUDA or the CPU, not {dev.type}; use --device cpu")
+    if dev.type == "cuda" and gpus > torch.cuda.device_count():
+        raise click.ClickException(
+            f"--gpus {gpus}: only {torch.cuda.device_count()} CUDA GPU(s) are visible; use --gpus "
+            f"{torch.cuda.device_count()} or fewer (or --device cpu)"
+        )
+    return dev.type
+
+
+def _rank_device(info, device: str) -> torch.device:
+    """One process: --device as given; several: the rank's own GPU (cuda:local_rank), or the CPU."""
+    dev = get_device(device)
+    if info.world_size == 1 or dev.type != "cuda":
+        return dev
+    if info.local_rank >= torch.cuda.device_count():
+        raise click.ClickException(
+            f"rank {info.rank} wants cuda:{info.local_rank} but {torch.cuda.device_count()} GPU(s) are visible"
+        )
+    torch.cuda.set_device(info.local_rank)
+    return torch.device("cuda", info.local_rank)
+
+
+def _run_rank(info, job: dict) -> None:
+    """One process's part: load G, compute the metrics together with the other ranks; rank 0 reports."""
     from stylegan.metrics.metric_main import iter_metrics
 
-    names = _parse_metrics(metric_names)
-    dev = get_device(device)
-    G = load_G(network, dev)
-    kwargs = dict(G=G, dataset=data, num_gen=num_gen, device=dev, batch_size=batch_size, inception=inception,
-                  vgg16=vgg16, lpips=lpips, use_cache=not no_cache)
+    if "threads" in job:
+        torch.set_num_threads(job["threads"])
+    dev = _rank_device(info, job["device"])
+    G = load_G(job["network"], dev)
     with user_errors():
-        for result in iter_metrics(names, **kwargs):
-            _report(result, network, out_path)
+        results = iter_metrics(
+            job["names"], G=G, device=dev, progress=info.is_main, rank=info.rank, num_gpus=info.world_size,
+            **job["kwargs"],
+        )
+        for result in results:
+            if info.is_main:
+                _report(result, job["network"], job["out_path"])
 
 
 def _report(result: dict, network: Path | None, out_path: Path | None) -> None:

@@ -53,16 +53,22 @@ def open_dataset(data):
     return data
 
 
-def iterate_real(data, batch_size: int, max_items: int | None = None) -> Iterator[Images]:
-    """uint8 batches [N, C, H, W] from a path, a map-style Dataset of [C, H, W] images, or batches."""
+def iterate_real(
+    data, batch_size: int, max_items: int | None = None, rank: int = 0, world: int = 1
+) -> Iterator[Images]:
+    """uint8 batches [N, C, H, W] from a path, a map-style Dataset of [C, H, W] images, or batches.
+
+    With `world` processes a map-style dataset yields this rank's contiguous slice of its items; an iterable
+    cannot be split, so rank 0 yields all of it and the other ranks nothing.
+    """
     dataset = open_dataset(data)
-    map_style = isinstance(dataset, torch.utils.data.Dataset) and not isinstance(
-        dataset, torch.utils.data.IterableDataset
-    )
-    if map_style:
+    if _map_style(dataset):
         n = len(dataset) if max_items is None else min(len(dataset), max_items)
-        for i in range(0, n, batch_size):
-            yield torch.cat([_as_uint8_batch(dataset[j]) for j in range(i, min(i + batch_size, n))])
+        part = shard(n, rank, world)
+        for i in range(part.start, part.stop, batch_size):
+            yield torch.cat([_as_uint8_batch(dataset[j]) for j in range(i, min(i + batch_size, part.stop))])
+        return
+    if rank != 0:
         return
     seen = 0
     for item in dataset:
@@ -74,6 +80,20 @@ def iterate_real(data, batch_size: int, max_items: int | None = None) -> Iterato
             yield batch
         if max_items is not None and seen >= max_items:
             return
+
+
+def _map_style(dataset) -> bool:
+    return isinstance(dataset, torch.utils.data.Dataset) and not isinstance(
+        dataset, torch.utils.data.IterableDataset
+    )
+
+
+def _num_real(data, max_items: int | None, rank: int, world: int) -> int | None:
+    """How many real images this rank extracts (for the progress bar); None where unknown."""
+    if not _map_style(data):
+        return max_items if rank == 0 else 0
+    n = len(data) if max_items is None else min(len(data), max_items)
+    return len(shard(n, rank, world))
 
 
 def dataset_fingerprint(data) -> str | None:
@@ -98,6 +118,37 @@ def _dataset_options(data) -> list:
     return extra
 
 
+# ---- several processes ----
+
+
+def shard(n: int, rank: int = 0, world: int = 1) -> range:
+    """This rank's contiguous part of range(n); the parts of ranks 0..world-1, in order, make up range(n)."""
+    return range(n * rank // world, n * (rank + 1) // world)
+
+
+def gather_rows(x: np.ndarray, rank: int, world: int, device: torch.device) -> np.ndarray:
+    """Every rank's rows [n_r, ...] concatenated in rank order (float32); x itself for one process.
+
+    All ranks must call it (a collective); `device` carries the exchange (CUDA for NCCL).
+    """
+    if world == 1:
+        return x
+    from stylegan.training.distributed import ProcessInfo, all_gather_rows
+
+    out = all_gather_rows(torch.from_numpy(x), ProcessInfo(rank, world, rank), device)
+    return np.zeros((0,), np.float32) if out is None else out.numpy()
+
+
+def _all_true(flag: bool, rank: int, world: int, device: torch.device) -> bool:
+    """True when `flag` is true on every rank (a collective)."""
+    if world == 1:
+        return flag
+    from stylegan.training.distributed import ProcessInfo, all_reduce_sum
+
+    misses = torch.tensor([0.0 if flag else 1.0])
+    return float(all_reduce_sum(misses, ProcessInfo(rank, world, rank), device)[0]) == 0
+
+
 # ---- features ----
 
 
@@ -116,7 +167,7 @@ def extract(
         for batch in batches:
             out.append(detector(batch).cpu().numpy())
             bar.update(len(batch))
-    return np.concatenate(out).astype(np.float32)
+    return np.concatenate(out).astype(np.float32) if out else np.zeros((0,), np.float32)
 
 
 def real_features(
@@ -127,17 +178,26 @@ def real_features(
     batch_size: int,
     use_cache: bool = True,
     progress: bool = False,
+    rank: int = 0,
+    world: int = 1,
 ) -> np.ndarray:
-    """Features [N, D] of up to `max_items` real images, cached on disk when the dataset has a fingerprint."""
+    """Features [N, D] of up to `max_items` real images, cached on disk when the dataset has a fingerprint.
+
+    With `world` processes (a group already joined) each rank extracts its slice and every rank gets all
+    features in dataset order; only rank 0 writes the cache, every rank reads it.
+    """
     fingerprint = dataset_fingerprint(data) if use_cache else None
     cache_file = None
     if fingerprint is not None:
         key = hashlib.sha256(json.dumps([fingerprint, detector.key, max_items]).encode()).hexdigest()[:32]
         cache_file = cache_dir() / "features" / f"{detector.key}-{key}.npy"
-        if cache_file.is_file():
-            return np.load(cache_file)
-    feats = extract(detector, iterate_real(data, batch_size, max_items), max_items, progress, "real")
-    if cache_file is not None:
+    if _all_true(cache_file is not None and cache_file.is_file(), rank, world, detector.device):
+        return np.load(cache_file)
+    data = open_dataset(data)
+    batches = iterate_real(data, batch_size, max_items, rank, world)
+    local = extract(detector, batches, _num_real(data, max_items, rank, world), progress, "real")
+    feats = gather_rows(local, rank, world, detector.device)
+    if cache_file is not None and rank == 0:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache_file.with_suffix(".tmp.npy")
         np.save(tmp, feats)
@@ -161,17 +221,44 @@ def to_uint8(img: torch.Tensor) -> Images:
     return (img * 127.5 + 128).clamp(0, 255).to(torch.uint8)
 
 
+def latent_batches(
+    G, num: int, batch_size: int, seed: int = 0, rank: int = 0, world: int = 1
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(z [n, z_dim], c [n, c_dim]) on the CPU for this rank's batches of `num` latents.
+
+    One seeded stream, batch after batch, decides the latents of global image i whatever the number of
+    processes: rank r draws (cheaply) through the batches before its contiguous share and keeps its own.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    mine = shard(-(-num // batch_size), rank, world)  # global batch indices
+    for b in range(mine.stop):
+        n = min(batch_size, num - b * batch_size)
+        z = torch.randn(n, G.z_dim, generator=gen)
+        c = random_labels(G, n, gen)
+        if b >= mine.start:
+            yield z, c
+
+
+def num_latents(num: int, batch_size: int, rank: int = 0, world: int = 1) -> int:
+    """How many of the `num` latents `latent_batches` gives this rank."""
+    mine = shard(-(-num // batch_size), rank, world)
+    return max(0, min(mine.stop * batch_size, num) - mine.start * batch_size)
+
+
 @torch.no_grad()
 def iterate_generated(
-    G, num: int, batch_size: int, device: torch.device, seed: int = 0, truncation_psi: float = 1.0
+    G,
+    num: int,
+    batch_size: int,
+    device: torch.device,
+    seed: int = 0,
+    truncation_psi: float = 1.0,
+    rank: int = 0,
+    world: int = 1,
 ) -> Iterator[Images]:
-    """uint8 batches [B, C, H, W] of `num` images from G(z, c) with noise_mode='const'."""
-    gen = torch.Generator().manual_seed(seed)
-    for i in range(0, num, batch_size):
-        n = min(batch_size, num - i)
-        z = torch.randn(n, G.z_dim, generator=gen).to(device)
-        c = random_labels(G, n, gen).to(device)
-        yield to_uint8(G(z, c, truncation_psi=truncation_psi, noise_mode="const").float())
+    """uint8 batches [B, C, H, W] of (this rank's share of) `num` images from G(z, c), noise_mode='const'."""
+    for z, c in latent_batches(G, num, batch_size, seed, rank, world):
+        yield to_uint8(G(z.to(device), c.to(device), truncation_psi=truncation_psi, noise_mode="const").float())
 
 
 def generated_features(
@@ -183,6 +270,10 @@ def generated_features(
     device: torch.device,
     seed: int = 0,
     progress: bool = False,
+    rank: int = 0,
+    world: int = 1,
 ) -> np.ndarray:
-    """Features [num, D] of generated images."""
-    return extract(detector, iterate_generated(G, num, batch_size, device, seed), num, progress, "generated")
+    """Features [num, D] of generated images; with `world` processes each makes its share, all get all."""
+    batches = iterate_generated(G, num, batch_size, device, seed, rank=rank, world=world)
+    local = extract(detector, batches, num_latents(num, batch_size, rank, world), progress, "generated")
+    return gather_rows(local, rank, world, detector.device)

@@ -66,7 +66,12 @@ def list_metrics() -> list[str]:
 
 @dataclass
 class MetricOptions:
-    """What a metric needs besides its spec: networks, data, device and the weights files of the detectors."""
+    """What a metric needs besides its spec: networks, data, device and the weights files of the detectors.
+
+    With num_gpus > 1 every rank of an already joined process group calls the metric with its own `rank`
+    (and its own device); the images are split over the ranks, the features gathered, and the result
+    computed on rank 0 (other ranks get empty results).
+    """
 
     G: torch.nn.Module | None
     dataset: object = None
@@ -76,6 +81,8 @@ class MetricOptions:
     weights: dict = field(default_factory=dict)  # detector name -> path (None: cache/download/shipped)
     use_cache: bool = True
     seed: int = 0
+    rank: int = 0
+    num_gpus: int = 1
     _detectors: dict = field(default_factory=dict)
     _features: dict = field(default_factory=dict)  # shared by metrics of one calc_metrics call
 
@@ -83,6 +90,11 @@ class MetricOptions:
         if name not in self._detectors:
             self._detectors[name] = _load_detector(name, self.weights, self.device)
         return self._detectors[name]
+
+    @property
+    def shard(self) -> dict:
+        """rank/world keywords for the feature functions."""
+        return dict(rank=self.rank, world=self.num_gpus)
 
 
 def _weights_tag(path) -> str:
@@ -135,31 +147,34 @@ def _real_and_gen(spec: MetricSpec, opts: MetricOptions, num_gen: int) -> tuple[
     if real_key not in opts._features:
         opts._features[real_key] = feat.real_features(
             det, opts.dataset, max_items=spec.max_real, batch_size=opts.batch_size, use_cache=opts.use_cache,
-            progress=opts.progress)
+            progress=opts.progress, **opts.shard)
     if gen_key not in opts._features:
         opts._features[gen_key] = feat.generated_features(
             det, opts.G, num=num_gen, batch_size=opts.batch_size, device=opts.device, seed=opts.seed,
-            progress=opts.progress)
+            progress=opts.progress, **opts.shard)
     return opts._features[real_key], opts._features[gen_key]
 
 
 def _run_fid(name: str, spec: MetricSpec, opts: MetricOptions, num_gen: int) -> dict:
     from stylegan.metrics.fid import fid_from_features
 
-    return {name: fid_from_features(*_real_and_gen(spec, opts, num_gen))}
+    real, gen = _real_and_gen(spec, opts, num_gen)
+    return {name: fid_from_features(real, gen)} if opts.rank == 0 else {}
 
 
 def _run_kid(name: str, spec: MetricSpec, opts: MetricOptions, num_gen: int) -> dict:
     from stylegan.metrics.kid import kid_from_features
 
     real, gen = _real_and_gen(spec, opts, num_gen)
-    return {name: kid_from_features(real, gen, seed=opts.seed, **spec.options)}
+    return {name: kid_from_features(real, gen, seed=opts.seed, **spec.options)} if opts.rank == 0 else {}
 
 
 def _run_pr(name: str, spec: MetricSpec, opts: MetricOptions, num_gen: int) -> dict:
     from stylegan.metrics.precision_recall import precision_recall
 
     real, gen = _real_and_gen(spec, opts, num_gen)
+    if opts.rank != 0:
+        return {}
     pr = precision_recall(torch.from_numpy(real), torch.from_numpy(gen), **spec.options)
     return {f"{name}_precision": pr["precision"], f"{name}_recall": pr["recall"]}
 
@@ -176,7 +191,10 @@ def _run_is(name: str, spec: MetricSpec, opts: MetricOptions, num_gen: int) -> d
         device=opts.device,
         seed=opts.seed,
         progress=opts.progress,
+        **opts.shard,
     )
+    if opts.rank != 0:
+        return {}
     mean, std = inception_score(logits, **spec.options)
     return {f"{name}_mean": mean, f"{name}_std": std}
 
@@ -187,15 +205,23 @@ def _run_ppl(name: str, spec: MetricSpec, opts: MetricOptions, num_gen: int) -> 
     from stylegan.metrics.ppl import filter_and_mean, ppl_distances
 
     lpips = opts.detector("lpips").fn
-    gen = torch.Generator().manual_seed(opts.seed)
-    dist = []
-    with tqdm(total=num_gen, desc=name, unit="img", disable=not opts.progress, leave=False) as bar:
-        for i in range(0, num_gen, opts.batch_size):
-            n = min(opts.batch_size, num_gen - i)
+    mine = feat.shard(-(-num_gen // opts.batch_size), **opts.shard)  # global batch indices
+    dist = [np.zeros((0,), np.float32)]
+    total = feat.num_latents(num_gen, opts.batch_size, **opts.shard)
+    with tqdm(total=total, desc=name, unit="img", disable=not opts.progress, leave=False) as bar:
+        for b in mine:
+            n = min(opts.batch_size, num_gen - b * opts.batch_size)
+            gen = torch.Generator().manual_seed(_batch_seed(opts.seed, b))  # the same for any number of ranks
             c = feat.random_labels(opts.G, n, gen).to(opts.device)
-            dist.append(ppl_distances(opts.G, lpips, c, generator=gen, **spec.options).cpu())
+            dist.append(ppl_distances(opts.G, lpips, c, generator=gen, **spec.options).float().cpu().numpy())
             bar.update(n)
-    return {name: filter_and_mean(torch.cat(dist).double().numpy())}
+    dist_all = feat.gather_rows(np.concatenate(dist), opts.rank, opts.num_gpus, opts.device)
+    return {name: filter_and_mean(dist_all.astype(np.float64))} if opts.rank == 0 else {}
+
+
+def _batch_seed(seed: int, batch: int) -> int:
+    """A seed of its own for each batch of a metric, so a rank can start anywhere."""
+    return (seed * 1_000_003 + batch) % (2**63)
 
 
 @torch.no_grad()
@@ -203,21 +229,25 @@ def _run_ls(name: str, spec: MetricSpec, opts: MetricOptions, num_gen: int) -> d
     from stylegan.metrics.linear_separability import linear_separability
 
     det = opts.detector(spec.detector)
-    gen = torch.Generator().manual_seed(opts.seed)
     zs, ws, probs = [], [], []
-    for i in range(0, num_gen, opts.batch_size):
-        n = min(opts.batch_size, num_gen - i)
-        z = torch.randn(n, opts.G.z_dim, generator=gen).to(opts.device)
-        c = feat.random_labels(opts.G, n, gen).to(opts.device)
-        w = opts.G.mapping(z, c)  # [n, num_ws, w_dim]
+    for z, c in feat.latent_batches(opts.G, num_gen, opts.batch_size, opts.seed, **opts.shard):
+        w = opts.G.mapping(z.to(opts.device), c.to(opts.device))  # [n, num_ws, w_dim]
         probs.append(det(feat.to_uint8(opts.G.synthesis(w, noise_mode="const").float())).cpu())
-        zs.append(z.cpu())
+        zs.append(z)
         ws.append(w[:, 0].cpu())
-    probs_all = torch.cat(probs)
+    z_all, w_all, p_all = (_gather(parts, opts) for parts in (zs, ws, probs))
+    if opts.rank != 0:
+        return {}
     return {
-        f"{name}_z": linear_separability(torch.cat(zs), probs_all, **spec.options),
-        f"{name}_w": linear_separability(torch.cat(ws), probs_all, **spec.options),
+        f"{name}_z": linear_separability(z_all, p_all, **spec.options),
+        f"{name}_w": linear_separability(w_all, p_all, **spec.options),
     }
+
+
+def _gather(parts: list[torch.Tensor], opts: MetricOptions) -> torch.Tensor:
+    """Rows of every rank, in global order."""
+    local = torch.cat(parts).float().numpy() if parts else np.zeros((0,), np.float32)
+    return torch.from_numpy(feat.gather_rows(local, opts.rank, opts.num_gpus, opts.device))
 
 
 _RUNNERS = {"fid": _run_fid, "kid": _run_kid, "pr": _run_pr, "is": _run_is, "ppl": _run_ppl, "ls": _run_ls}
@@ -238,6 +268,8 @@ def calc_metric(
     fmnist: str | os.PathLike | None = None,
     use_cache: bool = True,
     seed: int = 0,
+    rank: int = 0,
+    num_gpus: int = 1,
     options: MetricOptions | None = None,
 ) -> dict:
     """Compute one registered metric of generator G against `dataset`.
@@ -250,10 +282,13 @@ def calc_metric(
         num_gen: generated images (default: the metric's count, e.g. 50000).
         inception, vgg16, lpips, fmnist: weights files (default: the cache, a download when online, or the
             classifier shipped with the package).
+        rank, num_gpus: this process's rank in a joined process group of num_gpus processes, all calling
+            with the same arguments (each its own device); the images are split over the ranks.
         options: reuse loaded detectors across several calls (see `calc_metrics`).
 
     Returns:
-        dict(results={name: value, ...}, metric=name, total_time=seconds, num_gen=N).
+        dict(results={name: value, ...}, metric=name, total_time=seconds, num_gen=N); results is empty on
+        ranks other than 0.
     """
     if name not in METRICS:
         raise ValueError(f"unknown metric {name!r}; choose from {', '.join(METRICS)}")
@@ -271,6 +306,8 @@ def calc_metric(
             weights=weights,
             use_cache=use_cache,
             seed=seed,
+            rank=rank,
+            num_gpus=num_gpus,
         )
     num_gen = spec.num_gen if num_gen is None else int(num_gen)
     start = time.time()
@@ -295,6 +332,8 @@ def iter_metrics(names: list[str], **kwargs) -> Iterator[dict]:
         weights={k: kwargs.get(k) for k in keys},
         use_cache=kwargs.get("use_cache", True),
         seed=kwargs.get("seed", 0),
+        rank=kwargs.get("rank", 0),
+        num_gpus=kwargs.get("num_gpus", 1),
     )
     for name in names:
         yield calc_metric(name, **kwargs, options=opts)

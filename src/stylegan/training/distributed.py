@@ -7,8 +7,13 @@ after each phase the gradients are flattened and all-reduced. That plays well wi
 
 from __future__ import annotations
 
+import logging
 import os
+import pickle
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -53,6 +58,44 @@ def init_spawned(rank: int, world_size: int, init_file: str, device_type: str) -
     return ProcessInfo(rank, world_size, rank)
 
 
+def spawn(fn: Callable, args: tuple, world_size: int, device_type: str) -> None:
+    """Runs `fn(info, *args)` in `world_size` new processes joined in one group (NCCL on CUDA, gloo otherwise).
+
+    An exception raised by `fn` in a process is raised again here (a picklable one; else torch's
+    ProcessRaisedException), so callers report it as they would in one process.
+    """
+    import torch.multiprocessing as mp
+    from torch.multiprocessing.spawn import ProcessException
+
+    log = logging.getLogger("torch.multiprocessing.spawn")  # "terminating process ..." after a rank failed
+    level = log.level
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            log.setLevel(logging.ERROR)
+            mp.spawn(_spawned, args=(fn, args, world_size, tmp, device_type), nprocs=world_size, join=True)
+        except ProcessException:
+            errors = sorted(Path(tmp).glob("error-*.pkl"))
+            if not errors:
+                raise
+            raise pickle.loads(errors[0].read_bytes()) from None  # our own file, written by our child
+        finally:
+            log.setLevel(level)
+
+
+def _spawned(rank: int, fn: Callable, args: tuple, world_size: int, tmp: str, device_type: str) -> None:
+    info = init_spawned(rank, world_size, os.path.join(tmp, "init"), device_type)
+    try:
+        fn(info, *args)
+    except Exception as err:
+        try:
+            Path(tmp, f"error-{rank:05d}.pkl").write_bytes(pickle.dumps(err))
+        except Exception:  # unpicklable: the parent gets torch's traceback text instead
+            pass
+        raise
+    finally:
+        shutdown()
+
+
 def shutdown() -> None:
     """Leaves the process group, if any."""
     if dist.is_available() and dist.is_initialized():
@@ -92,6 +135,46 @@ def all_reduce_sum_grads(params: list[nn.Parameter], info: ProcessInfo) -> torch
             p.grad.copy_(flat[offset : offset + p.numel()].view_as(p))
             offset += p.numel()
     return flat
+
+
+def all_gather_rows(
+    x: torch.Tensor | None, info: ProcessInfo, device: torch.device | None = None
+) -> torch.Tensor | None:
+    """Every rank's rows x [n_r, ...] concatenated in rank order (on x's device, float32), the same on all ranks.
+
+    Ranks may hold different numbers of rows, none included (x None or empty: its shape is taken from the
+    others); rows are padded to the largest count for the all-gather and trimmed after. With several ranks
+    the exchange runs on `device` (NCCL needs CUDA). Returns None only when no rank has a row.
+    """
+    if info.world_size == 1:
+        return x
+    home = x.device if x is not None else torch.device("cpu")
+    x = x if x is not None and len(x) else None
+    meta = torch.full([_MAX_DIMS + 1], -1, dtype=torch.int64)  # [rows, *trailing shape, -1...]
+    if x is not None:
+        if x.ndim > _MAX_DIMS + 1:
+            raise ValueError(f"all_gather_rows: at most {_MAX_DIMS + 1} dims, got shape {tuple(x.shape)}")
+        meta[: x.ndim] = torch.tensor(x.shape)
+    metas = _all_gather(meta.to(device), info).cpu()  # [world, _MAX_DIMS + 1]
+    full = [m for m in metas if m[0] > 0]
+    if not full:
+        return None
+    trailing = [int(d) for d in full[0][1:] if d >= 0]
+    rows = int(metas[:, 0].clamp(min=0).max())
+    padded = torch.zeros([rows, *trailing], dtype=torch.float32, device=device)
+    if x is not None:
+        padded[: len(x)] = x.to(device, torch.float32)
+    parts = _all_gather(padded, info)  # [world, rows, *trailing]
+    return torch.cat([p[: max(int(m[0]), 0)] for p, m in zip(parts, metas, strict=True)]).to(home)
+
+
+_MAX_DIMS = 4
+
+
+def _all_gather(x: torch.Tensor, info: ProcessInfo) -> torch.Tensor:
+    out = [torch.empty_like(x) for _ in range(info.world_size)]
+    dist.all_gather(out, x.contiguous())
+    return torch.stack(out)
 
 
 def all_reduce_sum(
