@@ -103,3 +103,18 @@ def test_fp16_training_run_on_cuda(tmp_path):
     with torch.no_grad():
         img = nets["G_ema"].cuda()(torch.randn([2, nets["G_ema"].z_dim], device="cuda"), None)
     assert torch.isfinite(img).all()
+
+
+def test_r1_through_the_augment_pipe_on_cuda():
+    """R1 on augmented reals needs the second derivative of every augment op (bicubic grid_sample included)."""
+    from stylegan.networks.stylegan2 import Discriminator, DiscriminatorConfig
+    from stylegan.training.augment import AugmentPipe
+
+    torch.manual_seed(0)
+    D = Discriminator(DiscriminatorConfig(img_resolution=32, img_channels=3, channel_base=256, channel_max=32)).cuda()
+    real = (torch.rand([8, 3, 32, 32], device="cuda") * 2 - 1).requires_grad_()
+    pipe = AugmentPipe("bgcfnc", p=1.0).cuda()
+    logits = D(pipe(real), None)
+    (grad,) = torch.autograd.grad(logits.sum(), real, create_graph=True)
+    (grad.square().sum() + logits.mean()).backward()
+    assert all(torch.isfinite(p.grad).all() for p in D.parameters() if p.grad is not None)

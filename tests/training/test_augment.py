@@ -229,3 +229,28 @@ def test_r1_and_ada_with_real_faces_and_a_discriminator():
     ada.observe(torch.ones_like(logits))
     ada.step()
     assert ada.p == pytest.approx(0.5 + 8 / 100)
+
+
+def test_grid_sample_has_a_second_derivative_equal_to_autograds():
+    """Our grid_sample (used by the geometric group) equals F.grid_sample in value, gradient and the R1-style
+    second derivative; PyTorch's CUDA kernel has no second derivative, ours does on every device."""
+    import torch.nn.functional as F
+
+    from stylegan.training.augment import grid_sample
+
+    g = _gen(1)
+    x = torch.randn([2, 3, 8, 8], generator=g, dtype=torch.float64)
+    grid = torch.rand([2, 16, 16, 2], generator=g, dtype=torch.float64) * 2.4 - 1.2  # reaches the reflection
+    w = torch.randn([2, 3, 16, 16], generator=g, dtype=torch.float64)
+
+    def ref(t):
+        return F.grid_sample(t, grid, mode="bicubic", padding_mode="reflection", align_corners=False)
+
+    def second(fn):
+        t = x.clone().requires_grad_()
+        (gx,) = torch.autograd.grad((fn(t) * w).square().sum(), t, create_graph=True)
+        return torch.autograd.grad(gx.square().sum(), t)[0]
+
+    assert torch.equal(grid_sample(x, grid), ref(x))
+    torch.testing.assert_close(second(lambda t: grid_sample(t, grid)), second(ref), rtol=1e-10, atol=1e-10)
+    assert torch.autograd.gradgradcheck(lambda t: grid_sample(t, grid), (x.clone().requires_grad_(),))

@@ -59,6 +59,11 @@ def _metrics_list(value: str) -> tuple[str, ...]:
 @click.option("--w-dim", default=512, type=click.IntRange(min=1), help="Latent w size.")
 @click.option("--glr", type=click.FloatRange(min=0, min_open=True), help="G learning rate.")
 @click.option("--dlr", type=click.FloatRange(min=0, min_open=True), help="D learning rate.")
+@click.option("--ema-kimg", type=click.FloatRange(min=0), help="G_ema half-life in kimg [default: from --cfg].")
+@click.option("--pl-weight", type=click.FloatRange(min=0), help="Path-length weight, 0 = off [default: from --cfg].")
+@click.option(
+    "--style-mixing", type=click.FloatRange(0, 1), help="Style-mixing probability [default: from --cfg]."
+)
 @click.option("--desc", help="Suffix for the run folder name.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved options and exit.")
 @click.pass_context

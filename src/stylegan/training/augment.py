@@ -204,7 +204,7 @@ class AugmentPipe(nn.Module):
         pts = torch.stack([u / 2, v / 2, torch.ones_like(u)], dim=-1)  # [2H, 2W, 3] in original pixels
         src = torch.einsum("nij,hwj->nhwi", G_inv[:, :2, :], pts)  # [N, 2H, 2W, 2]
         grid = src * (2 / torch.tensor([W, H], device=x.device, dtype=x.dtype))  # align_corners=False units
-        y = F.grid_sample(x, grid, mode="bicubic", padding_mode="reflection", align_corners=False)
+        y = grid_sample(x, grid)  # bicubic, reflection padding; twice differentiable in x (R1) on every device
         return _decimate2(y, self._down.to(x.device, x.dtype))  # [N, C, H, W]
 
     def _geometric_matrix(self, rnd: _Random, N: int, p: torch.Tensor, H: int, W: int, like: torch.Tensor):
@@ -388,6 +388,49 @@ class AdaController:
 
 
 # ---- helpers -----------------------------------------------------------------------------------------------
+
+
+_BICUBIC, _REFLECTION = 2, 2  # aten's interpolation_mode and padding_mode codes
+
+
+def grid_sample(x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """F.grid_sample (bicubic, reflection, align_corners=False) with a second derivative in x.
+
+    PyTorch's CUDA kernel has no derivative of grid_sampler_2d_backward, which R1 on augmented reals needs.
+    The grid here is a constant (random transforms, no gradient), so the op is linear in x: y = A x. Its
+    gradient is A^T g (aten's backward kernel) and the gradient of that, in g, is A again.
+    """
+    return _GridSample.apply(x, grid.detach())
+
+
+class _GridSample(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, grid):
+        ctx.save_for_backward(grid)
+        ctx.x_shape = x.shape
+        return F.grid_sample(x, grid, mode="bicubic", padding_mode="reflection", align_corners=False)
+
+    @staticmethod
+    def backward(ctx, grad_y):
+        (grid,) = ctx.saved_tensors
+        return _GridSampleTransposed.apply(grad_y, grid, ctx.x_shape), None
+
+
+class _GridSampleTransposed(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, grad_y, grid, x_shape):
+        ctx.save_for_backward(grid)
+        like = grad_y.new_empty(x_shape)  # only its shape and dtype are read
+        grad_x, _ = torch.ops.aten.grid_sampler_2d_backward(
+            grad_y, like, grid, _BICUBIC, _REFLECTION, False, [True, False]
+        )
+        return grad_x
+
+    @staticmethod
+    def backward(ctx, grad_grad_x):
+        (grid,) = ctx.saved_tensors
+        return _GridSample.apply(grad_grad_x, grid), None, None
+
 def _kw(like: torch.Tensor) -> dict:
     return {"device": like.device, "dtype": like.dtype}
 

@@ -612,8 +612,8 @@ def save_image_grid(img: torch.Tensor, path: Path, cols: int | None = None) -> N
 
 
 def run_metrics(run: Run) -> None:
-    """--metrics on G_ema, on rank 0 (if stylegan.metrics is installed); appends to metric-<name>.jsonl."""
-    if not run.opts.metrics or not run.info.is_main:
+    """--metrics on G_ema, split over every rank; rank 0 appends to metric-<name>.jsonl."""
+    if not run.opts.metrics:
         return
     try:
         from stylegan.metrics import calc_metric
@@ -621,8 +621,11 @@ def run_metrics(run: Run) -> None:
         return
     for name in run.opts.metrics:
         result = calc_metric(
-            name, G=run.G_ema, dataset=run.dataset.dataset, device=run.device, progress=False
-        )
+            name, G=run.G_ema, dataset=run.dataset.dataset, device=run.device, progress=False,
+            rank=run.info.rank, num_gpus=run.info.world_size,
+        )  # fmt: skip
+        if not run.info.is_main:
+            continue
         line = {
             **result,
             "kimg": run.cur_nimg / 1000,
