@@ -16,6 +16,7 @@ from collections import defaultdict
 
 import torch
 
+from stylegan.nn import conv_gradfix
 from stylegan.training import loop
 from stylegan.training.distributed import ProcessInfo
 from stylegan.training.options import TrainingOptions
@@ -66,7 +67,11 @@ def main() -> None:
     ap.add_argument("--warmup-cycles", type=int, default=1)
     ap.add_argument("--cycles", type=int, default=2)
     ap.add_argument("--profile", action="store_true", help="also print the top operators of one cycle")
+    ap.add_argument(
+        "--gradfix", choices=["cuda", "always", "never"], default="cuda", help="conv_gradfix.enabled (A/B)"
+    )
     args = ap.parse_args()
+    conv_gradfix.enabled = args.gradfix
 
     with tempfile.TemporaryDirectory() as outdir:
         opts = TrainingOptions(
@@ -86,7 +91,7 @@ def main() -> None:
         print("|---|---|---|")
         for name, value in sorted(ms.items(), key=lambda kv: -kv[1]):
             print(f"| {name} | {value:.0f} | {value / cycle_ms:.0%} |")
-        print(f"=> {cycle_ms / 16 / args.batch * 1000:.2f} s/kimg")
+        print(f"=> {cycle_ms / 16 / args.batch:.2f} s/kimg (conv_gradfix {args.gradfix})")
         if args.profile:
             activities = [torch.profiler.ProfilerActivity.CPU]
             if run.device.type == "cuda":

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from stylegan.nn.bias_act import bias_act
-from stylegan.nn.conv import conv2d_resample
+from stylegan.nn.conv import conv2d, conv2d_resample
 from stylegan.nn.layers import FullyConnectedLayer, MinibatchStdLayer, normalize_2nd_moment
 from stylegan.nn.upfirdn2d import filter2d, setup_filter
 
@@ -177,9 +177,9 @@ class EqualConv2d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = (self.weight * self.weight_gain).to(x.dtype)  # [O, I, k, k]
         if self.up and self.fused:  # TF conv2d_transpose, SAME, stride 2: adjoint of a stride-2 conv, pad 1
-            x = F.conv_transpose2d(x, padded_sum_kernel(w).transpose(0, 1), stride=2, padding=1)
+            x = conv2d(x, padded_sum_kernel(w).transpose(0, 1), stride=2, padding=1, transpose=True)
         elif self.down and self.fused:
-            x = F.conv2d(x, padded_sum_kernel(w) * 0.25, stride=2, padding=1)
+            x = conv2d(x, padded_sum_kernel(w) * 0.25, stride=2, padding=1)
         else:
             if self.up:
                 x = F.interpolate(x, scale_factor=2, mode="nearest")

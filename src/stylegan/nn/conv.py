@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from stylegan.nn import conv_gradfix
 from stylegan.nn.upfirdn2d import Padding, filter_size, parse_padding, upfirdn2d
 
 
@@ -24,9 +25,18 @@ def _conv(
     """conv2d / conv_transpose2d; flip_weight=False flips the kernel (convolution instead of correlation)."""
     if not flip_weight and (w.shape[-1] > 1 or w.shape[-2] > 1):
         w = w.flip([2, 3])
+    if conv_gradfix.wanted(x, w):  # training: fast double backward for R1 / path length
+        if transpose:
+            return conv_gradfix.conv_transpose2d(x, w, stride=stride, padding=padding, groups=groups)
+        return conv_gradfix.conv2d(x, w, stride=stride, padding=padding, groups=groups)
     if transpose:
         return F.conv_transpose2d(x, w, stride=stride, padding=padding, groups=groups)
     return F.conv2d(x, w, stride=stride, padding=padding, groups=groups)
+
+
+def conv2d(x: torch.Tensor, w: torch.Tensor, *, stride=1, padding=0, groups=1, transpose=False) -> torch.Tensor:
+    """F.conv2d / F.conv_transpose2d (no bias), through conv_gradfix when autograd will differentiate it."""
+    return _conv(x, w, stride=stride, padding=padding, groups=groups, transpose=transpose)
 
 
 def conv2d_resample(
