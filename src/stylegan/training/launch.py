@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -79,24 +78,15 @@ def train(
 
 
 def _spawn(opts: TrainingOptions, state_path: Path | None, device_type: str, progress: bool) -> Path:
-    import torch.multiprocessing as mp
-
-    with tempfile.TemporaryDirectory() as tmp:
-        init_file = os.path.join(tmp, "init")
-        mp.spawn(
-            _worker, args=(opts, state_path, device_type, init_file, progress), nprocs=opts.gpus, join=True
-        )
+    """opts.gpus processes; an error in any rank (e.g. TrainingDiverged) is raised again here, as one line."""
+    dist_utils.spawn(_train_rank, (opts, state_path, progress), opts.gpus, device_type)
     from stylegan.training.state import find_resume_state as find
 
     return find("latest", opts.outdir).parent if state_path is None else state_path.parent
 
 
-def _worker(rank: int, opts: TrainingOptions, state_path, device_type: str, init_file: str, progress: bool):
-    info = dist_utils.init_spawned(rank, opts.gpus, init_file, device_type)
-    try:
-        training_loop(opts, info, state_path, progress)
-    finally:
-        dist_utils.shutdown()
+def _train_rank(info, opts: TrainingOptions, state_path, progress: bool) -> None:
+    training_loop(opts, info, state_path, progress)
 
 
 def _check_metrics(names) -> None:
