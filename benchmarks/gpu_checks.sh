@@ -49,7 +49,7 @@ stage "paper256 training, batch 32"
 P256=(--data .gpu/att256.zip --cfg paper256 --batch 32 --aug noaug --tick 0.512 --snap 1000 --device $DEVICE)
 timeout $((120 * TPCT / 100)) $PY -m stylegan train "${P256[@]}" --outdir "$WORK/p256" --kimg 3.072 >"$WORK/p256.log" 2>&1
 echo "with path-length reg: $(summarise "$WORK"/p256/0*)" | tee "$OUT/train256.log"
-timeout $((60 * TPCT / 100)) $PY -m stylegan train "${P256[@]}" --outdir "$WORK/p256nopl" --kimg 1.536 --pl-weight 0 \
+timeout $((90 * TPCT / 100)) $PY -m stylegan train "${P256[@]}" --outdir "$WORK/p256nopl" --kimg 1.536 --pl-weight 0 \
     >"$WORK/p256nopl.log" 2>&1
 echo "without path-length reg: $(summarise "$WORK"/p256nopl/0*)" | tee -a "$OUT/train256.log"
 tail -3 "$WORK/p256.log" >>"$OUT/train256.log"
