@@ -153,14 +153,14 @@ class StyleGAN2Loss:
         real_img = real_img.detach().requires_grad_(reg)
         real_logits = self.run_D(real_img, real_c)  # [N, 1]
         stats = {"D/scores_real": real_logits.detach().mean()}
+        if self.on_real_logits is not None:  # ADA's r_t: the real logits of the R1 phase count too, as NVIDIA's
+            self.on_real_logits(real_logits.detach())
         loss = torch.zeros_like(real_logits)
         if main:
             loss_real = F.softplus(-real_logits)
             loss = loss + loss_real
             stats["D/loss_real"] = loss_real.detach().mean()
             stats["D/signs_real"] = real_logits.detach().sign().mean()
-            if self.on_real_logits is not None:
-                self.on_real_logits(real_logits.detach())
         if reg and self.config.r1_gamma > 0:
             (r1_grads,) = torch.autograd.grad(real_logits.sum(), real_img, create_graph=True)
             r1_penalty = r1_grads.square().sum([1, 2, 3])  # [N]
