@@ -83,6 +83,33 @@ def _fmt(value, spec: str) -> str:
     return format(value, spec) if value is not None else "-"
 
 
+def plot_p(runs: dict[str, list[dict]], path: Path, size=(640, 360)) -> None:
+    """Augment p against kimg for several runs, as a PNG (PIL only)."""
+    from PIL import Image, ImageDraw
+
+    colours = [(200, 40, 40), (40, 90, 200), (30, 150, 60), (150, 90, 20)]
+    img = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(img)
+    left, top, right, bottom = 50, 20, size[0] - 20, size[1] - 40
+    max_kimg = max(r["kimg"] for rows in runs.values() for r in rows) or 1
+    max_p = max(0.1, max(r["p"] or 0 for rows in runs.values() for r in rows) * 1.15)
+    draw.rectangle([left, top, right, bottom], outline="black")
+    for i in range(5):  # p gridlines and labels
+        y = bottom - (bottom - top) * i / 4
+        draw.line([left, y, right, y], fill=(225, 225, 225))
+        draw.text((5, y - 6), f"{max_p * i / 4:.3f}", fill="black")
+    draw.text((left, bottom + 8), "0", fill="black")
+    draw.text((right - 60, bottom + 8), f"{max_kimg:.0f} kimg", fill="black")
+    draw.text((left + 5, top + 3), "augment p", fill="black")
+    for k, (label, rows) in enumerate(runs.items()):
+        colour = colours[k % len(colours)]
+        pts = [(left + (right - left) * r["kimg"] / max_kimg, bottom - (bottom - top) * (r["p"] or 0) / max_p)
+               for r in rows]  # fmt: skip
+        draw.line(pts, fill=colour, width=2)
+        draw.text((left + 120 + 200 * k, bottom + 8), label, fill=colour)
+    img.save(path)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="../shared/data/att-faces")
@@ -94,7 +121,16 @@ def main() -> None:
         "--train-args", default="", help="More `stylegan train` flags, e.g. '--cbase 2048 --cmax 64'."
     )
     ap.add_argument("--summary", type=Path, help="Summarise this run folder instead of training.")
+    ap.add_argument(
+        "--plot", nargs="+", metavar="LABEL=RUN_DIR", help="Draw p against kimg of these runs to --plot-out."
+    )
+    ap.add_argument("--plot-out", type=Path, default=Path("ada-p.png"))
     args = ap.parse_args()
+    if args.plot:
+        runs = {item.split("=", 1)[0]: trajectory(Path(item.split("=", 1)[1])) for item in args.plot}
+        plot_p(runs, args.plot_out)
+        print(f"wrote {args.plot_out}")
+        return
     run_dir = args.summary or train(
         args.data, args.outdir, args.minutes, args.ada_kimg, args.resolution, args.train_args.split()
     )
