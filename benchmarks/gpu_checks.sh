@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # One pass of the GPU checks, for a lent CUDA machine with torch installed (nothing is downloaded):
 #   1. pytest -m gpu tests/gpu        CUDA parity (fp32), fp16/bf16 closeness, an fp16 training run + resume
-#   2. paper256 training s/kimg        batch 32, with and without path-length reg (NVIDIA: 6.75 / 5.24 s/kimg, H200)
+#   2. paper256 training s/kimg        batch 32, with and without path-length reg (NVIDIA: 6.75 / 5.24 s/kimg, H200),
+#                                      and where its time goes (benchmarks/profile_train.py: per phase + top operators)
 #   3. benchmarks/bench_generate.py    G forward img/s fp32/fp16/bf16 and peak memory
 #   4. benchmarks/bench_metrics.py     feature-extraction img/s (Inception, VGG16, LPIPS, Fashion-MNIST classifier)
 #   5. stylegan metrics fid_fmnist/kid_fmnist of the built-in model (CPU gives the same value)
 #   6. ADA small vs large dataset      400 AT&T faces vs 60k Fashion-MNIST, both 32², the same network and controller
 # Inputs (made on a CPU machine, see docs/benchmarks.md): .gpu/att256.zip, .gpu/att32.zip, .gpu/fmnist/*.gz.
 # Results go to $OUT (default ./gpu-results): one log per stage and results.tgz with every run's stats.jsonl.
-# BUDGET (seconds, default 420) bounds the whole script; the ADA runs get what is left.
+# BUDGET (seconds, default 540) bounds the whole script; the ADA runs get what is left.
 set -u
 OUT=${OUT:-gpu-results}
-BUDGET=${BUDGET:-420}
+BUDGET=${BUDGET:-540}
 mkdir -p "$OUT"
 START=$(date +%s)
 WORK=$(mktemp -d)
@@ -53,6 +54,8 @@ timeout $((90 * TPCT / 100)) $PY -m stylegan train "${P256[@]}" --outdir "$WORK/
     >"$WORK/p256nopl.log" 2>&1
 echo "without path-length reg: $(summarise "$WORK"/p256nopl/0*)" | tee -a "$OUT/train256.log"
 tail -3 "$WORK/p256.log" >>"$OUT/train256.log"
+timeout $((110 * TPCT / 100)) $PY benchmarks/profile_train.py --data .gpu/att256.zip --cfg paper256 --batch 32 \
+    --device $DEVICE --cycles 1 --profile >"$OUT/profile256.log" 2>&1; head -12 "$OUT/profile256.log"
 
 stage "bench_generate"
 timeout $((90 * TPCT / 100)) $PY benchmarks/bench_generate.py --device $DEVICE 2>&1 | tee "$OUT/bench_generate.log"
@@ -66,7 +69,8 @@ timeout $((90 * TPCT / 100)) $PY -m stylegan metrics --metrics fid_fmnist,kid_fm
     --device $DEVICE --out "$OUT/metrics.jsonl" 2>"$WORK/metrics.log"; tail -2 "$WORK/metrics.log"
 
 stage "ADA: 400 AT&T faces vs 60k Fashion-MNIST"
-ADA=(--cfg auto --resolution 32 --batch 32 --aug ada --ada-kimg 100 --kimg 1000 --tick 2 --snap 1000 --device $DEVICE)
+ADA=(--cfg auto --resolution 32 --cbase 8192 --cmax 256 --batch 32 --aug ada --ada-kimg 100 --kimg 1000 --tick 2
+     --snap 1000 --device $DEVICE)
 T=$(($(left) - 15))
 echo "ADA runs get $T s each (concurrently)"
 OMP_NUM_THREADS=4 timeout $T $PY -m stylegan train --data .gpu/att32.zip --outdir "$WORK/ada-att" "${ADA[@]}" \
