@@ -48,7 +48,11 @@ def test_att_faces_resized_on_the_fly():
     ds = ImageFolderDataset(FACES, resolution=32)
     image, label = ds[0]
     assert len(ds) == 12 and ds.image_shape == [1, 32, 32] and ds.resolution == 32 and ds.num_channels == 1
-    assert image.shape == (1, 32, 32) and image.dtype == np.uint8 and 40 < image.mean() < 200
+    assert image.shape == (1, 32, 32) and image.dtype == np.uint8
+    first = min(FACES.rglob("*.pgm"), key=lambda p: p.relative_to(FACES).as_posix())  # files are read by name
+    with PIL.Image.open(first) as img:  # 92x112 -> central 92x92 square (rows 10..101) -> 32x32
+        expected = np.asarray(img.crop((0, 10, 92, 102)).resize((32, 32), PIL.Image.LANCZOS))
+    np.testing.assert_array_equal(image[0], expected)
     assert label.shape == (0,) and label.dtype == np.float32 and not ds.has_labels and ds.label_dim == 0
     assert ds.name == "att-faces"
 
@@ -65,9 +69,24 @@ def test_xflip_doubles_with_mirrored_second_half(tmp_path):
     arrs = _images(tmp_path, 2)
     ds = ImageFolderDataset(tmp_path, xflip=True)
     assert len(ds) == 4
-    np.testing.assert_array_equal(ds[0][0][0], arrs[0])
-    np.testing.assert_array_equal(ds[2][0][0], arrs[0][:, ::-1])
-    assert ds[3][0].flags["C_CONTIGUOUS"]
+    expected = [arrs[0], arrs[1], arrs[0][:, ::-1], arrs[1][:, ::-1]]  # NVIDIA's order: originals, then mirrors
+    for i, want in enumerate(expected):
+        np.testing.assert_array_equal(ds[i][0][0], want)
+    np.testing.assert_array_equal(ds[-1][0][0], expected[-1])
+    assert ds[3][0].flags["C_CONTIGUOUS"] and ds[3][0].flags["WRITEABLE"]
+    with pytest.raises(IndexError):
+        ds[4]
+    assert len(list(ds)) == 4  # iteration stops at the end
+
+
+def test_xflip_of_a_subset_mirrors_the_same_subset(tmp_path):
+    arrs = _images(tmp_path, 5)
+    ds = ImageFolderDataset(tmp_path, xflip=True, max_size=2, random_seed=3)
+    kept = np.sort(np.random.RandomState(3).permutation(5)[:2])
+    assert len(ds) == 4
+    for i, k in enumerate([*kept, *kept]):
+        want = arrs[k] if i < 2 else arrs[k][:, ::-1]
+        np.testing.assert_array_equal(ds[i][0][0], want)
 
 
 def test_zip_matches_folder_and_pickles(tmp_path):
@@ -82,13 +101,14 @@ def test_zip_matches_folder_and_pickles(tmp_path):
 
 
 def test_dataloader_workers_read_a_zip(tmp_path):
-    _images(tmp_path / "src", 6)
+    arrs = _images(tmp_path / "src", 6)
     shutil.make_archive(str(tmp_path / "data"), "zip", tmp_path / "src")
     ds = ImageFolderDataset(tmp_path / "data.zip")
     loader = torch.utils.data.DataLoader(ds, batch_size=3, num_workers=2)
     batches = list(loader)
     assert [b[0].shape for b in batches] == [torch.Size([3, 1, 8, 8])] * 2
     assert batches[0][0].dtype == torch.uint8
+    np.testing.assert_array_equal(torch.cat([b[0] for b in batches])[:, 0].numpy(), np.stack(arrs))
 
 
 def test_int_labels_become_one_hot(tmp_path):
@@ -177,10 +197,15 @@ def test_channel_mix_follows_the_majority_or_the_declared_count(tmp_path):
 
 
 def test_max_size_takes_a_seeded_subset(tmp_path):
-    _images(tmp_path, 6)
-    a = ImageFolderDataset(tmp_path, max_size=3, random_seed=1)
-    b = ImageFolderDataset(tmp_path, max_size=3, random_seed=1)
-    assert len(a) == 3 and all((a[i][0] == b[i][0]).all() for i in range(3))
+    """NVIDIA's subset: the first max_size of a seeded shuffle of all indices, read in file order."""
+    arrs = _images(tmp_path, 6)
+    for seed in (1, 2):
+        ds = ImageFolderDataset(tmp_path, max_size=3, random_seed=seed)
+        kept = np.sort(np.random.RandomState(seed).permutation(6)[:3])
+        assert len(ds) == 3
+        for i, k in enumerate(kept):
+            np.testing.assert_array_equal(ds[i][0][0], arrs[k])
+    assert len(ImageFolderDataset(tmp_path, max_size=10)) == 6
 
 
 def test_dataset_made_by_the_tool_loads_in_nvidia_layout(tmp_path):

@@ -13,15 +13,20 @@ import PIL.Image
 import pytest
 from click.testing import CliRunner
 
+import stylegan.data.tool as tool
+from ci_skip import skip_or_fail
 from stylegan.cli.dataset import dataset as dataset_cmd
-from stylegan.data import DatasetError, ImageFolderDataset, load_fashion_mnist, make_dataset
+from stylegan.data import DatasetError, DestinationExistsError, ImageFolderDataset, load_fashion_mnist, make_dataset
 from stylegan.data.fashion_mnist import find_fashion_mnist
 
 # 12 AT&T faces, 92x112 PGM. Credit: AT&T Laboratories Cambridge.
 FACES = Path(__file__).parents[1] / "fixtures" / "att-faces"
-needs_fashion_mnist = pytest.mark.skipif(
-    find_fashion_mnist() is None, reason="Fashion-MNIST absent (apt-get install dataset-fashion-mnist)"
-)
+
+
+@pytest.fixture
+def fashion_mnist() -> None:
+    if find_fashion_mnist() is None:
+        skip_or_fail("Fashion-MNIST absent (apt-get install dataset-fashion-mnist)")
 
 
 def _save(path: Path, arr: np.ndarray) -> None:
@@ -38,7 +43,10 @@ def test_faces_center_crop_to_zip(tmp_path):
     report = make_dataset(FACES, tmp_path / "faces.zip", resolution=32)
     assert (report.num_images, report.resolution, report.channels, report.skipped) == (12, 32, 1, [])
     assert report.ignored == 1  # the fixture's README.md
-    assert _zip_image(tmp_path / "faces.zip").shape == (32, 32)
+    first = min(FACES.rglob("*.pgm"), key=lambda p: p.relative_to(FACES).as_posix())  # the tool sorts by name
+    with PIL.Image.open(first) as img:  # 92x112 -> central 92x92 square (rows 10..101) -> 32x32
+        expected = np.asarray(img.crop((0, 10, 92, 102)).resize((32, 32), PIL.Image.LANCZOS))
+    np.testing.assert_array_equal(_zip_image(tmp_path / "faces.zip"), expected)
     assert "wrote 12 images of 32x32x1" in report.summary()
 
 
@@ -110,15 +118,13 @@ def test_cli_success_and_one_line_errors(tmp_path):
     assert "lanczos" in help_text and "box" in help_text and "FID" in help_text
 
 
-@needs_fashion_mnist
-def test_fashion_mnist_loader():
+def test_fashion_mnist_loader(fashion_mnist):
     images, labels = load_fashion_mnist("test")
     assert images.shape == (10000, 28, 28) and images.dtype == np.uint8
     assert labels.shape == (10000,) and set(np.unique(labels)) == set(range(10))
 
 
-@needs_fashion_mnist
-def test_fashion_mnist_export_pads_to_32_with_labels(tmp_path):
+def test_fashion_mnist_export_pads_to_32_with_labels(tmp_path, fashion_mnist):
     report = make_dataset("fashion-mnist:test", tmp_path / "fm.zip", resolution=32, max_images=50)
     assert report.num_images == 50 and report.num_labelled == 50
     ds = ImageFolderDataset(tmp_path / "fm.zip", use_labels=True)
@@ -127,3 +133,64 @@ def test_fashion_mnist_export_pads_to_32_with_labels(tmp_path):
     np.testing.assert_array_equal(image[0, 2:30, 2:30], images[7])
     assert image[0, :2].max() == 0 and image[0, :, 30:].max() == 0
     assert label.argmax() == labels[7] and ds.label_dim == labels[:50].max() + 1
+
+
+def _mtime_and_bytes(path: Path) -> tuple[int, bytes]:
+    return path.stat().st_mtime_ns, path.read_bytes()
+
+
+def test_existing_zip_is_refused_without_force(tmp_path):
+    dest = tmp_path / "f.zip"
+    dest.write_bytes(b"precious")
+    before = _mtime_and_bytes(dest)
+    with pytest.raises(DestinationExistsError, match="f.zip already exists"):
+        make_dataset(FACES, dest, resolution=8)
+    runner = CliRunner()
+    res = runner.invoke(dataset_cmd, ["--source", FACES, "--dest", dest, "--resolution", 8])
+    assert res.exit_code == 1 and res.output == f"Error: {dest} already exists; pass --force to replace it\n"
+    assert _mtime_and_bytes(dest) == before and sorted(os.listdir(tmp_path)) == ["f.zip"]
+    res = runner.invoke(dataset_cmd, ["--source", FACES, "--dest", dest, "--resolution", 8, "--force"])
+    assert res.exit_code == 0 and "wrote 12 images of 8x8x1" in res.output
+    assert _zip_image(dest).shape == (8, 8) and sorted(os.listdir(tmp_path)) == ["f.zip"]
+
+
+def test_existing_folder_is_replaced_only_with_force_and_only_if_a_dataset(tmp_path):
+    make_dataset(FACES, tmp_path / "ds", resolution=8, max_images=3)
+    with pytest.raises(DestinationExistsError):
+        make_dataset(FACES, tmp_path / "ds", resolution=8)
+    report = make_dataset(FACES, tmp_path / "ds", resolution=16, overwrite=True)
+    assert report.num_images == len(ImageFolderDataset(tmp_path / "ds")) == 12
+    assert ImageFolderDataset(tmp_path / "ds").resolution == 16 and sorted(os.listdir(tmp_path)) == ["ds"]
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "notes.txt").write_text("keep me")
+    with pytest.raises(DatasetError, match="will not replace a folder that holds more than a dataset"):
+        make_dataset(FACES, tmp_path / "home", resolution=8, overwrite=True)
+    assert (tmp_path / "home" / "notes.txt").read_text() == "keep me"
+    (tmp_path / "empty").mkdir()
+    assert make_dataset(FACES, tmp_path / "empty", resolution=8, max_images=1).num_images == 1  # empty: no --force
+    (tmp_path / "odd.zip").mkdir()
+    with pytest.raises(DatasetError, match="is a folder, not a zip file"):
+        make_dataset(FACES, tmp_path / "odd.zip", resolution=8, overwrite=True)
+
+
+@pytest.mark.parametrize("dest_name", ["f.zip", "folder"])
+def test_interrupt_leaves_the_old_output_and_no_temporary(tmp_path, monkeypatch, dest_name):
+    """Ctrl-C (KeyboardInterrupt) half-way through: the previous dataset is untouched, nothing else is left."""
+    dest = tmp_path / dest_name
+    make_dataset(FACES, dest, resolution=8, max_images=2)
+    before = sorted(ImageFolderDataset(dest)[i][0].tobytes() for i in range(2))
+    calls = []
+    real_add = tool._Writer.add
+
+    def add_then_interrupt(self, img, label):
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        real_add(self, img, label)
+
+    monkeypatch.setattr(tool._Writer, "add", add_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        make_dataset(FACES, dest, resolution=8, overwrite=True)
+    assert len(calls) == 5 and sorted(os.listdir(tmp_path)) == [dest_name]
+    assert len(ImageFolderDataset(dest)) == 2
+    assert sorted(ImageFolderDataset(dest)[i][0].tobytes() for i in range(2)) == before

@@ -41,18 +41,20 @@ from stylegan.data.images import RESIZE_FILTERS, TRANSFORMS
     help="Resampling filter (PIL). Lanczos is sharp; 'box' is what NVIDIA used for the FID numbers of "
     "its papers when downscaling by an integer factor (FID depends on this choice).",
 )
-def dataset(source, dest, resolution, transform, channels, max_images, resize_filter) -> None:
+@click.option("--force", is_flag=True, help="Replace an existing --dest (a zip, or a folder holding only a dataset).")
+def dataset(source, dest, resolution, transform, channels, max_images, resize_filter, force) -> None:
     """Make a dataset of RESOLUTION² PNGs named 00000/img00000000.png (NVIDIA's layout), with labels.
 
     Unreadable, truncated, empty and non-image files are skipped and listed. The output is written to a
-    temporary name and renamed when complete.
+    temporary name and renamed when complete, so an error or Ctrl-C leaves no partial dataset; an existing
+    --dest is refused unless --force is given.
 
     \b
     Examples:
       stylegan dataset --source ~/photos --dest faces64.zip --resolution 64 --transform center-crop
       stylegan dataset --source fashion-mnist --dest fmnist32.zip --resolution 32
     """
-    from stylegan.data import DatasetError, make_dataset
+    from stylegan.data import DatasetError, DestinationExistsError, make_dataset
 
     try:
         report = make_dataset(
@@ -63,7 +65,10 @@ def dataset(source, dest, resolution, transform, channels, max_images, resize_fi
             channels=int(channels) if channels else None,
             max_images=max_images,
             resize_filter=resize_filter,
+            overwrite=force,
         )
+    except DestinationExistsError:
+        raise click.ClickException(f"{dest} already exists; pass --force to replace it") from None
     except DatasetError as err:
         raise click.ClickException(str(err)) from None
     click.echo(report.summary())

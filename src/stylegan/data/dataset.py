@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 import os
 import warnings
 from collections import Counter
@@ -72,11 +73,8 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         self._channels = _check_channels(channels) if channels is not None else majority_channels(found.modes)
         self._resolution = self._pick_resolution(found, resolution)
         self._labels = self._load_labels() if use_labels else np.zeros([len(self._names), 0], np.float32)
-        self._raw_idx = _subset(len(self._names), max_size, random_seed)
-        self._xflip = np.zeros(len(self._raw_idx), dtype=bool)
-        if xflip:
-            self._raw_idx = np.tile(self._raw_idx, 2)
-            self._xflip = np.concatenate([self._xflip, np.ones_like(self._xflip)])
+        self._raw_idx = _subset(len(self._names), max_size, random_seed)  # [n] indices into _names
+        self._xflip = bool(xflip)  # items n..2n-1 are the mirrored copies of items 0..n-1
 
     # ---- construction steps -------------------------------------------------------------------------------
     def _check_usable(self, found: ScanResult) -> None:
@@ -122,13 +120,22 @@ class ImageFolderDataset(torch.utils.data.Dataset):
 
     # ---- torch Dataset ------------------------------------------------------------------------------------
     def __len__(self) -> int:
-        return len(self._raw_idx)
+        return len(self._raw_idx) * (2 if self._xflip else 1)
 
     def __getitem__(self, idx: int) -> tuple[np.ndarray, np.ndarray]:
-        image = self._load_image(int(self._raw_idx[idx]))  # [C, H, W] uint8
-        if self._xflip[idx]:
+        raw, mirrored = self._locate(idx)
+        image = self._load_image(raw)  # [C, H, W] uint8
+        if mirrored:
             image = image[:, :, ::-1]
-        return np.array(image, order="C"), self.get_label(idx)  # a writable copy: torch warns on read-only
+        return np.array(image, order="C"), self._labels[raw].copy()  # a writable copy: torch warns on read-only
+
+    def _locate(self, idx: int) -> tuple[int, bool]:
+        """Item `idx` (negative counts from the end) -> (index into the file list, whether it is mirrored)."""
+        idx, length = operator.index(idx), len(self)
+        if not -length <= idx < length:
+            raise IndexError(f"index {idx} out of range for a dataset of {length} items")
+        half, pos = divmod(idx % length, len(self._raw_idx))
+        return int(self._raw_idx[pos]), half == 1
 
     def _load_image(self, raw_idx: int) -> np.ndarray:
         name = self._names[raw_idx]
@@ -142,7 +149,7 @@ class ImageFolderDataset(torch.utils.data.Dataset):
 
     def get_label(self, idx: int) -> np.ndarray:
         """The label of item `idx`, float32 [label_dim] (empty when labels are off)."""
-        return self._labels[self._raw_idx[idx]].copy()
+        return self._labels[self._locate(idx)[0]].copy()
 
     # ---- properties ---------------------------------------------------------------------------------------
     @property

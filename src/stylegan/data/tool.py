@@ -67,6 +67,7 @@ def make_dataset(
     channels: int | None = None,
     max_images: int | None = None,
     resize_filter: str = "lanczos",
+    overwrite: bool = False,
 ) -> DatasetReport:
     """Write a dataset of `resolution`² PNGs named like NVIDIA's (00000/img00000000.png) + labels.
 
@@ -82,6 +83,8 @@ def make_dataset(
         max_images: stop after writing this many images.
         resize_filter: 'lanczos' (default) or 'box' (NVIDIA's choice for its FID numbers when downscaling
             by an integer factor).
+        overwrite: replace an existing `dest` (a zip, or a folder holding only a dataset) once the new one is
+            complete; without it an existing `dest` raises DestinationExistsError.
 
     Returns:
         A DatasetReport; unreadable, truncated, empty, non-image and unlabelled (when others have labels)
@@ -89,8 +92,9 @@ def make_dataset(
     """
     _check_options(resolution, transform, channels, max_images, resize_filter)
     dest = os.fspath(dest)
+    writer = _Writer(dest, overwrite)
     items, report = _open_source(source, dest, resolution, channels)
-    with _Writer(dest) as writer:
+    with writer:
         for name, load, label in items:
             if max_images is not None and report.num_images >= max_images:
                 break
@@ -134,7 +138,7 @@ def _open_source(
     if os.path.isdir(text) and find_fashion_mnist(text):
         return _fashion_items(text, "train"), DatasetReport(dest, 0, resolution, channels or 1)
     if os.path.abspath(text) == os.path.abspath(dest):
-        raise DatasetError("--dest must differ from --source")
+        raise DatasetError(f"{text}: the destination must differ from the source")
     src = ImageSource(text)
     found = scan(src, verify=False)  # headers only; decoding errors are caught while writing
     report = DatasetReport(dest, 0, resolution, channels or 1, skipped=found.skipped, ignored=found.ignored)
@@ -164,17 +168,25 @@ def _fashion_items(path: str | None, split: str) -> Iterator[Item]:
         yield f"{split}[{i}]", (lambda a=img: PIL.Image.fromarray(a, "L")), int(label)
 
 
-class _Writer:
-    """Writes images and labels to a temporary zip or folder beside `dest`, renamed onto `dest` on success."""
+class DestinationExistsError(DatasetError):
+    """The destination of `make_dataset` exists and `overwrite` was not given."""
 
-    def __init__(self, dest: str):
+
+class _Writer:
+    """Writes images and labels to a temporary zip or folder beside `dest`, renamed onto `dest` on success.
+
+    On any exception (KeyboardInterrupt included) the temporary output is removed and `dest` is left as it was.
+    """
+
+    def __init__(self, dest: str, overwrite: bool = False):
         self.dest, self.is_zip = dest, dest.lower().endswith(".zip")
-        if not self.is_zip and os.path.isdir(dest) and os.listdir(dest):
-            raise DatasetError(f"{dest}: destination folder is not empty")
         parent = os.path.dirname(os.path.abspath(dest))
         if not os.path.isdir(parent):
             raise DatasetError(f"{dest}: the folder {parent} does not exist")
-        self.tmp = os.path.join(parent, f".{os.path.basename(dest.rstrip('/'))}.tmp{os.getpid()}")
+        _check_dest(dest, self.is_zip, overwrite)
+        stem = f".{os.path.basename(os.path.normpath(dest))}"
+        self.tmp = os.path.join(parent, f"{stem}.tmp{os.getpid()}")
+        self.old = os.path.join(parent, f"{stem}.old{os.getpid()}")  # a replaced folder, until the swap is done
         self.labels: list[list] = []
         self.count = 0
 
@@ -209,13 +221,44 @@ class _Writer:
         return len(self.labels)
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if self.is_zip:
-            self.zip.close()
-        if exc_type is None:
-            if not self.is_zip and os.path.isdir(self.dest):
-                os.rmdir(self.dest)  # empty (checked above); rename cannot replace a folder
+        try:
+            if self.is_zip:
+                self.zip.close()
+            if exc_type is None:
+                self._publish()
+        finally:
+            if os.path.isdir(self.tmp):
+                shutil.rmtree(self.tmp, ignore_errors=True)
+            elif os.path.lexists(self.tmp):
+                os.remove(self.tmp)
+
+    def _publish(self) -> None:
+        """Move the finished output onto `dest`; a zip is replaced in one rename, a folder in two."""
+        if self.is_zip or not os.path.isdir(self.dest):
             os.replace(self.tmp, self.dest)
-        elif self.is_zip:
-            os.remove(self.tmp)
-        else:
-            shutil.rmtree(self.tmp, ignore_errors=True)
+            return
+        os.rename(self.dest, self.old)  # rename cannot replace a folder: move the old one aside first
+        os.rename(self.tmp, self.dest)
+        shutil.rmtree(self.old, ignore_errors=True)
+
+
+def _check_dest(dest: str, is_zip: bool, overwrite: bool) -> None:
+    """Raises unless `dest` is absent, an empty folder, or (with `overwrite`) something we may replace."""
+    if not os.path.lexists(dest) or (not is_zip and os.path.isdir(dest) and not os.listdir(dest)):
+        return
+    if is_zip and os.path.isdir(dest):
+        raise DatasetError(f"{dest} is a folder, not a zip file")
+    if not is_zip and not os.path.isdir(dest):
+        raise DatasetError(f"{dest} is a file, not a folder (a zip destination must end in .zip)")
+    if not overwrite:
+        raise DestinationExistsError(f"{dest} already exists")
+    if not is_zip and not _holds_only_a_dataset(dest):
+        raise DatasetError(f"{dest}: will not replace a folder that holds more than a dataset; remove it first")
+
+
+def _holds_only_a_dataset(folder: str) -> bool:
+    """True when `folder` holds only what `make_dataset` writes: dataset.json and 5-digit folders of images."""
+    return all(
+        entry == "dataset.json" or (len(entry) == 5 and entry.isdigit() and os.path.isdir(os.path.join(folder, entry)))
+        for entry in os.listdir(folder)
+    )
