@@ -150,12 +150,13 @@ def _load_layer(layer, p, scope, noise):
 @pytest.mark.parametrize("fused", [False, True])
 def test_synthesis_block_matches_numpy_reference(fused):
     rng = np.random.default_rng(1)
-    n, c_in, c, w_dim, res = 2, 5, 4, 6, 16
+    n, c_in, c, w_dim, res = 2, 8, 4, 6, 16
     p = _rng_params(rng, c_in, c, w_dim)
     x = rng.standard_normal([n, c_in, res // 2, res // 2])
     ws = rng.standard_normal([n, 2, w_dim])
     noises = [rng.standard_normal([res, res]) for _ in range(2)]
-    block = stylegan1.SynthesisBlock(c_in, c, w_dim, res, fused=fused)
+    cfg = stylegan1.GeneratorConfig(img_resolution=res, w_dim=w_dim, fmap_base=32, fmap_max=8, fused_scale=fused)
+    block = stylegan1.SynthesisBlock(cfg, res)  # 8 channels at 8x8 -> 4 at 16x16
     _load_layer(block.conv0, p, "Conv0_up", noises[0])
     _load_layer(block.conv1, p, "Conv1", noises[1])
     ours = block(torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(ws, dtype=torch.float32), noise_mode="const")
@@ -193,7 +194,10 @@ def test_mapping_layers_match_numpy_reference():
         "Dense1/weight": rng.standard_normal([7, w_dim]) / lrmul,
         "Dense1/bias": rng.standard_normal(w_dim),
     }
-    mapping = stylegan1.MappingNetwork(z_dim, 0, w_dim, num_ws=3, num_layers=2, layer_features=7, lr_multiplier=lrmul)
+    cfg = stylegan1.GeneratorConfig(
+        z_dim=z_dim, w_dim=w_dim, mapping_layers=2, mapping_features=7, mapping_lr_multiplier=lrmul
+    )
+    mapping = stylegan1.MappingNetwork(cfg, num_ws=3)
     with torch.no_grad():
         for i in range(2):
             getattr(mapping, f"fc{i}").weight.copy_(torch.as_tensor(p[f"Dense{i}/weight"].T, dtype=torch.float32))
@@ -211,7 +215,10 @@ def test_label_concat_and_label_switch_match_numpy_reference():
     """Conditional StyleGAN1: G concatenates c @ W (plain N(0,1) matrix) to z before the pixel norm; D outputs
     one score per class and keeps the labelled one."""
     rng = np.random.default_rng(5)
-    mapping = stylegan1.MappingNetwork(4, 3, 5, num_ws=2, num_layers=1, layer_features=5, lr_multiplier=1.0)
+    cfg = stylegan1.GeneratorConfig(
+        z_dim=4, c_dim=3, w_dim=5, mapping_layers=1, mapping_features=5, mapping_lr_multiplier=1.0
+    )
+    mapping = stylegan1.MappingNetwork(cfg, num_ws=2)
     label_w, dense_w = rng.standard_normal([3, 4]), rng.standard_normal([8, 5])
     dense_b = rng.standard_normal(5)
     with torch.no_grad():
@@ -316,16 +323,19 @@ def test_generator_is_synthesis_of_mapping_and_truncation(nets):
     z, c = _inputs(G)
     G.mapping.w_avg.copy_(torch.randn(G.w_dim))
     ws = G.mapping(z, c)
-    torch.testing.assert_close(G(z, c), G.synthesis(ws, noise_mode="const"))
-    torch.testing.assert_close(G(z, c, truncation_psi=1, truncation_cutoff=3), G(z, c))
+    torch.testing.assert_close(G(z, c, noise_mode="const"), G.synthesis(ws, noise_mode="const"))
+    torch.testing.assert_close(
+        G(z, c, truncation_psi=1, truncation_cutoff=3, noise_mode="const"), G(z, c, noise_mode="const")
+    )
     trunc = G.mapping(z, c, truncation_psi=0.0, truncation_cutoff=2)
     torch.testing.assert_close(trunc[:, :2], G.mapping.w_avg.expand(4, 2, -1))
     torch.testing.assert_close(trunc[:, 2:], ws[:, 2:])
     paper = G.mapping(z, c, truncation_psi=0.7, truncation_cutoff=8)
     torch.manual_seed(5)
-    a = G.generate(z, c)
+    a = G(z, c, truncation_psi=0.7, truncation_cutoff=8)  # NVIDIA's default noise_mode: random
     torch.manual_seed(5)
     torch.testing.assert_close(a, G.synthesis(paper, noise_mode="random"))
+    assert (G.config.truncation_psi, G.config.truncation_cutoff) == (0.7, 8)  # the paper's, for the tools
 
 
 def test_noise_modes(nets):
@@ -339,7 +349,7 @@ def test_noise_modes(nets):
     assert not torch.allclose(G.synthesis(ws, noise_mode="random"), G.synthesis(ws, noise_mode="none"))
     with pytest.raises(ValueError, match="noise_mode"):
         G.synthesis(ws, noise_mode="sometimes")
-    with pytest.raises(ValueError, match="ws must be"):
+    with pytest.raises(ValueError, match="ws must have shape"):
         G.synthesis(ws[:, 1:])
 
 

@@ -122,8 +122,14 @@ def _stylegan1_configs(p: Preset, resolution: int, img_channels: int, c_dim: int
     """The paper's G and D; channel_base/channel_max mean the same channel counts as for StyleGAN2."""
     from stylegan.networks import stylegan1
 
-    renames = {"channel_base": "fmap_base", "channel_max": "fmap_max", "mapping_layers": "mapping_layers",
-               "mbstd_group_size": "mbstd_group_size", "z_dim": "z_dim", "w_dim": "w_dim"}
+    renames = {
+        "channel_base": "fmap_base",
+        "channel_max": "fmap_max",
+        "mapping_layers": "mapping_layers",
+        "mbstd_group_size": "mbstd_group_size",
+        "z_dim": "z_dim",
+        "w_dim": "w_dim",
+    }
     unknown = sorted(set(overrides) - set(renames))
     if unknown:
         raise ValueError(f"unknown overrides: {unknown}")
@@ -133,5 +139,6 @@ def _stylegan1_configs(p: Preset, resolution: int, img_channels: int, c_dim: int
     kwargs.setdefault("mbstd_group_size", p.mbstd)
     if "w_dim" in kwargs:
         kwargs.setdefault("mapping_features", kwargs["w_dim"])
-    return stylegan1.preset_configs("ffhq1024", img_resolution=resolution, img_channels=img_channels, c_dim=c_dim,
-                                    **kwargs)
+    return stylegan1.preset_configs(
+        "ffhq1024", img_resolution=resolution, img_channels=img_channels, c_dim=c_dim, **kwargs
+    )

@@ -18,10 +18,12 @@ class Family:
 
 
 FAMILIES: dict[str, Family] = {
-    "stylegan2": Family(stylegan2.GeneratorConfig, stylegan2.Generator,
-                        stylegan2.DiscriminatorConfig, stylegan2.Discriminator),
-    "stylegan1": Family(stylegan1.GeneratorConfig, stylegan1.Generator,
-                        stylegan1.DiscriminatorConfig, stylegan1.Discriminator),
+    "stylegan2": Family(
+        stylegan2.GeneratorConfig, stylegan2.Generator, stylegan2.DiscriminatorConfig, stylegan2.Discriminator
+    ),
+    "stylegan1": Family(
+        stylegan1.GeneratorConfig, stylegan1.Generator, stylegan1.DiscriminatorConfig, stylegan1.Discriminator
+    ),
 }
 
 

@@ -23,6 +23,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from stylegan.networks.base import (
+    StyleGenerator,
+    add_stages,
+    check_noise_mode,
+    check_ws,
+    stages,
+    track_mean,
+    truncate,
+)
 from stylegan.nn.bias_act import bias_act
 from stylegan.nn.conv import conv2d, conv2d_resample
 from stylegan.nn.layers import FullyConnectedLayer, MinibatchStdLayer, normalize_2nd_moment
@@ -194,30 +203,19 @@ class EqualConv2d(nn.Module):
 
 
 class MappingNetwork(nn.Module):
-    """z (+ c through LabelConcat) -> pixel norm -> `num_layers` dense + lrelu -> w, tracking w_avg."""
+    """w = MLP(pixel_norm([z, c @ E])) with `mapping_layers` dense + lrelu layers; tracks w_avg for truncation."""
 
-    def __init__(
-        self,
-        z_dim: int,
-        c_dim: int,
-        w_dim: int,
-        num_ws: int,
-        num_layers: int = 8,
-        layer_features: int = 512,
-        lr_multiplier: float = 0.01,
-        activation: str = "lrelu",
-        w_avg_beta: float = 0.995,
-    ):
+    def __init__(self, cfg: GeneratorConfig, num_ws: int):
         super().__init__()
-        self.z_dim, self.c_dim, self.w_dim, self.num_ws = z_dim, c_dim, w_dim, num_ws
-        self.num_layers, self.activation, self.w_avg_beta = num_layers, activation, w_avg_beta
-        if c_dim > 0:  # TF LabelConcat: c times a plain N(0, 1) matrix (no equalised lr), concatenated to z
-            self.embed = FullyConnectedLayer(c_dim, z_dim, bias=False)
+        self.z_dim, self.c_dim, self.w_dim, self.num_ws = cfg.z_dim, cfg.c_dim, cfg.w_dim, num_ws
+        self.num_layers, self.activation, self.w_avg_beta = cfg.mapping_layers, cfg.activation, cfg.w_avg_beta
+        if cfg.c_dim > 0:  # TF LabelConcat: c times a plain N(0, 1) matrix (no equalised lr), concatenated to z
+            self.embed = FullyConnectedLayer(cfg.c_dim, cfg.z_dim, bias=False)
             self.embed.weight_gain = 1.0
-        features = [z_dim * (2 if c_dim > 0 else 1)] + [layer_features] * (num_layers - 1) + [w_dim]
-        for idx in range(num_layers):
-            setattr(self, f"fc{idx}", _dense(features[idx], features[idx + 1], math.sqrt(2), lr_multiplier))
-        self.register_buffer("w_avg", torch.zeros([w_dim]))
+        widths = [cfg.z_dim * (2 if cfg.c_dim else 1), *[cfg.mapping_features] * (cfg.mapping_layers - 1), cfg.w_dim]
+        for i, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+            self.add_module(f"fc{i}", _dense(fan_in, fan_out, math.sqrt(2), cfg.mapping_lr_multiplier))
+        self.register_buffer("w_avg", torch.zeros([cfg.w_dim]))
 
     def forward(
         self,
@@ -228,49 +226,50 @@ class MappingNetwork(nn.Module):
         update_emas: bool = False,
     ) -> torch.Tensor:
         """z [N, z_dim], c [N, c_dim] -> ws [N, num_ws, w_dim]."""
-        x = z.to(torch.float32)
-        if self.c_dim > 0:
-            x = torch.cat([x, self.embed(c.to(torch.float32))], dim=1)  # [N, 2 * z_dim]
-        x = normalize_2nd_moment(x)
-        for idx in range(self.num_layers):
-            x = _act(getattr(self, f"fc{idx}")(x), self.activation)  # [N, features]
+        if z.ndim != 2 or z.shape[1] != self.z_dim:
+            raise ValueError(f"z must have shape [N, {self.z_dim}], got {list(z.shape)}")
+        w = z.float()
+        if self.c_dim:
+            if c is None or c.ndim != 2 or c.shape[1] != self.c_dim:
+                raise ValueError(f"this network is conditional: c must be [N, {self.c_dim}] (one-hot labels)")
+            w = torch.cat([w, self.embed(c.float())], dim=1)  # [N, 2 * z_dim]
+        w = normalize_2nd_moment(w)
+        for i in range(self.num_layers):
+            w = _act(self.get_submodule(f"fc{i}")(w), self.activation)
         if update_emas:
-            self.w_avg.copy_(x.detach().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
-        ws = x.unsqueeze(1).repeat([1, self.num_ws, 1])  # [N, num_ws, w_dim]
+            track_mean(self.w_avg, w, self.w_avg_beta)
+        ws = w.unsqueeze(1).expand(-1, self.num_ws, -1).contiguous()  # [N, num_ws, w_dim]
         return ws if truncation_psi == 1 else self.truncate(ws, truncation_psi, truncation_cutoff)
 
     def truncate(self, ws: torch.Tensor, psi: float, cutoff: int | None = None) -> torch.Tensor:
-        """w_avg + psi * (w - w_avg) on the first `cutoff` ws (all when None)."""
-        ws = ws.clone()
-        ws[:, :cutoff] = self.w_avg.lerp(ws[:, :cutoff], psi)
-        return ws
+        """w_avg + psi (w - w_avg) on the first `cutoff` ws (all when None)."""
+        return truncate(ws, self.w_avg, psi, cutoff)
 
 
 class SynthesisLayer(nn.Module):
-    """[conv], noise, bias, activation, instance norm, AdaIN from w (no conv in the 4x4 constant layer)."""
+    """[conv], noise, bias, activation, instance norm, AdaIN from w (in_channels = 0: the 4x4 constant, no conv)."""
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        w_dim: int,
-        resolution: int,
-        has_conv: bool = True,
-        up: bool = False,
-        fused: bool = False,
-        blur_filter=(1, 2, 1),
-        use_noise: bool = True,
-        activation: str = "lrelu",
-    ):
+    def __init__(self, cfg: GeneratorConfig, in_channels: int, out_channels: int, resolution: int, *, up: bool = False):
         super().__init__()
-        self.resolution, self.up, self.use_noise, self.activation = resolution, up, use_noise, activation
-        self.conv = EqualConv2d(in_channels, out_channels, 3, up=up, fused=fused, bias=False) if has_conv else None
-        _blur_buffer(self, blur_filter if up else ())
-        if use_noise:
+        self.resolution, self.use_noise, self.activation = resolution, cfg.use_noise, cfg.activation
+        fused = up and _is_fused(cfg.fused_scale, resolution)
+        self.conv = EqualConv2d(in_channels, out_channels, 3, up=up, fused=fused, bias=False) if in_channels else None
+        _blur_buffer(self, cfg.blur_filter if up else ())
+        if cfg.use_noise:
             self.noise_strength = nn.Parameter(torch.zeros([out_channels]))  # TF Noise/weight, per channel
             self.register_buffer("noise_const", torch.randn([resolution, resolution]))
         self.bias = nn.Parameter(torch.zeros([out_channels]))
-        self.affine = _dense(w_dim, 2 * out_channels, gain=1)  # TF StyleMod: [scale - 1, bias]
+        self.affine = _dense(cfg.w_dim, 2 * out_channels, gain=1)  # TF StyleMod: [scale - 1, bias]
+
+    def _noise(self, x: torch.Tensor, noise_mode: str) -> torch.Tensor | None:
+        """[N or 1, C, r, r] noise scaled per channel, or None."""
+        if not self.use_noise or noise_mode == "none":
+            return None
+        if noise_mode == "const":
+            pixels = self.noise_const
+        else:
+            pixels = torch.randn([x.shape[0], 1, self.resolution, self.resolution], device=x.device)
+        return pixels * self.noise_strength.view(-1, 1, 1)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "random") -> torch.Tensor:
         """x [N, C_in, r_in, r_in], w [N, w_dim] -> [N, C, r, r]."""
@@ -278,48 +277,32 @@ class SynthesisLayer(nn.Module):
             x = self.conv(x)
         if self.blur is not None:
             x = filter2d(x, self.blur)
-        if self.use_noise and noise_mode != "none":
-            noise = (
-                torch.randn([x.shape[0], 1, self.resolution, self.resolution], device=x.device)
-                if noise_mode == "random"
-                else self.noise_const
-            )
-            x = x + noise * self.noise_strength.reshape(1, -1, 1, 1)
-        x = _act(bias_act(x, self.bias), self.activation)
-        x = instance_norm(x)
-        style = self.affine(w).reshape(x.shape[0], 2, -1, 1, 1)  # [N, 2, C, 1, 1]
-        return x * (style[:, 0] + 1) + style[:, 1]
+        noise = self._noise(x, noise_mode)
+        if noise is not None:
+            x = x + noise
+        x = instance_norm(_act(bias_act(x, self.bias), self.activation))
+        scale, shift = self.affine(w).view(x.shape[0], 2, -1, 1, 1).unbind(1)  # 2 x [N, C, 1, 1]
+        return x * (scale + 1) + shift
 
 
 class SynthesisBlock(nn.Module):
-    """One resolution: two layers (4x4: constant + conv; above: upsampling conv + conv)."""
+    """One resolution: two layers (4x4: the constant + a conv; above: an up-sampling conv + a conv)."""
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        w_dim: int,
-        resolution: int,
-        fused: bool = False,
-        **layer_kwargs,
-    ):
+    def __init__(self, cfg: GeneratorConfig, resolution: int):
         super().__init__()
         self.resolution = resolution
+        width = _res_channels(cfg, resolution)
+        in_channels = 0 if resolution == 4 else _res_channels(cfg, resolution // 2)
         if in_channels == 0:
-            self.const = nn.Parameter(torch.ones([out_channels, resolution, resolution]))
-            self.conv0 = SynthesisLayer(0, out_channels, w_dim, resolution, has_conv=False, **layer_kwargs)
-        else:
-            self.conv0 = SynthesisLayer(
-                in_channels, out_channels, w_dim, resolution, up=True, fused=fused, **layer_kwargs
-            )
-        self.conv1 = SynthesisLayer(out_channels, out_channels, w_dim, resolution, **layer_kwargs)
+            self.const = nn.Parameter(torch.ones([width, resolution, resolution]))
+        self.conv0 = SynthesisLayer(cfg, in_channels, width, resolution, up=in_channels > 0)
+        self.conv1 = SynthesisLayer(cfg, width, width, resolution)
 
     def forward(self, x: torch.Tensor | None, ws: torch.Tensor, noise_mode: str = "random") -> torch.Tensor:
-        """ws: [N, 2, w_dim]."""
+        """x [N, C_in, r/2, r/2] (None at 4x4), ws [N, 2, w_dim] -> [N, C, r, r]."""
         if x is None:
-            x = self.const.unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])  # [N, C, 4, 4]
-        x = self.conv0(x, ws[:, 0], noise_mode=noise_mode)
-        return self.conv1(x, ws[:, 1], noise_mode=noise_mode)
+            x = self.const.unsqueeze(0).expand(ws.shape[0], -1, -1, -1)  # [N, C, 4, 4]
+        return self.conv1(self.conv0(x, ws[:, 0], noise_mode), ws[:, 1], noise_mode)
 
 
 class SynthesisNetwork(nn.Module):
@@ -328,91 +311,39 @@ class SynthesisNetwork(nn.Module):
     def __init__(self, cfg: GeneratorConfig):
         super().__init__()
         self.w_dim, self.img_resolution, self.img_channels = cfg.w_dim, cfg.img_resolution, cfg.img_channels
-        self.block_resolutions = [2**i for i in range(2, int(math.log2(cfg.img_resolution)) + 1)]
+        self.block_resolutions = [4 << i for i in range(int(math.log2(cfg.img_resolution)) - 1)]
         self.num_ws = 2 * len(self.block_resolutions)
-        layer_kwargs = dict(blur_filter=cfg.blur_filter, use_noise=cfg.use_noise, activation=cfg.activation)
-        for res in self.block_resolutions:
-            in_channels = _res_channels(cfg, res // 2) if res > 4 else 0
-            block = SynthesisBlock(
-                in_channels,
-                _res_channels(cfg, res),
-                cfg.w_dim,
-                res,
-                fused=_is_fused(cfg.fused_scale, res),
-                **layer_kwargs,
-            )
-            setattr(self, f"b{res}", block)
+        add_stages(self, self.block_resolutions, lambda res: SynthesisBlock(cfg, res))
         self.torgb = EqualConv2d(_res_channels(cfg, cfg.img_resolution), cfg.img_channels, 1, gain=1)
 
-    def forward(self, ws: torch.Tensor, noise_mode: str = "random", **_ignored) -> torch.Tensor:
-        """ws: [N, num_ws, w_dim] -> img [N, img_channels, R, R] float32, roughly in [-1, 1]."""
-        if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
-            raise ValueError(f"ws must be [N, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}")
-        if noise_mode not in ("random", "const", "none"):
-            raise ValueError(f"noise_mode must be 'random', 'const' or 'none', got {noise_mode!r}")
-        ws = ws.to(torch.float32)
+    def forward(
+        self, ws: torch.Tensor, noise_mode: str = "random", force_fp32: bool = False, update_emas: bool = False
+    ) -> torch.Tensor:
+        """ws [N, num_ws, w_dim] -> img [N, img_channels, R, R] float32, roughly in [-1, 1].
+
+        force_fp32 and update_emas are accepted for the common generator interface: this network always runs in
+        fp32 and keeps no running statistics.
+        """
+        check_ws(ws, self.num_ws, self.w_dim)
+        check_noise_mode(noise_mode)
         x = None
-        for i, res in enumerate(self.block_resolutions):
-            x = getattr(self, f"b{res}")(x, ws[:, 2 * i : 2 * i + 2], noise_mode=noise_mode)
+        for block, pair in zip(stages(self, self.block_resolutions), ws.float().split(2, dim=1), strict=True):
+            x = block(x, pair, noise_mode)
         return self.torgb(x)
 
 
-class Generator(nn.Module):
-    """The paper's style-based generator: G(z, c) = synthesis(mapping(z, c))."""
+class Generator(StyleGenerator):
+    """The paper's style-based generator: G(z, c) = synthesis(mapping(z, c)).
+
+    The paper shows its images with truncation psi 0.7 on the first 8 ws: `config.truncation_psi` and
+    `config.truncation_cutoff` record that, and the tools use them as this model's defaults; G itself, like
+    NVIDIA's, does not truncate unless asked.
+    """
 
     def __init__(self, config: GeneratorConfig | None = None, **kwargs):
-        super().__init__()
         cfg = config if config is not None else GeneratorConfig(**kwargs)
-        self.config = cfg
-        self.z_dim, self.c_dim, self.w_dim = cfg.z_dim, cfg.c_dim, cfg.w_dim
-        self.img_resolution, self.img_channels = cfg.img_resolution, cfg.img_channels
-        self.synthesis = SynthesisNetwork(cfg)
-        self.num_ws = self.synthesis.num_ws
-        self.mapping = MappingNetwork(
-            cfg.z_dim,
-            cfg.c_dim,
-            cfg.w_dim,
-            self.num_ws,
-            num_layers=cfg.mapping_layers,
-            layer_features=cfg.mapping_features,
-            lr_multiplier=cfg.mapping_lr_multiplier,
-            activation=cfg.activation,
-            w_avg_beta=cfg.w_avg_beta,
-        )
-
-    def forward(
-        self,
-        z: torch.Tensor,
-        c: torch.Tensor | None = None,
-        truncation_psi: float = 1,
-        truncation_cutoff: int | None = None,
-        noise_mode: str = "const",
-        update_emas: bool = False,
-        **_ignored,
-    ) -> torch.Tensor:
-        """z: [N, z_dim], c: [N, c_dim] -> images [N, img_channels, R, R] in about [-1, 1]."""
-        ws = self.mapping(
-            z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, update_emas=update_emas
-        )
-        return self.synthesis(ws, noise_mode=noise_mode)
-
-    def generate(
-        self,
-        z: torch.Tensor,
-        c: torch.Tensor | None = None,
-        truncation_psi: float | None = None,
-        truncation_cutoff: int | None = -1,
-        noise_mode: str = "random",
-    ) -> torch.Tensor:
-        """Images with the paper's defaults: truncation psi 0.7 on the first 8 ws, fresh noise.
-
-        Args:
-            truncation_psi: None = config.truncation_psi (0.7); 1 = off.
-            truncation_cutoff: -1 = config.truncation_cutoff (8); None = all ws.
-        """
-        psi = self.config.truncation_psi if truncation_psi is None else truncation_psi
-        cutoff = self.config.truncation_cutoff if truncation_cutoff == -1 else truncation_cutoff
-        return self(z, c, truncation_psi=psi, truncation_cutoff=cutoff, noise_mode=noise_mode)
+        synthesis = SynthesisNetwork(cfg)
+        super().__init__(cfg, synthesis, MappingNetwork(cfg, synthesis.num_ws))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -475,20 +406,27 @@ class Discriminator(nn.Module):
         cfg = config if config is not None else DiscriminatorConfig(**kwargs)
         self.config = cfg
         self.c_dim, self.img_resolution, self.img_channels = cfg.c_dim, cfg.img_resolution, cfg.img_channels
-        self.block_resolutions = [2**i for i in range(int(math.log2(cfg.img_resolution)), 2, -1)]
-        for res in self.block_resolutions:
-            setattr(self, f"b{res}", DiscriminatorBlock(cfg, res, is_top=(res == cfg.img_resolution)))
-        self.b4 = DiscriminatorEpilogue(cfg, is_top=(cfg.img_resolution == 4))
+        self.block_resolutions = [cfg.img_resolution >> i for i in range(int(math.log2(cfg.img_resolution)) - 2)]
+        add_stages(self, self.block_resolutions, lambda res: DiscriminatorBlock(cfg, res, res == cfg.img_resolution))
+        self.b4 = DiscriminatorEpilogue(cfg, is_top=cfg.img_resolution == 4)
 
-    def forward(self, img: torch.Tensor, c: torch.Tensor | None = None, **_ignored) -> torch.Tensor:
-        """img: [N, img_channels, R, R], c: [N, c_dim] -> logits [N, 1]."""
-        x = img.to(torch.float32)
-        for res in self.block_resolutions:
-            x = getattr(self, f"b{res}")(x)
-        x = self.b4(x)
-        if self.c_dim > 0:  # TF LabelSwitch: the score of the labelled class
-            x = (x * c.to(x.dtype)).sum(dim=1, keepdim=True)
-        return x
+    def forward(
+        self, img: torch.Tensor, c: torch.Tensor | None = None, update_emas: bool = False, force_fp32: bool = False
+    ) -> torch.Tensor:
+        """img [N, img_channels, R, R], c [N, c_dim] -> logits [N, 1].
+
+        update_emas and force_fp32 are accepted for the common interface (no running statistics; always fp32).
+        """
+        expected = (self.img_channels, self.img_resolution, self.img_resolution)
+        if img.ndim != 4 or tuple(img.shape[1:]) != expected:
+            raise ValueError(f"img must have shape [N, {', '.join(map(str, expected))}], got {list(img.shape)}")
+        x = img.float()
+        for block in stages(self, self.block_resolutions):
+            x = block(x)
+        scores = self.b4(x)  # [N, max(c_dim, 1)]
+        if not self.c_dim:
+            return scores
+        return (scores * c.to(scores.dtype)).sum(dim=1, keepdim=True)  # TF LabelSwitch: the labelled class
 
 
 # ----------------------------------------------------------------------------------------------------------

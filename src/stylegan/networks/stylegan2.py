@@ -1,8 +1,14 @@
-"""StyleGAN2 / StyleGAN2-ADA networks: mapping, synthesis, generator and discriminator.
+"""StyleGAN2 / StyleGAN2-ADA (Karras et al. 2020): mapping, synthesis, generator and discriminator.
 
-Parameter and buffer names equal those of NVIDIA's stylegan2-ada-pytorch, so official weights load with
-`load_state_dict` unchanged. Call conventions are NVIDIA's too: `G(z, c, truncation_psi, truncation_cutoff,
-noise_mode)`, `G.mapping(z, c, ...) -> ws [N, num_ws, w_dim]`, `G.synthesis(ws) -> img [N, C, H, W]`, `D(img, c)`.
+The generator's synthesis network starts from a learned 4x4 constant and doubles the resolution per block. Each
+block has two modulated 3x3 convolutions (the first one up-samples), per-pixel noise, and, in the default `skip`
+architecture, a ToRGB layer whose output is added to the up-sampled image of the block below. Every modulated layer
+is driven by a style s = A(w), an affine map of one of the ws; the synthesis network computes all of them in a
+single matrix product before it runs the blocks.
+
+Parameter and buffer names are those of NVIDIA's stylegan2-ada-pytorch state dicts (so official weights load by
+name), and so are the call conventions: `G(z, c, truncation_psi, truncation_cutoff, noise_mode)`,
+`G.mapping(z, c) -> ws [N, num_ws, w_dim]`, `G.synthesis(ws) -> img [N, C, H, W]`, `D(img, c) -> [N, 1]`.
 """
 
 from __future__ import annotations
@@ -10,21 +16,52 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-import numpy as np
 import torch
 from torch import nn
 
+from stylegan.device import activation_format, block_dtype
+from stylegan.networks.base import (
+    StyleGenerator,
+    add_stages,
+    check_noise_mode,
+    check_ws,
+    stages,
+    track_mean,
+    truncate,
+)
 from stylegan.nn.bias_act import ACTIVATIONS, bias_act
 from stylegan.nn.conv import modulated_conv2d
 from stylegan.nn.layers import Conv2dLayer, FullyConnectedLayer, MinibatchStdLayer, normalize_2nd_moment
 from stylegan.nn.upfirdn2d import downsample2d, setup_filter, upsample2d
 
 ARCHITECTURES = ("orig", "skip", "resnet")
+SQRT_HALF = math.sqrt(0.5)  # residual branches are summed with this gain to keep the variance
 
 
 def _check_resolution(img_resolution: int) -> None:
     if img_resolution < 4 or img_resolution & (img_resolution - 1):
         raise ValueError(f"img_resolution must be a power of two >= 4, got {img_resolution}")
+
+
+def _check_choice(name: str, value: str, choices) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(sorted(choices))}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class MappingConfig:
+    """The mapping MLP: [z, embed(c)] -> w. The generator's tracks w_avg; the discriminator's maps c to cmap."""
+
+    z_dim: int
+    c_dim: int
+    w_dim: int
+    num_ws: int | None  # None: return one w [N, w_dim] instead of ws [N, num_ws, w_dim]
+    num_layers: int = 8
+    embed_features: int | None = None  # None: w_dim
+    layer_features: int | None = None  # None: w_dim
+    activation: str = "lrelu"
+    lr_multiplier: float = 0.01
+    w_avg_beta: float | None = 0.995  # None: no w_avg (and no truncation)
 
 
 @dataclass(frozen=True)
@@ -53,13 +90,25 @@ class GeneratorConfig:
 
     def __post_init__(self):
         _check_resolution(self.img_resolution)
-        if self.architecture not in ARCHITECTURES:
-            raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
-        if min(self.z_dim, self.w_dim, self.img_channels, self.mapping_layers) < 0 or self.w_dim == 0:
-            raise ValueError("z_dim, w_dim, img_channels and mapping_layers must be positive")
+        _check_choice("architecture", self.architecture, ARCHITECTURES)
+        _check_choice("activation", self.activation, ACTIVATIONS)
+        if min(self.z_dim, self.c_dim, self.mapping_layers) < 0 or min(self.w_dim, self.img_channels) <= 0:
+            raise ValueError("w_dim and img_channels must be positive; z_dim, c_dim, mapping_layers >= 0")
         object.__setattr__(self, "resample_filter", tuple(float(v) for v in self.resample_filter))
+
+    def mapping_config(self, num_ws: int) -> MappingConfig:
+        return MappingConfig(
+            z_dim=self.z_dim,
+            c_dim=self.c_dim,
+            w_dim=self.w_dim,
+            num_ws=num_ws,
+            num_layers=self.mapping_layers,
+            embed_features=self.embed_features,
+            layer_features=self.layer_features,
+            activation=self.activation,
+            lr_multiplier=self.mapping_lr_multiplier,
+            w_avg_beta=self.w_avg_beta,
+        )
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -90,25 +139,50 @@ class DiscriminatorConfig:
 
     def __post_init__(self):
         _check_resolution(self.img_resolution)
-        if self.architecture not in ARCHITECTURES:
-            raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
+        _check_choice("architecture", self.architecture, ARCHITECTURES)
+        _check_choice("activation", self.activation, ACTIVATIONS)
         object.__setattr__(self, "resample_filter", tuple(float(v) for v in self.resample_filter))
+
+    @property
+    def label_map_dim(self) -> int:
+        """Width of the label embedding D projects its features onto (0 when unconditional)."""
+        if self.c_dim == 0:
+            return 0
+        return channels_at(self, 4) if self.cmap_dim is None else self.cmap_dim
+
+    def mapping_config(self) -> MappingConfig:
+        return MappingConfig(
+            z_dim=0,
+            c_dim=self.c_dim,
+            w_dim=self.label_map_dim,
+            num_ws=None,
+            num_layers=self.mapping_layers,
+            embed_features=self.mapping_embed_features,
+            layer_features=self.mapping_layer_features,
+            activation=self.activation,
+            lr_multiplier=self.mapping_lr_multiplier,
+            w_avg_beta=None,
+        )
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def _channels(channel_base: int, channel_max: int, res: int) -> int:
-    return min(channel_base // res, channel_max)
+def channels_at(cfg: GeneratorConfig | DiscriminatorConfig, res: int) -> int:
+    """Feature maps at resolution res: channel_base / res, capped at channel_max."""
+    return min(cfg.channel_base // res, cfg.channel_max)
 
 
-def _fp16_resolution(img_resolution: int, num_fp16_res: int) -> int:
-    return max(2 ** (int(math.log2(img_resolution)) + 1 - num_fp16_res), 8)
+def resolutions(img_resolution: int) -> list[int]:
+    """4, 8, ..., img_resolution."""
+    return [4 << i for i in range(int(math.log2(img_resolution)) - 1)]
 
 
-def _block_dtype(use_fp16: bool, force_fp32: bool, device: torch.device) -> torch.dtype:
-    # fp16 only where it is fast: NVIDIA's code would run CPU fp16 at ~25x the fp32 time.
-    return torch.float16 if use_fp16 and not force_fp32 and device.type == "cuda" else torch.float32
+def runs_fp16(cfg: GeneratorConfig | DiscriminatorConfig, res: int) -> bool:
+    """True for the `num_fp16_res` highest resolutions (never below 8x8), which use fp16 on CUDA."""
+    if cfg.num_fp16_res <= 0:
+        return False
+    return res >= max(cfg.img_resolution >> (cfg.num_fp16_res - 1), 8)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -116,36 +190,35 @@ def _block_dtype(use_fp16: bool, force_fp32: bool, device: torch.device) -> torc
 
 
 class MappingNetwork(nn.Module):
-    """z (+ embedded c) -> w, with w_avg tracking and the truncation trick."""
+    """w = MLP([normalise(z), normalise(embed(c))]); the generator's also tracks w_avg for truncation."""
 
-    def __init__(
-        self,
-        z_dim: int,
-        c_dim: int,
-        w_dim: int,
-        num_ws: int | None,
-        num_layers: int = 8,
-        embed_features: int | None = None,
-        layer_features: int | None = None,
-        activation: str = "lrelu",
-        lr_multiplier: float = 0.01,
-        w_avg_beta: float | None = 0.995,
-    ):
+    def __init__(self, cfg: MappingConfig):
         super().__init__()
-        self.z_dim, self.c_dim, self.w_dim, self.num_ws = z_dim, c_dim, w_dim, num_ws
-        self.num_layers, self.w_avg_beta = num_layers, w_avg_beta
-        embed_features = (w_dim if embed_features is None else embed_features) if c_dim > 0 else 0
-        layer_features = w_dim if layer_features is None else layer_features
-        features = [z_dim + embed_features] + [layer_features] * (num_layers - 1) + [w_dim]
-        if c_dim > 0:
-            self.embed = FullyConnectedLayer(c_dim, embed_features)
-        for idx in range(num_layers):
-            layer = FullyConnectedLayer(
-                features[idx], features[idx + 1], activation=activation, lr_multiplier=lr_multiplier
-            )
-            setattr(self, f"fc{idx}", layer)
-        if num_ws is not None and w_avg_beta is not None:
-            self.register_buffer("w_avg", torch.zeros([w_dim]))
+        self.z_dim, self.c_dim, self.w_dim, self.num_ws = cfg.z_dim, cfg.c_dim, cfg.w_dim, cfg.num_ws
+        self.num_layers, self.w_avg_beta = cfg.num_layers, cfg.w_avg_beta
+        embed = (cfg.w_dim if cfg.embed_features is None else cfg.embed_features) if cfg.c_dim else 0
+        hidden = cfg.w_dim if cfg.layer_features is None else cfg.layer_features
+        if cfg.c_dim:
+            self.embed = FullyConnectedLayer(cfg.c_dim, embed)
+        widths = [cfg.z_dim + embed, *[hidden] * (cfg.num_layers - 1), cfg.w_dim]
+        for i, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+            fc = FullyConnectedLayer(fan_in, fan_out, activation=cfg.activation, lr_multiplier=cfg.lr_multiplier)
+            self.add_module(f"fc{i}", fc)
+        if cfg.num_ws is not None and cfg.w_avg_beta is not None:
+            self.register_buffer("w_avg", torch.zeros([cfg.w_dim]))
+
+    def _inputs(self, z: torch.Tensor | None, c: torch.Tensor | None) -> torch.Tensor:
+        """[N, z_dim + embed_features]: z and the embedded label, each scaled to unit mean square."""
+        parts = []
+        if self.z_dim:
+            if z is None or z.ndim != 2 or z.shape[1] != self.z_dim:
+                raise ValueError(f"z must have shape [N, {self.z_dim}], got {None if z is None else list(z.shape)}")
+            parts.append(normalize_2nd_moment(z.float()))
+        if self.c_dim:
+            if c is None or c.ndim != 2 or c.shape[1] != self.c_dim:
+                raise ValueError(f"this network is conditional: c must be [N, {self.c_dim}] (one-hot labels)")
+            parts.append(normalize_2nd_moment(self.embed(c.float())))
+        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
 
     def forward(
         self,
@@ -155,32 +228,20 @@ class MappingNetwork(nn.Module):
         truncation_cutoff: int | None = None,
         update_emas: bool = False,
     ) -> torch.Tensor:
-        """Returns ws [N, num_ws, w_dim] (or w [N, w_dim] when num_ws is None)."""
-        x = None
-        if self.z_dim > 0:
-            x = normalize_2nd_moment(z.to(torch.float32))  # [N, z_dim]
-        if self.c_dim > 0:
-            y = normalize_2nd_moment(self.embed(c.to(torch.float32)))  # [N, embed_features]
-            x = torch.cat([x, y], dim=1) if x is not None else y
-        for idx in range(self.num_layers):
-            x = getattr(self, f"fc{idx}")(x)  # [N, w_dim]
-        if update_emas and self.w_avg_beta is not None:
-            self.w_avg.copy_(x.detach().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
-        if self.num_ws is not None:
-            x = x.unsqueeze(1).repeat([1, self.num_ws, 1])  # [N, num_ws, w_dim]
-        if truncation_psi != 1:
-            x = self.truncate(x, truncation_psi, truncation_cutoff)
-        return x
+        """Returns ws [N, num_ws, w_dim] (w [N, w_dim] when num_ws is None)."""
+        w = self._inputs(z, c)
+        for i in range(self.num_layers):
+            w = self.get_submodule(f"fc{i}")(w)
+        if update_emas and hasattr(self, "w_avg"):
+            track_mean(self.w_avg, w, self.w_avg_beta)
+        out = w if self.num_ws is None else w.unsqueeze(1).expand(-1, self.num_ws, -1).contiguous()
+        return out if truncation_psi == 1 else self.truncate(out, truncation_psi, truncation_cutoff)
 
     def truncate(self, ws: torch.Tensor, psi: float, cutoff: int | None = None) -> torch.Tensor:
-        """w_avg + psi * (w - w_avg), on the first `cutoff` of num_ws (all when None)."""
-        if self.w_avg_beta is None:
+        """w_avg + psi (w - w_avg) on the first `cutoff` ws (all when None)."""
+        if not hasattr(self, "w_avg"):
             raise ValueError("this mapping network tracks no w_avg, so it cannot truncate")
-        if ws.ndim == 2 or cutoff is None:
-            return self.w_avg.lerp(ws, psi)
-        ws = ws.clone()
-        ws[:, :cutoff] = self.w_avg.lerp(ws[:, :cutoff], psi)
-        return ws
+        return truncate(ws, self.w_avg, psi, cutoff)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -188,281 +249,190 @@ class MappingNetwork(nn.Module):
 
 
 class SynthesisLayer(nn.Module):
-    """Modulated 3x3 conv (optionally upsampling), noise, bias, leaky ReLU, clamp."""
+    """Modulated 3x3 conv (up-sampling by 2 when up=2), + noise, + bias, leaky ReLU, clamp."""
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        w_dim: int,
-        resolution: int,
-        kernel_size: int = 3,
-        up: int = 1,
-        use_noise: bool = True,
-        activation: str = "lrelu",
-        resample_filter=(1, 3, 3, 1),
-        conv_clamp: float | None = None,
-        channels_last: bool = False,
-    ):
+    def __init__(self, cfg: GeneratorConfig, in_channels: int, out_channels: int, resolution: int, up: int = 1):
         super().__init__()
-        self.resolution, self.up, self.use_noise = resolution, up, use_noise
-        self.activation, self.conv_clamp = activation, conv_clamp
-        self.register_buffer("resample_filter", setup_filter(resample_filter))
-        self.padding = kernel_size // 2
-        self.act_gain = ACTIVATIONS[activation].def_gain
-        self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
-        memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        weight = torch.randn([out_channels, in_channels, kernel_size, kernel_size]).to(
-            memory_format=memory_format
-        )
-        self.weight = nn.Parameter(weight)
-        if use_noise:
+        self.resolution, self.up, self.use_noise = resolution, up, cfg.use_noise
+        self.activation, self.conv_clamp = cfg.activation, cfg.conv_clamp
+        self.affine = FullyConnectedLayer(cfg.w_dim, in_channels, bias_init=1)
+        self.style_gain = 1.0  # demodulation makes the kernel's scale irrelevant
+        self.weight = nn.Parameter(torch.randn([out_channels, in_channels, 3, 3]))
+        self.bias = nn.Parameter(torch.zeros([out_channels]))
+        self.register_buffer("resample_filter", setup_filter(cfg.resample_filter))
+        if cfg.use_noise:
             self.register_buffer("noise_const", torch.randn([resolution, resolution]))
             self.noise_strength = nn.Parameter(torch.zeros([]))
-        self.bias = nn.Parameter(torch.zeros([out_channels]))
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "random", gain: float = 1.0):
-        styles = self.affine(w)  # [N, C_in]
-        noise = None
-        if self.use_noise and noise_mode == "random":
-            shape = [x.shape[0], 1, self.resolution, self.resolution]
-            noise = torch.randn(shape, device=x.device) * self.noise_strength
-        elif self.use_noise and noise_mode == "const":
-            noise = self.noise_const * self.noise_strength
+    def noise(self, n: int, noise_mode: str, device: torch.device) -> torch.Tensor | None:
+        """Per-pixel noise scaled by the learned strength: [N, 1, r, r] (random), [r, r] (const) or None."""
+        if not self.use_noise or noise_mode == "none":
+            return None
+        if noise_mode == "const":
+            return self.noise_const * self.noise_strength
+        return torch.randn([n, 1, self.resolution, self.resolution], device=device) * self.noise_strength
+
+    def forward(self, x: torch.Tensor, styles: torch.Tensor, noise_mode: str = "random", gain: float = 1):
+        """x [N, C_in, r/up, r/up], styles [N, C_in] -> [N, C_out, r, r]."""
         x = modulated_conv2d(
             x,
             self.weight,
             styles,
-            noise=noise,
+            noise=self.noise(x.shape[0], noise_mode, x.device),
             up=self.up,
-            padding=self.padding,
+            padding=1,
             resample_filter=self.resample_filter,
-            flip_weight=(self.up == 1),
+            flip_weight=self.up == 1,
         )
-        clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
-        return bias_act(
-            x,
-            self.bias.to(x.dtype),
-            act=self.activation,
-            gain=self.act_gain * gain,
-            clamp=clamp,
-            inplace=True,
-        )
+        clamp = None if self.conv_clamp is None else self.conv_clamp * gain
+        act_gain = ACTIVATIONS[self.activation].def_gain * gain
+        return bias_act(x, self.bias.to(x.dtype), act=self.activation, gain=act_gain, clamp=clamp, inplace=True)
 
 
 class ToRGBLayer(nn.Module):
-    """Modulated 1x1 conv without demodulation, to image channels."""
+    """Modulated 1x1 conv to image channels, without demodulation, + bias, clamp."""
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        w_dim: int,
-        kernel_size: int = 1,
-        conv_clamp: float | None = None,
-        channels_last: bool = False,
-    ):
+    def __init__(self, cfg: GeneratorConfig, in_channels: int):
         super().__init__()
-        self.conv_clamp = conv_clamp
-        self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
-        memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        weight = torch.randn([out_channels, in_channels, kernel_size, kernel_size]).to(
-            memory_format=memory_format
-        )
-        self.weight = nn.Parameter(weight)
-        self.bias = nn.Parameter(torch.zeros([out_channels]))
-        self.weight_gain = 1 / math.sqrt(in_channels * kernel_size**2)
+        self.conv_clamp = cfg.conv_clamp
+        self.affine = FullyConnectedLayer(cfg.w_dim, in_channels, bias_init=1)
+        self.weight = nn.Parameter(torch.randn([cfg.img_channels, in_channels, 1, 1]))
+        self.bias = nn.Parameter(torch.zeros([cfg.img_channels]))
+        self.style_gain = 1 / math.sqrt(in_channels)  # equalised lr of the 1x1 kernel, folded into the styles
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        styles = self.affine(w) * self.weight_gain  # [N, C_in]
+    def forward(self, x: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
+        """x [N, C, r, r], styles [N, C] (already times style_gain) -> [N, img_channels, r, r]."""
         x = modulated_conv2d(x, self.weight, styles, demodulate=False)
         return bias_act(x, self.bias.to(x.dtype), clamp=self.conv_clamp, inplace=True)
 
 
 class SynthesisBlock(nn.Module):
-    """One resolution: (const or upsampling conv0), conv1, and ToRGB (skip) or residual path (resnet)."""
+    """One resolution r: 4x4 constant (r = 4) or up-sampling conv0, then conv1; ToRGB and/or a residual path."""
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        w_dim: int,
-        resolution: int,
-        img_channels: int,
-        is_last: bool,
-        architecture: str = "skip",
-        resample_filter=(1, 3, 3, 1),
-        conv_clamp: float | None = None,
-        use_fp16: bool = False,
-        use_noise: bool = True,
-        activation: str = "lrelu",
-    ):
+    def __init__(self, cfg: GeneratorConfig, resolution: int):
         super().__init__()
-        self.in_channels, self.resolution, self.is_last = in_channels, resolution, is_last
-        self.architecture, self.use_fp16 = architecture, use_fp16
-        self.register_buffer("resample_filter", setup_filter(resample_filter))
-        self.num_conv = self.num_torgb = 0
-        layer_kwargs = dict(use_noise=use_noise, activation=activation, conv_clamp=conv_clamp)
-        if in_channels == 0:
+        out_channels = channels_at(cfg, resolution)
+        self.in_channels = 0 if resolution == 4 else channels_at(cfg, resolution // 2)
+        self.resolution, self.architecture = resolution, cfg.architecture
+        self.is_last = resolution == cfg.img_resolution
+        self.use_fp16 = runs_fp16(cfg, resolution)
+        self.register_buffer("resample_filter", setup_filter(cfg.resample_filter))
+        if self.in_channels == 0:
             self.const = nn.Parameter(torch.randn([out_channels, resolution, resolution]))
         else:
-            self.conv0 = SynthesisLayer(
-                in_channels,
-                out_channels,
-                w_dim,
-                resolution,
-                up=2,
-                resample_filter=resample_filter,
-                **layer_kwargs,
-            )
-            self.num_conv += 1
-        self.conv1 = SynthesisLayer(out_channels, out_channels, w_dim, resolution, **layer_kwargs)
-        self.num_conv += 1
-        if is_last or architecture == "skip":
-            self.torgb = ToRGBLayer(out_channels, img_channels, w_dim, conv_clamp=conv_clamp)
-            self.num_torgb += 1
-        if in_channels != 0 and architecture == "resnet":
+            self.conv0 = SynthesisLayer(cfg, self.in_channels, out_channels, resolution, up=2)
+        self.conv1 = SynthesisLayer(cfg, out_channels, out_channels, resolution)
+        if self.is_last or cfg.architecture == "skip":
+            self.torgb = ToRGBLayer(cfg, out_channels)
+        if self.in_channels and cfg.architecture == "resnet":
             self.skip = Conv2dLayer(
-                in_channels, out_channels, kernel_size=1, bias=False, up=2, resample_filter=resample_filter
+                self.in_channels, out_channels, 1, bias=False, up=2, resample_filter=cfg.resample_filter
             )
+        self.num_conv = 1 if self.in_channels == 0 else 2
+        self.num_torgb = int(hasattr(self, "torgb"))
+
+    def modulated_layers(self) -> list[nn.Module]:
+        """The layers driven by styles, in the order they read ws."""
+        convs = [self.conv1] if self.in_channels == 0 else [self.conv0, self.conv1]
+        return convs + ([self.torgb] if self.num_torgb else [])
 
     def forward(
         self,
         x: torch.Tensor | None,
         img: torch.Tensor | None,
-        ws: torch.Tensor,
+        styles: list[torch.Tensor],
         noise_mode: str = "random",
         force_fp32: bool = False,
-    ):
-        """ws: [N, num_conv + num_torgb, w_dim]. Returns (x [N, C, r, r], img [N, img_channels, r, r])."""
-        w_iter = iter(ws.unbind(dim=1))
-        dtype = _block_dtype(self.use_fp16, force_fp32, ws.device)
-        # oneDNN convolutions on the CPU are ~1.5-3x faster in NHWC; results are identical.
-        fmt = torch.channels_last if ws.device.type == "cpu" else torch.contiguous_format
-        if self.in_channels == 0:
-            x = self.const.to(dtype).unsqueeze(0).repeat([ws.shape[0], 1, 1, 1]).to(memory_format=fmt)
-            x = self.conv1(x, next(w_iter), noise_mode=noise_mode)
-        elif self.architecture == "resnet":
-            x = x.to(dtype, memory_format=fmt)
-            y = self.skip(x, gain=np.sqrt(0.5))
-            x = self.conv0(x, next(w_iter), noise_mode=noise_mode)
-            x = self.conv1(x, next(w_iter), noise_mode=noise_mode, gain=np.sqrt(0.5))
-            x = y + x
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """styles: one [N, C_in] tensor per modulated layer. Returns (x [N, C, r, r], img [N, img_channels, r, r])."""
+        dtype = block_dtype(self.use_fp16, styles[0].device, force_fp32=force_fp32)
+        layout = activation_format(styles[0].device)
+        s = iter(styles)
+        if x is None:
+            x = self.const.to(dtype).unsqueeze(0).expand(styles[0].shape[0], -1, -1, -1)
+            x = self.conv1(x.contiguous(memory_format=layout), next(s), noise_mode)
         else:
-            x = x.to(dtype, memory_format=fmt)
-            x = self.conv0(x, next(w_iter), noise_mode=noise_mode)
-            x = self.conv1(x, next(w_iter), noise_mode=noise_mode)
+            x = x.to(dtype=dtype, memory_format=layout)
+            residual = self.skip(x, gain=SQRT_HALF) if hasattr(self, "skip") else None
+            x = self.conv0(x, next(s), noise_mode)
+            x = self.conv1(x, next(s), noise_mode, gain=1 if residual is None else SQRT_HALF)
+            if residual is not None:
+                x = x + residual
         if img is not None:
             img = upsample2d(img, self.resample_filter)
-        if self.is_last or self.architecture == "skip":
-            y = self.torgb(x, next(w_iter)).to(torch.float32)
-            img = img + y if img is not None else y
+        if self.num_torgb:
+            rgb = self.torgb(x, next(s)).float()
+            if img is None:
+                img = rgb
+            else:  # img is a fresh up-sampled tensor: add in place unless autograd needs it
+                img = img + rgb if torch.is_grad_enabled() else img.add_(rgb)
         return x, img
 
 
 class SynthesisNetwork(nn.Module):
-    """ws -> image. Block r consumes ws[:, i : i + num_conv + num_torgb]; consecutive blocks share one w."""
+    """ws [N, num_ws, w_dim] -> image [N, img_channels, R, R].
 
-    def __init__(
-        self,
-        w_dim: int,
-        img_resolution: int,
-        img_channels: int,
-        channel_base: int = 32768,
-        channel_max: int = 512,
-        num_fp16_res: int = 0,
-        **block_kwargs,
-    ):
+    The convolutions read ws[:, 0], ws[:, 1], ... in order; a block's ToRGB shares its w with the next block's
+    first conv, and the last ToRGB reads the final w.
+    """
+
+    def __init__(self, cfg: GeneratorConfig):
         super().__init__()
-        _check_resolution(img_resolution)
-        self.w_dim, self.img_resolution, self.img_channels = w_dim, img_resolution, img_channels
-        self.img_resolution_log2 = int(math.log2(img_resolution))
-        self.block_resolutions = [2**i for i in range(2, self.img_resolution_log2 + 1)]
-        fp16_resolution = _fp16_resolution(img_resolution, num_fp16_res)
-        self.num_ws = 0
-        for res in self.block_resolutions:
-            in_channels = _channels(channel_base, channel_max, res // 2) if res > 4 else 0
-            block = SynthesisBlock(
-                in_channels,
-                _channels(channel_base, channel_max, res),
-                w_dim,
-                res,
-                img_channels,
-                is_last=(res == img_resolution),
-                use_fp16=(res >= fp16_resolution),
-                **block_kwargs,
-            )
-            self.num_ws += block.num_conv + (block.num_torgb if res == img_resolution else 0)
-            setattr(self, f"b{res}", block)
+        self.w_dim, self.img_resolution, self.img_channels = cfg.w_dim, cfg.img_resolution, cfg.img_channels
+        self.block_resolutions = resolutions(cfg.img_resolution)
+        add_stages(self, self.block_resolutions, lambda res: SynthesisBlock(cfg, res))
+        blocks = self.blocks()
+        self.num_ws = sum(b.num_conv for b in blocks) + blocks[-1].num_torgb
+        self._init_style_rows(blocks)
 
-    def forward(self, ws: torch.Tensor, noise_mode: str = "random", force_fp32: bool = False) -> torch.Tensor:
-        """ws: [N, num_ws, w_dim] -> img [N, img_channels, R, R] float32, roughly in [-1, 1]."""
-        if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
-            raise ValueError(f"ws must be [N, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}")
-        if noise_mode not in ("random", "const", "none"):
-            raise ValueError(f"noise_mode must be 'random', 'const' or 'none', got {noise_mode!r}")
-        ws = ws.to(torch.float32)
+    def blocks(self) -> list[SynthesisBlock]:
+        return stages(self, self.block_resolutions)
+
+    def _init_style_rows(self, blocks: list[SynthesisBlock]) -> None:
+        """For every row of the stacked affine weights: the w it reads and the gain applied to its style."""
+        w_index, gains, start = [], [], 0
+        for block in blocks:
+            for i, layer in enumerate(block.modulated_layers()):
+                width = layer.affine.out_features
+                w_index += [start + i] * width
+                gains += [layer.style_gain] * width
+            start += block.num_conv
+        self.register_buffer("_style_w_index", torch.tensor(w_index), persistent=False)  # [S]
+        self.register_buffer("_style_gain", torch.tensor(gains), persistent=False)  # [S]
+
+    def styles(self, ws: torch.Tensor) -> list[list[torch.Tensor]]:
+        """All styles of one pass from a single matmul: per block, a list of [N, C_in] tensors."""
+        layers = [layer for block in self.blocks() for layer in block.modulated_layers()]
+        weight = torch.cat([layer.affine.weight * layer.affine.weight_gain for layer in layers])  # [S, w_dim]
+        bias = torch.cat([layer.affine.bias * layer.affine.bias_gain for layer in layers])  # [S]
+        every = ws @ weight.t()  # [N, num_ws, S]: each style row against every w
+        index = self._style_w_index.view(1, 1, -1).expand(ws.shape[0], 1, -1)
+        flat = (every.gather(1, index).squeeze(1) + bias) * self._style_gain  # [N, S]
+        per_layer = iter(flat.split([layer.affine.out_features for layer in layers], dim=1))
+        return [[next(per_layer) for _ in block.modulated_layers()] for block in self.blocks()]
+
+    def forward(
+        self, ws: torch.Tensor, noise_mode: str = "random", force_fp32: bool = False, update_emas: bool = False
+    ) -> torch.Tensor:
+        """ws [N, num_ws, w_dim] -> img [N, img_channels, R, R] float32, roughly in [-1, 1].
+
+        update_emas is accepted for the common generator interface; this network keeps no running statistics.
+        """
+        check_ws(ws, self.num_ws, self.w_dim)
+        check_noise_mode(noise_mode)
         x = img = None
-        w_idx = 0
-        for res in self.block_resolutions:
-            block = getattr(self, f"b{res}")
-            block_ws = ws.narrow(1, w_idx, block.num_conv + block.num_torgb)
-            w_idx += block.num_conv
-            x, img = block(x, img, block_ws, noise_mode=noise_mode, force_fp32=force_fp32)
+        for block, styles in zip(self.blocks(), self.styles(ws.float()), strict=True):
+            x, img = block(x, img, styles, noise_mode=noise_mode, force_fp32=force_fp32)
         return img
 
 
-class Generator(nn.Module):
+class Generator(StyleGenerator):
     """StyleGAN2 generator: G(z, c) = synthesis(mapping(z, c))."""
 
     def __init__(self, config: GeneratorConfig | None = None, **kwargs):
-        super().__init__()
         cfg = config if config is not None else GeneratorConfig(**kwargs)
-        self.config = cfg
-        self.z_dim, self.c_dim, self.w_dim = cfg.z_dim, cfg.c_dim, cfg.w_dim
-        self.img_resolution, self.img_channels = cfg.img_resolution, cfg.img_channels
-        self.synthesis = SynthesisNetwork(
-            cfg.w_dim,
-            cfg.img_resolution,
-            cfg.img_channels,
-            channel_base=cfg.channel_base,
-            channel_max=cfg.channel_max,
-            num_fp16_res=cfg.num_fp16_res,
-            architecture=cfg.architecture,
-            resample_filter=cfg.resample_filter,
-            conv_clamp=cfg.conv_clamp,
-            use_noise=cfg.use_noise,
-            activation=cfg.activation,
-        )
-        self.num_ws = self.synthesis.num_ws
-        self.mapping = MappingNetwork(
-            cfg.z_dim,
-            cfg.c_dim,
-            cfg.w_dim,
-            self.num_ws,
-            num_layers=cfg.mapping_layers,
-            embed_features=cfg.embed_features,
-            layer_features=cfg.layer_features,
-            activation=cfg.activation,
-            lr_multiplier=cfg.mapping_lr_multiplier,
-            w_avg_beta=cfg.w_avg_beta,
-        )
-
-    def forward(
-        self,
-        z: torch.Tensor,
-        c: torch.Tensor | None = None,
-        truncation_psi: float = 1,
-        truncation_cutoff: int | None = None,
-        noise_mode: str = "const",
-        update_emas: bool = False,
-        force_fp32: bool = False,
-    ) -> torch.Tensor:
-        """z: [N, z_dim], c: [N, c_dim] -> images [N, img_channels, R, R] in about [-1, 1]."""
-        ws = self.mapping(
-            z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, update_emas=update_emas
-        )
-        return self.synthesis(ws, noise_mode=noise_mode, force_fp32=force_fp32)
+        synthesis = SynthesisNetwork(cfg)
+        super().__init__(cfg, synthesis, MappingNetwork(cfg.mapping_config(synthesis.num_ws)))
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -470,177 +440,92 @@ class Generator(nn.Module):
 
 
 class DiscriminatorBlock(nn.Module):
-    """fromRGB (first block or skip), two 3x3 convs with 2x downsampling, residual skip (resnet)."""
+    """Resolution r -> r/2: [fromRGB], conv0 (3x3), conv1 (3x3, down-sampling), residual skip (resnet)."""
 
-    def __init__(
-        self,
-        in_channels: int,
-        tmp_channels: int,
-        out_channels: int,
-        resolution: int,
-        img_channels: int,
-        architecture: str = "resnet",
-        activation: str = "lrelu",
-        resample_filter=(1, 3, 3, 1),
-        conv_clamp: float | None = None,
-        use_fp16: bool = False,
-    ):
+    def __init__(self, cfg: DiscriminatorConfig, resolution: int):
         super().__init__()
-        self.in_channels, self.resolution, self.architecture, self.use_fp16 = (
-            in_channels,
-            resolution,
-            architecture,
-            use_fp16,
-        )
-        self.register_buffer("resample_filter", setup_filter(resample_filter))
-        if in_channels == 0 or architecture == "skip":
-            self.fromrgb = Conv2dLayer(
-                img_channels, tmp_channels, kernel_size=1, activation=activation, conv_clamp=conv_clamp
-            )
-        self.conv0 = Conv2dLayer(
-            tmp_channels, tmp_channels, kernel_size=3, activation=activation, conv_clamp=conv_clamp
-        )
-        self.conv1 = Conv2dLayer(
-            tmp_channels,
-            out_channels,
-            kernel_size=3,
-            activation=activation,
-            down=2,
-            resample_filter=resample_filter,
-            conv_clamp=conv_clamp,
-        )
-        if architecture == "resnet":
-            self.skip = Conv2dLayer(
-                tmp_channels, out_channels, kernel_size=1, bias=False, down=2, resample_filter=resample_filter
-            )
+        width, out_channels = channels_at(cfg, resolution), channels_at(cfg, resolution // 2)
+        self.in_channels = 0 if resolution == cfg.img_resolution else width
+        self.resolution, self.architecture = resolution, cfg.architecture
+        self.use_fp16 = runs_fp16(cfg, resolution)
+        self.register_buffer("resample_filter", setup_filter(cfg.resample_filter))
+        conv = dict(activation=cfg.activation, conv_clamp=cfg.conv_clamp)
+        if self.in_channels == 0 or cfg.architecture == "skip":
+            self.fromrgb = Conv2dLayer(cfg.img_channels, width, 1, **conv)
+        self.conv0 = Conv2dLayer(width, width, 3, **conv)
+        self.conv1 = Conv2dLayer(width, out_channels, 3, down=2, resample_filter=cfg.resample_filter, **conv)
+        if cfg.architecture == "resnet":
+            self.skip = Conv2dLayer(width, out_channels, 1, bias=False, down=2, resample_filter=cfg.resample_filter)
 
-    def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, force_fp32: bool = False):
-        dtype = _block_dtype(self.use_fp16, force_fp32, img.device if img is not None else x.device)
-        if x is not None:
-            x = x.to(dtype)
-        if self.in_channels == 0 or self.architecture == "skip":
-            y = self.fromrgb(img.to(dtype))
-            x = x + y if x is not None else y
+    def forward(
+        self, x: torch.Tensor | None, img: torch.Tensor | None, force_fp32: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """x [N, C, r, r] (None at the top), img [N, img_channels, r, r] -> (x at r/2, img at r/2 or None)."""
+        device = (img if x is None else x).device
+        dtype, layout = block_dtype(self.use_fp16, device, force_fp32=force_fp32), activation_format(device)
+        if hasattr(self, "fromrgb"):
+            from_img = self.fromrgb(img.to(dtype=dtype, memory_format=layout))
+            x = from_img if x is None else x.to(dtype) + from_img
             img = downsample2d(img, self.resample_filter) if self.architecture == "skip" else None
-        if self.architecture == "resnet":
-            y = self.skip(x, gain=np.sqrt(0.5))
-            x = self.conv0(x)
-            x = self.conv1(x, gain=np.sqrt(0.5))
-            x = y + x
-        else:
-            x = self.conv1(self.conv0(x))
-        return x, img
+        x = x.to(dtype=dtype, memory_format=layout)
+        if self.architecture != "resnet":
+            return self.conv1(self.conv0(x)), img
+        residual = self.skip(x, gain=SQRT_HALF)
+        return self.conv1(self.conv0(x), gain=SQRT_HALF) + residual, img
 
 
 class DiscriminatorEpilogue(nn.Module):
-    """4x4: minibatch std, conv, fc, output (projected onto the label embedding when conditional)."""
+    """At 4x4: minibatch std-dev, 3x3 conv, dense, output (a score, or a projection onto the label map)."""
 
-    def __init__(
-        self,
-        in_channels: int,
-        cmap_dim: int,
-        resolution: int,
-        img_channels: int,
-        architecture: str = "resnet",
-        mbstd_group_size: int | None = 4,
-        mbstd_num_channels: int = 1,
-        activation: str = "lrelu",
-        conv_clamp: float | None = None,
-    ):
+    def __init__(self, cfg: DiscriminatorConfig):
         super().__init__()
-        self.cmap_dim, self.architecture = cmap_dim, architecture
-        if architecture == "skip":
-            self.fromrgb = Conv2dLayer(img_channels, in_channels, kernel_size=1, activation=activation)
-        self.mbstd = (
-            MinibatchStdLayer(mbstd_group_size, mbstd_num_channels) if mbstd_num_channels > 0 else None
-        )
-        self.conv = Conv2dLayer(
-            in_channels + mbstd_num_channels,
-            in_channels,
-            kernel_size=3,
-            activation=activation,
-            conv_clamp=conv_clamp,
-        )
-        self.fc = FullyConnectedLayer(in_channels * resolution**2, in_channels, activation=activation)
-        self.out = FullyConnectedLayer(in_channels, 1 if cmap_dim == 0 else cmap_dim)
+        width = channels_at(cfg, 4)
+        self.architecture, self.cmap_dim = cfg.architecture, cfg.label_map_dim
+        if cfg.architecture == "skip":
+            self.fromrgb = Conv2dLayer(cfg.img_channels, width, 1, activation=cfg.activation)
+        extra = cfg.mbstd_num_channels
+        self.mbstd = MinibatchStdLayer(cfg.mbstd_group_size, extra) if extra > 0 else None
+        self.conv = Conv2dLayer(width + extra, width, 3, activation=cfg.activation, conv_clamp=cfg.conv_clamp)
+        self.fc = FullyConnectedLayer(width * 4 * 4, width, activation=cfg.activation)
+        self.out = FullyConnectedLayer(width, self.cmap_dim or 1)
 
     def forward(self, x: torch.Tensor, img: torch.Tensor | None, cmap: torch.Tensor | None) -> torch.Tensor:
-        x = x.to(torch.float32)
+        """x [N, C, 4, 4], cmap [N, cmap_dim] or None -> logits [N, 1]."""
+        x = x.float()
         if self.architecture == "skip":
-            x = x + self.fromrgb(img.to(torch.float32))
+            x = x + self.fromrgb(img.float())
         if self.mbstd is not None:
             x = self.mbstd(x)
-        x = self.conv(x)
-        x = self.fc(x.flatten(1))
-        x = self.out(x)  # [N, 1] or [N, cmap_dim]
-        if self.cmap_dim > 0:
-            x = (x * cmap).sum(dim=1, keepdim=True) * (1 / math.sqrt(self.cmap_dim))
-        return x  # [N, 1]
+        features = self.fc(self.conv(x).flatten(1))  # [N, C]
+        score = self.out(features)  # [N, 1] or [N, cmap_dim]
+        if not self.cmap_dim:
+            return score
+        return (score * cmap).sum(dim=1, keepdim=True) / math.sqrt(self.cmap_dim)
 
 
 class Discriminator(nn.Module):
-    """StyleGAN2 discriminator: D(img, c) -> logits [N, 1]."""
+    """StyleGAN2 discriminator: D(img, c) -> logits [N, 1] (a projection discriminator when c_dim > 0)."""
 
     def __init__(self, config: DiscriminatorConfig | None = None, **kwargs):
         super().__init__()
         cfg = config if config is not None else DiscriminatorConfig(**kwargs)
         self.config = cfg
         self.c_dim, self.img_resolution, self.img_channels = cfg.c_dim, cfg.img_resolution, cfg.img_channels
-        log2 = int(math.log2(cfg.img_resolution))
-        self.block_resolutions = [2**i for i in range(log2, 2, -1)]
-        ch = {res: _channels(cfg.channel_base, cfg.channel_max, res) for res in self.block_resolutions + [4]}
-        fp16_resolution = _fp16_resolution(cfg.img_resolution, cfg.num_fp16_res)
-        cmap_dim = (ch[4] if cfg.cmap_dim is None else cfg.cmap_dim) if cfg.c_dim > 0 else 0
-        common = dict(
-            img_channels=cfg.img_channels,
-            architecture=cfg.architecture,
-            conv_clamp=cfg.conv_clamp,
-            activation=cfg.activation,
-        )
-        for res in self.block_resolutions:
-            in_channels = ch[res] if res < cfg.img_resolution else 0
-            block = DiscriminatorBlock(
-                in_channels,
-                ch[res],
-                ch[res // 2],
-                res,
-                resample_filter=cfg.resample_filter,
-                use_fp16=(res >= fp16_resolution),
-                **common,
-            )
-            setattr(self, f"b{res}", block)
-        if cfg.c_dim > 0:
-            self.mapping = MappingNetwork(
-                0,
-                cfg.c_dim,
-                cmap_dim,
-                num_ws=None,
-                w_avg_beta=None,
-                num_layers=cfg.mapping_layers,
-                activation=cfg.activation,
-                lr_multiplier=cfg.mapping_lr_multiplier,
-                embed_features=cfg.mapping_embed_features,
-                layer_features=cfg.mapping_layer_features,
-            )
-        self.b4 = DiscriminatorEpilogue(
-            ch[4],
-            cmap_dim,
-            4,
-            mbstd_group_size=cfg.mbstd_group_size,
-            mbstd_num_channels=cfg.mbstd_num_channels,
-            **common,
-        )
+        self.block_resolutions = resolutions(cfg.img_resolution)[:0:-1]  # R, R/2, ..., 8
+        add_stages(self, self.block_resolutions, lambda res: DiscriminatorBlock(cfg, res))
+        if cfg.c_dim:
+            self.mapping = MappingNetwork(cfg.mapping_config())
+        self.b4 = DiscriminatorEpilogue(cfg)
 
     def forward(
-        self,
-        img: torch.Tensor,
-        c: torch.Tensor | None = None,
-        update_emas: bool = False,
-        force_fp32: bool = False,
+        self, img: torch.Tensor, c: torch.Tensor | None = None, update_emas: bool = False, force_fp32: bool = False
     ) -> torch.Tensor:
-        """img: [N, img_channels, R, R], c: [N, c_dim] -> logits [N, 1]."""
+        """img [N, img_channels, R, R], c [N, c_dim] -> logits [N, 1]. update_emas: no running statistics here."""
+        expected = (self.img_channels, self.img_resolution, self.img_resolution)
+        if img.ndim != 4 or tuple(img.shape[1:]) != expected:
+            raise ValueError(f"img must have shape [N, {', '.join(map(str, expected))}], got {list(img.shape)}")
         x = None
-        for res in self.block_resolutions:
-            x, img = getattr(self, f"b{res}")(x, img, force_fp32=force_fp32)
-        cmap = self.mapping(None, c) if self.c_dim > 0 else None
+        for block in stages(self, self.block_resolutions):
+            x, img = block(x, img, force_fp32=force_fp32)
+        cmap = self.mapping(None, c) if self.c_dim else None
         return self.b4(x, img, cmap)
