@@ -73,7 +73,7 @@ def _network(class_name: str, shapes) -> object:
 
 
 def write_snapshot(path: Path) -> None:
-    from stylegan.compat.tf_pickle_writer import dumps_with_globals
+    from tf_writer import dumps_with_globals
 
     G = _network("Generator", _generator_shapes())
     D = _network("Discriminator", _discriminator_shapes())

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from stylegan.cli.convert import convert_model
-from stylegan.io import load_networks
+from stylegan.io import convert_model, load_networks
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "nvlabs"
 NAMES = ["sg2_tiny", "sg2_tiny_cond", "sg2_tiny_fp16"]

@@ -20,6 +20,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tf_writer import (
+    BUILD_MODULE_PLACEHOLDER,
+    NETWORK,
+    GlobalPickler,
+    NamedGlobal,
+    NewObject,
+    Reduce,
+    dumps_with_globals,
+    write_tf_pickle,
+)
 
 from stylegan.compat.errors import ModelFormatError, UnsafePickleError
 from stylegan.compat.nvidia_pickle import (
@@ -31,16 +41,6 @@ from stylegan.compat.nvidia_pickle import (
     to_plain,
 )
 from stylegan.compat.safe_pickle import PersistentObject, PickledEasyDict, safe_load, safe_loads
-from stylegan.compat.tf_pickle_writer import (
-    BUILD_MODULE_PLACEHOLDER,
-    NETWORK,
-    GlobalPickler,
-    NamedGlobal,
-    NewObject,
-    Reduce,
-    dumps_with_globals,
-    write_tf_pickle,
-)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "nvlabs"
 NAMES = ["sg2_tiny", "sg2_tiny_cond", "sg2_tiny_fp16", "sg3t_tiny", "sg3r_tiny"]

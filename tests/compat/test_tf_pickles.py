@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from tf_writer import NamedGlobal, Reduce, to_tf_records, write_tf_pickle
 
 from stylegan.cli.main import main
-from stylegan.compat.errors import ModelFormatError, UnsafePickleError
+from stylegan.compat.errors import IgnoredSettingWarning, ModelFormatError, UnsafePickleError
 from stylegan.compat.nvidia_pickle import read_tf_pickle
-from stylegan.compat.tf_networks import convert_tf_pickle, to_tf_records
-from stylegan.compat.tf_pickle_writer import NamedGlobal, Reduce, write_tf_pickle
+from stylegan.compat.tf_networks import convert_tf_pickle
 from stylegan.io import load_generator, load_networks
 from stylegan.networks import stylegan1, stylegan2
 
@@ -100,10 +100,13 @@ def _assert_same(ours, ref):
     c = torch.eye(max(G.c_dim, 1))[torch.arange(4) % max(G.c_dim, 1)][:, : G.c_dim]
     img = torch.randn(4, G.img_channels, G.img_resolution, G.img_resolution)
     for name, net in (("G", G), ("G_ema", Gs)):
-        torch.testing.assert_close(ours[name](z, c), net(z, c), rtol=1e-5, atol=1e-5)
-        torch.testing.assert_close(
-            ours[name](z, c, truncation_psi=0.5), net(z, c, truncation_psi=0.5), rtol=1e-5, atol=1e-5
-        )
+        for psi in (1.0, 0.5):
+            torch.testing.assert_close(
+                ours[name](z, c, truncation_psi=psi, noise_mode="const"),
+                net(z, c, truncation_psi=psi, noise_mode="const"),
+                rtol=1e-5,
+                atol=1e-5,
+            )
     torch.testing.assert_close(ours["D"](img, c), D(img, c), rtol=1e-5, atol=1e-5)
 
 
@@ -203,12 +206,12 @@ def test_load_generator_and_convert_command(tmp_path):
     path = _write(tmp_path, ref)
     G = load_generator(path)
     z = torch.randn(2, 8)
-    torch.testing.assert_close(G(z), ref[2](z))
+    torch.testing.assert_close(G(z, noise_mode="const"), ref[2](z, noise_mode="const"))
     assert set(load_networks(path)) == {"G", "D", "G_ema"}
     out = tmp_path / "sg1.safetensors"
     res = CliRunner().invoke(main, ["convert", str(path), str(out), "--which", "all"])
     assert res.exit_code == 0, res.output
-    torch.testing.assert_close(load_generator(out)(z), ref[2](z))
+    torch.testing.assert_close(load_generator(out)(z, noise_mode="const"), ref[2](z, noise_mode="const"))
 
 
 def test_progressive_growing_leftovers_are_ignored(tmp_path):
@@ -284,6 +287,16 @@ ERRORS = {
         lambda G, D, Gs: D.static_kwargs.update(use_spectral_norm=True),
         r"use_spectral_norm=True is not supported",
     ),
+    "sg1 D: kwarg no NVIDIA network knows": (
+        sg1,
+        lambda G, D, Gs: D.static_kwargs.update(latent_size=8, minibatch_magic=2),
+        r"unknown TensorFlow kwargs minibatch_magic \(a modified network\?\)",
+    ),
+    "sg1 D: kwarg that changes the maths": (
+        sg1,
+        lambda G, D, Gs: D.static_kwargs.update(use_wscale=False),
+        r"kwarg use_wscale=False is not supported",
+    ),
     "wrong discriminator": (
         sg1,
         lambda G, D, Gs: setattr(D, "build_func_name", "D_stylegan2"),
@@ -299,6 +312,23 @@ def test_one_line_errors(name, tmp_path):
     with pytest.raises(ModelFormatError, match=message) as info:
         convert_tf_pickle(path)
     assert "\n" not in str(info.value) and str(info.value).startswith("broken.pkl: ")
+
+
+@pytest.mark.parametrize("make", [sg1, sg2])
+def test_kwargs_of_other_build_functions_are_ignored_with_a_warning(make, tmp_path):
+    """NVIDIA's D takes **_kwargs: G-only settings in a D's static kwargs change nothing, so they load."""
+    ref = [_randomize(m) for m in make(8)]
+    G, D, Gs = to_tf_records(*ref)
+    D.static_kwargs.update(latent_size=8, dlatent_size=8, use_instance_norm=False, truncation_psi=0.5)
+    path = tmp_path / "extra.pkl"
+    write_tf_pickle(path, G, D, Gs)
+    with pytest.warns(IgnoredSettingWarning) as record:
+        nets = convert_tf_pickle(path)
+    messages = [str(w.message) for w in record]
+    assert len(messages) == 1, messages
+    assert messages[0].startswith("extra.pkl: D (")
+    assert "ignoring TensorFlow kwargs dlatent_size, latent_size, truncation_psi, use_instance_norm" in messages[0]
+    _assert_same(nets, ref)
 
 
 def test_payload_tf_pickle_is_refused(tmp_path):
@@ -325,4 +355,4 @@ def test_full_size_stylegan1_pickle(preset, tmp_path):
     nets = convert_tf_pickle(_write(tmp_path, ref, g_kwargs={}, d_kwargs={}))
     assert nets["G_ema"].config == g and nets["D"].config == d
     z = torch.randn(1, 512)
-    torch.testing.assert_close(nets["G_ema"](z), ref[0](z))
+    torch.testing.assert_close(nets["G_ema"](z, noise_mode="const"), ref[0](z, noise_mode="const"))

@@ -1,4 +1,4 @@
-"""Write pickles in NVIDIA's TensorFlow network format, for tests of the StyleGAN1 / StyleGAN2 TF loaders.
+"""Test scaffolding: write pickles in NVIDIA's TensorFlow network format, and export our networks to it.
 
 The file holds the tuple (G, D, Gs) of `dnnlib.tflib.network.Network` objects, each pickled as
 NEWOBJ(Network) + BUILD(state) with the state keys that `Network.__getstate__` writes: version, name,
@@ -19,7 +19,7 @@ import numpy as np
 
 from stylegan.compat.safe_pickle import PickledEasyDict
 
-BUILD_MODULE_PLACEHOLDER = "# build module source omitted: written by stylegan.compat.tf_pickle_writer\n"
+BUILD_MODULE_PLACEHOLDER = "# build module source omitted: written by tests/compat/tf_writer.py\n"
 
 
 class NamedGlobal:
@@ -151,3 +151,134 @@ def write_tf_pickle(path: str | Path, G: Any, D: Any, Gs: Any, *, protocol: int 
     """
     data = dumps_with_globals((_tf_network(G), _tf_network(D), _tf_network(Gs)), protocol=protocol)
     Path(path).write_bytes(data)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Export: our networks under NVIDIA's TF names and layouts. The layouts here are written independently of the
+# reader's (each is the inverse of what the reader applies), so a round trip checks both.
+
+_TO_TF_LAYOUT = {
+    "id": lambda a: a,
+    "dense": lambda a: a.T,  # ours [out, in] -> TF [in, out]
+    "conv": lambda a: a.transpose(2, 3, 1, 0),  # ours [out, in, k, k] -> TF [k, k, in, out]
+    "conv_flip": lambda a: a.transpose(2, 3, 1, 0)[::-1, ::-1],  # TF ran these as conv2d_transpose
+    "plus1": lambda a: a - 1,  # TF stores StyleGAN2's mod_bias without the +1
+    "const": lambda a: a[None],
+    "noise": lambda a: a[None, None],
+}
+
+
+def _name_table(module) -> Any:
+    from stylegan.compat import tf_networks as tfn
+    from stylegan.networks import stylegan1, stylegan2
+
+    is_g = isinstance(module, (stylegan1.Generator, stylegan2.Generator))
+    tables = {
+        ("stylegan1", True): tfn.sg1_generator_name,
+        ("stylegan1", False): tfn.sg1_discriminator_name,
+        ("stylegan2", True): tfn.sg2_generator_name,
+        ("stylegan2", False): tfn.sg2_discriminator_name,
+    }
+    return tables[module.config.family, is_g]
+
+
+def tf_variables(module) -> dict[str, np.ndarray]:
+    """Our module's weights under NVIDIA's TF names and layouts, flat ('synthesis/4x4/Conv/weight')."""
+    name_of = _name_table(module)
+    out = {}
+    for key, tensor in module.state_dict().items():
+        spec = name_of(key)
+        if spec is not None:
+            tf_name, kind = spec
+            out[tf_name] = np.array(_TO_TF_LAYOUT[kind](tensor.detach().cpu().numpy()), np.float32)
+    return out
+
+
+def _under(variables: dict, prefix: str) -> dict:
+    return {name[len(prefix) :]: value for name, value in variables.items() if name.startswith(prefix)}
+
+
+def _generator_record(G, name: str, static_kwargs: dict):
+    from stylegan.compat.nvidia_pickle import TFNetworkRecord
+
+    sg1 = G.config.family == "stylegan1"
+    version = 3 if sg1 else 4
+    v = tf_variables(G)
+    synthesis_func = "G_synthesis" if sg1 or G.c_dim > 0 else "G_synthesis_stylegan2"
+    mapping = TFNetworkRecord(version, "G_mapping", "G_mapping", dict(static_kwargs), {}, _under(v, "mapping/"))
+    synthesis_vars = {"lod": np.float32(0), **_under(v, "synthesis/")}
+    synthesis = TFNetworkRecord(version, "G_synthesis", synthesis_func, dict(static_kwargs), {}, synthesis_vars)
+    return TFNetworkRecord(
+        version=version,
+        name=name,
+        build_func_name="G_style" if sg1 else "G_main",
+        static_kwargs=static_kwargs,
+        components={"mapping": mapping, "synthesis": synthesis},
+        variables={"lod": np.float32(0), "dlatent_avg": v["dlatent_avg"]},
+    )
+
+
+def _sg1_kwargs(cfg, is_g: bool) -> dict:
+    kw = {
+        "fmap_base": cfg.fmap_base,
+        "fmap_max": cfg.fmap_max,
+        "fused_scale": cfg.fused_scale,
+        "blur_filter": list(cfg.blur_filter),
+        "nonlinearity": cfg.activation,
+    }
+    if is_g:
+        kw["mapping_lrmul"] = cfg.mapping_lr_multiplier
+        kw["dlatent_avg_beta"] = cfg.w_avg_beta
+        kw["truncation_psi"] = cfg.truncation_psi
+        kw["truncation_cutoff"] = cfg.truncation_cutoff
+    else:
+        kw["mbstd_group_size"] = cfg.mbstd_group_size
+        kw["mbstd_num_features"] = cfg.mbstd_num_channels
+    return kw
+
+
+def _sg2_kwargs(cfg, is_g: bool) -> dict:
+    kw = {
+        "fmap_base": cfg.channel_base // 2,  # TF's schedule counts from 1/2 resolution: base/2 here = ours
+        "fmap_max": cfg.channel_max,
+        "architecture": cfg.architecture,
+        "num_fp16_res": cfg.num_fp16_res,
+        "conv_clamp": cfg.conv_clamp,
+        "resample_kernel": list(cfg.resample_filter),
+        "nonlinearity": cfg.activation,
+        "mapping_lrmul": cfg.mapping_lr_multiplier,
+    }
+    if is_g:
+        kw["w_avg_beta"] = cfg.w_avg_beta
+    else:
+        kw["mbstd_group_size"] = cfg.mbstd_group_size
+        kw["mbstd_num_features"] = cfg.mbstd_num_channels
+    return kw
+
+
+def config_kwargs(cfg) -> dict:
+    """The static kwargs NVIDIA's TF build functions take for a config's settings."""
+    is_g = hasattr(cfg, "z_dim")
+    return _sg1_kwargs(cfg, is_g) if cfg.family == "stylegan1" else _sg2_kwargs(cfg, is_g)
+
+
+def to_tf_records(G, D, G_ema, g_kwargs: dict | None = None, d_kwargs: dict | None = None) -> tuple:
+    """(G, D, Gs) TFNetworkRecords with NVIDIA's names, layouts and build functions, for `write_tf_pickle`.
+
+    StyleGAN1 networks come out as G_style / D_basic (version 3); StyleGAN2 ones as G_main (version 4) with
+    StyleGAN2-TF's build functions, or StyleGAN2-ADA-TF's (G_synthesis, D_main) when conditional.
+    g_kwargs / d_kwargs: the static kwargs besides resolution, num_channels and label_size (which NVIDIA's
+    training loop always passes); default: those that reproduce the configs.
+    """
+    from stylegan.compat.nvidia_pickle import TFNetworkRecord
+
+    sg1 = G.config.family == "stylegan1"
+    loop_kwargs = {"num_channels": G.img_channels, "resolution": G.img_resolution, "label_size": G.c_dim}
+    g_all = {**loop_kwargs, **(config_kwargs(G.config) if g_kwargs is None else g_kwargs)}
+    d_all = {**loop_kwargs, **(config_kwargs(D.config) if d_kwargs is None else d_kwargs)}
+    if sg1:
+        d_record = TFNetworkRecord(3, "D", "D_basic", d_all, {}, {"lod": np.float32(0), **tf_variables(D)})
+    else:
+        d_func = "D_main" if G.c_dim > 0 else "D_stylegan2"
+        d_record = TFNetworkRecord(4, "D", d_func, d_all, {}, tf_variables(D))
+    return _generator_record(G, "G", g_all), d_record, _generator_record(G_ema, "Gs", g_all)

@@ -12,3 +12,7 @@ class ModelFormatError(ValueError):
 
 class UnsafePickleError(ModelFormatError):
     """A pickle asks for a global (function or class) that a StyleGAN network pickle never uses."""
+
+
+class IgnoredSettingWarning(UserWarning):
+    """A model file carries a setting that the network it describes does not use; it is ignored."""

@@ -4,15 +4,15 @@ The file is read by `nvidia_pickle.read_tf_pickle` (no TensorFlow, no code from 
 else is driven by the variable names and shapes in the file: resolution, channels, mapping depth, label size
 and architecture come from the shapes, the rest from the static kwargs, checked against a known list.
 
-One name table per network serves both directions: `convert_tf_records` (TF -> ours) and `to_tf_records` (ours
--> TF names and layouts, used to write test fixtures). A table entry maps one of our state_dict keys to a TF
-variable name and a layout kind (see `_LAYOUTS`).
+One name table per network maps each of our state_dict keys to a TF variable name and a layout kind (see
+`_FROM_TF`); the tests export our networks through the same tables to write their fixtures.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,23 +20,20 @@ import numpy as np
 import torch
 from torch import nn
 
+from stylegan.compat.errors import IgnoredSettingWarning, ModelFormatError
 from stylegan.compat.nvidia_pickle import TFNetworkRecord, read_tf_pickle
-from stylegan.io.errors import ModelFormatError
 from stylegan.networks import stylegan1, stylegan2
 
-# kind -> (TF layout -> ours, ours -> TF layout)
-_LAYOUTS: dict[str, tuple[Callable, Callable]] = {
-    "id": (lambda a: a, lambda a: a),
-    "dense": (lambda a: a.T, lambda a: a.T),  # [in, out] <-> [out, in]
-    "conv": (lambda a: a.transpose(3, 2, 0, 1), lambda a: a.transpose(2, 3, 1, 0)),  # [k, k, in, out]
-    # StyleGAN2-TF upsampling convs ran as conv2d_transpose: ours are the spatially flipped kernels.
-    "conv_flip": (
-        lambda a: a[::-1, ::-1].transpose(3, 2, 0, 1),
-        lambda a: a.transpose(2, 3, 1, 0)[::-1, ::-1],
-    ),
-    "plus1": (lambda a: a + 1, lambda a: a - 1),  # StyleGAN2 mod_bias: ours bakes the +1 in
-    "const": (lambda a: a[0], lambda a: a[None]),  # [1, C, 4, 4]
-    "noise": (lambda a: a[0, 0], lambda a: a[None, None]),  # [1, 1, r, r]
+# layout kind -> how a TF array becomes ours
+_FROM_TF: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "id": lambda a: a,
+    "dense": lambda a: a.T,  # TF [in, out] -> ours [out, in]
+    "conv": lambda a: a.transpose(3, 2, 0, 1),  # TF [k, k, in, out] -> ours [out, in, k, k]
+    # StyleGAN2-TF ran its up-sampling convs as conv2d_transpose: ours are the spatially flipped kernels.
+    "conv_flip": lambda a: a[::-1, ::-1].transpose(3, 2, 0, 1),
+    "plus1": lambda a: a + 1,  # StyleGAN2 mod_bias: ours bakes the +1 in
+    "const": lambda a: a[0],  # [1, C, 4, 4] -> [C, 4, 4]
+    "noise": lambda a: a[0, 0],  # [1, 1, r, r] -> [r, r]
 }
 
 NameFn = Callable[[str], "tuple[str, str] | None"]
@@ -211,15 +208,31 @@ _REQUIRED = {
 }
 
 
-def _check_kwargs(kwargs: dict, known: set[str], what: str) -> None:
-    unknown = sorted(set(kwargs) - known)
-    if unknown:
-        raise ModelFormatError(f"{what}: unknown TensorFlow kwargs {', '.join(unknown)}")
-    for key, want in _REQUIRED.items():
-        if key in kwargs and key in known:
-            ok = kwargs[key] in want if isinstance(want, tuple) else kwargs[key] == want
-            if not ok:
-                raise ModelFormatError(f"{what}: kwarg {key}={kwargs[key]!r} is not supported (only {want!r})")
+_ANY_TF_KWARGS = _SG1_G_KWARGS | _SG1_D_KWARGS | _SG2_G_KWARGS | _SG2_D_KWARGS
+
+
+def _check_kwargs(kwargs: dict, reads: set[str], what: str) -> None:
+    """Checks a network's static kwargs against those its build function reads (`reads`).
+
+    NVIDIA's build functions take `**_kwargs` and ignore what they do not read, so a kwarg known to some other
+    build function (e.g. a D carrying the G's latent_size) cannot change the maths: it is ignored, with a
+    warning. A kwarg that no NVIDIA build function knows may belong to a modified network: refused. Of the
+    kwargs read, those in _REQUIRED must hold the values this package builds.
+    """
+    foreign = sorted(set(kwargs) - _ANY_TF_KWARGS)
+    if foreign:
+        raise ModelFormatError(f"{what}: unknown TensorFlow kwargs {', '.join(foreign)} (a modified network?)")
+    unused = sorted(set(kwargs) - reads)
+    if unused:
+        warnings.warn(
+            f"{what}: ignoring TensorFlow kwargs {', '.join(unused)}, which this build function does not read",
+            IgnoredSettingWarning,
+            stacklevel=2,
+        )
+    for key in sorted(set(kwargs) & reads & set(_REQUIRED)):
+        want, value = _REQUIRED[key], kwargs[key]
+        if not (value in want if isinstance(want, tuple) else value == want):
+            raise ModelFormatError(f"{what}: kwarg {key}={value!r} is not supported (only {want!r})")
 
 
 def _activation(kw: dict, what: str) -> str:
@@ -481,7 +494,7 @@ def _fill(module: nn.Module, name_fn: NameFn, variables: dict, ignored, what: st
         if spec is None:
             continue
         tf_name, kind = spec
-        value = np.array(_LAYOUTS[kind][0](np.asarray(_need(variables, tf_name, what))), np.float32)
+        value = np.array(_FROM_TF[kind](np.asarray(_need(variables, tf_name, what))), np.float32)
         if value.shape != tuple(tensor.shape):
             raise ModelFormatError(
                 f"{what}: {tf_name} has shape {list(variables[tf_name].shape)}, which does not "
@@ -549,119 +562,3 @@ def convert_tf_pickle(path: str | Path) -> dict[str, nn.Module]:
     """
     G, D, Gs = read_tf_pickle(path)
     return convert_tf_records(G, D, Gs, where=Path(path).name)
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Export (ours -> TF names and layouts), the inverse of the tables above: fixtures for tests.
-
-
-def tf_variables(module: nn.Module) -> dict[str, np.ndarray]:
-    """Our module's weights under NVIDIA's TF names and layouts (flat: 'synthesis/4x4/Conv/weight')."""
-    family = module.config.family
-    is_g = isinstance(module, (stylegan1.Generator, stylegan2.Generator))
-    name_fn = {
-        ("stylegan1", True): sg1_generator_name,
-        ("stylegan1", False): sg1_discriminator_name,
-        ("stylegan2", True): sg2_generator_name,
-        ("stylegan2", False): sg2_discriminator_name,
-    }[family, is_g]
-    out = {}
-    for key, tensor in module.state_dict().items():
-        spec = name_fn(key)
-        if spec is not None:
-            out[spec[0]] = np.array(_LAYOUTS[spec[1]][1](tensor.detach().cpu().numpy()), np.float32)
-    return out
-
-
-def _split(variables: dict, prefix: str) -> dict:
-    return {k[len(prefix) :]: v for k, v in variables.items() if k.startswith(prefix)}
-
-
-def _generator_record(G: nn.Module, name: str, static_kwargs: dict) -> TFNetworkRecord:
-    sg1 = G.config.family == "stylegan1"
-    v = tf_variables(G)
-    lod = np.float32(0)
-    own = {"lod": lod, "dlatent_avg": v["dlatent_avg"]}
-    synth = {"lod": lod, **_split(v, "synthesis/")}
-    version = 3 if sg1 else 4
-    return TFNetworkRecord(
-        version=version,
-        name=name,
-        build_func_name="G_style" if sg1 else "G_main",
-        static_kwargs=static_kwargs,
-        components={
-            "mapping": TFNetworkRecord(
-                version, "G_mapping", "G_mapping", dict(static_kwargs), {}, _split(v, "mapping/")
-            ),
-            "synthesis": TFNetworkRecord(
-                version,
-                "G_synthesis",
-                "G_synthesis" if sg1 or G.c_dim > 0 else "G_synthesis_stylegan2",
-                dict(static_kwargs),
-                {},
-                synth,
-            ),
-        },
-        variables=own,
-    )
-
-
-def _config_kwargs(cfg) -> dict:
-    """The static kwargs NVIDIA's build functions take for the config's settings."""
-    is_g = hasattr(cfg, "z_dim")
-    if cfg.family == "stylegan1":
-        kw = dict(
-            fmap_base=cfg.fmap_base,
-            fmap_max=cfg.fmap_max,
-            fused_scale=cfg.fused_scale,
-            blur_filter=list(cfg.blur_filter),
-            nonlinearity=cfg.activation,
-        )
-        if is_g:
-            kw.update(
-                mapping_lrmul=cfg.mapping_lr_multiplier,
-                dlatent_avg_beta=cfg.w_avg_beta,
-                truncation_psi=cfg.truncation_psi,
-                truncation_cutoff=cfg.truncation_cutoff,
-            )
-        else:
-            kw.update(mbstd_group_size=cfg.mbstd_group_size, mbstd_num_features=cfg.mbstd_num_channels)
-        return kw
-    kw = dict(
-        fmap_base=cfg.channel_base // 2,
-        fmap_max=cfg.channel_max,
-        architecture=cfg.architecture,
-        num_fp16_res=cfg.num_fp16_res,
-        conv_clamp=cfg.conv_clamp,
-        resample_kernel=list(cfg.resample_filter),
-        nonlinearity=cfg.activation,
-    )
-    if is_g:
-        kw.update(mapping_lrmul=cfg.mapping_lr_multiplier, w_avg_beta=cfg.w_avg_beta)
-    else:
-        kw.update(
-            mbstd_group_size=cfg.mbstd_group_size,
-            mbstd_num_features=cfg.mbstd_num_channels,
-            mapping_lrmul=cfg.mapping_lr_multiplier,
-        )
-    return kw
-
-
-def to_tf_records(
-    G: nn.Module, D: nn.Module, G_ema: nn.Module, g_kwargs: dict | None = None, d_kwargs: dict | None = None
-) -> tuple[TFNetworkRecord, TFNetworkRecord, TFNetworkRecord]:
-    """(G, D, Gs) TFNetworkRecords with NVIDIA's names, layouts and build functions, for `write_tf_pickle`.
-
-    StyleGAN1 networks come out as G_style / D_basic (version 3); StyleGAN2 ones as G_main (version 4) with
-    StyleGAN2-TF's build functions, or StyleGAN2-ADA-TF's (G_synthesis, D_main) when conditional.
-    g_kwargs / d_kwargs: the static kwargs besides resolution, num_channels and label_size (which NVIDIA's
-    training loop always passes); default: those that reproduce the configs.
-    """
-    sg1 = G.config.family == "stylegan1"
-    base = dict(num_channels=G.img_channels, resolution=G.img_resolution, label_size=G.c_dim)
-    g_kwargs = dict(base, **(_config_kwargs(G.config) if g_kwargs is None else g_kwargs))
-    d_kwargs = dict(base, **(_config_kwargs(D.config) if d_kwargs is None else d_kwargs))
-    d_vars = {"lod": np.float32(0), **tf_variables(D)} if sg1 else tf_variables(D)
-    d_func = "D_basic" if sg1 else "D_main" if G.c_dim > 0 else "D_stylegan2"
-    d_rec = TFNetworkRecord(3 if sg1 else 4, "D", d_func, d_kwargs, {}, d_vars)
-    return _generator_record(G, "G", g_kwargs), d_rec, _generator_record(G_ema, "Gs", g_kwargs)

@@ -1,6 +1,7 @@
 """Model files: the native safetensors format and the one loading door for every supported format."""
 
-from stylegan.io.errors import ModelFormatError
+from stylegan.io.convert import convert_model
+from stylegan.io.errors import ModelFormatError, OutputExistsError, UnsafePickleError
 from stylegan.io.loader import (
     default_model_path,
     load_discriminator,
@@ -12,7 +13,10 @@ from stylegan.io.native import atomic_write, load_native, read_native_metadata, 
 
 __all__ = [
     "ModelFormatError",
+    "OutputExistsError",
+    "UnsafePickleError",
     "atomic_write",
+    "convert_model",
     "default_model_path",
     "load_discriminator",
     "load_generator",

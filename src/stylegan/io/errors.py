@@ -2,4 +2,9 @@
 
 from stylegan.compat.errors import ModelFormatError, UnsafePickleError
 
-__all__ = ["ModelFormatError", "UnsafePickleError"]
+
+class OutputExistsError(FileExistsError):
+    """The output file of a conversion exists and overwriting was not asked for."""
+
+
+__all__ = ["ModelFormatError", "OutputExistsError", "UnsafePickleError"]
