@@ -7,16 +7,17 @@ TORCH_PIN ?= torch==2.13.0
 
 .PHONY: venv test test-all demo lint bench clean
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed: pyproject.toml Makefile
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q "$(TORCH_PIN)"
-	$(BIN)/pip install -q -e ".[dev,metrics]"
+	$(BIN)/pip install -q -e ".[dev,metrics,video]"
 	# Test oracles (pytorch-fid, lpips and torchvision's model code), without their dependencies so torch stays
-	# as installed; tests skip when they are missing.
+	# as installed. Without them their tests skip; with CI=true that is an error.
 	$(BIN)/pip install -q --no-deps pytorch-fid==0.3.0 lpips==0.1.4 \
-		&& $(BIN)/pip install -q --no-deps --target $(VENV)/oracles torchvision==0.29.1 \
-		|| echo "note: test oracles not installed; their tests will skip"
+		&& $(BIN)/pip install -q --no-deps --upgrade --target $(VENV)/oracles torchvision==0.29.1 \
+		|| { [ "$$CI" != true ] || { echo "error: test oracles not installed (CI=true: required)"; exit 1; }; \
+			echo "note: test oracles not installed; their tests will skip"; }
 	touch $@
 
 venv: $(BIN)/.installed
@@ -34,7 +35,6 @@ demo: venv
 	@echo "demo: out/demo/grid.png, out/demo/mixing.png, out/demo/figure3.png"
 
 lint: venv
-	$(BIN)/pip install -q ruff
 	$(BIN)/ruff check src tests benchmarks
 
 bench: venv
