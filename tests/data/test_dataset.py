@@ -83,7 +83,7 @@ def test_xflip_of_a_subset_mirrors_the_same_subset(tmp_path):
     arrs = _images(tmp_path, 5)
     ds = ImageFolderDataset(tmp_path, xflip=True, max_size=2, random_seed=3)
     kept = np.sort(np.random.RandomState(3).permutation(5)[:2])
-    assert len(ds) == 4
+    assert len(ds) == 4 and ds.xflip and list(ds.subset) == list(kept)
     for i, k in enumerate([*kept, *kept]):
         want = arrs[k] if i < 2 else arrs[k][:, ::-1]
         np.testing.assert_array_equal(ds[i][0][0], want)

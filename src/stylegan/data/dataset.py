@@ -184,6 +184,16 @@ class ImageFolderDataset(torch.utils.data.Dataset):
     def path(self) -> str:
         return self._source.path
 
+    @property
+    def subset(self) -> np.ndarray:
+        """Indices into the sorted file list of the images used (all of them unless `max_size`), int64 [n]."""
+        return self._raw_idx.copy()
+
+    @property
+    def xflip(self) -> bool:
+        """Whether the dataset is doubled with mirrored copies (items n..2n-1 mirror items 0..n-1)."""
+        return self._xflip
+
 
 def _check_channels(channels: int) -> int:
     if channels not in (1, 3):
