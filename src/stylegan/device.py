@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import platform
+
 import torch
 
 
@@ -17,20 +19,25 @@ def _mps_available() -> bool:
     return bool(mps is not None and mps.is_available())
 
 
-def select_device(name: str = "auto") -> torch.device:
+def select_device(name: str = "auto", *, local_rank: int | None = None) -> torch.device:
     """Returns the torch device for 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'.
+
+    Args:
+        name: 'auto' picks CUDA, then Apple MPS, then the CPU.
+        local_rank: in a multi-process run, the process's GPU: 'cuda' (or 'auto' on a CUDA machine) becomes
+            cuda:<local_rank>. An explicit 'cuda:N' is kept as given.
 
     Raises ValueError with a hint when an explicit device is not available here.
     """
     name = (name or "auto").lower()
     if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        return torch.device("mps") if _mps_available() else torch.device("cpu")
+        name = "cuda" if torch.cuda.is_available() else "mps" if _mps_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"--device {name}: no CUDA device is available here; use --device auto or cpu")
     if name == "mps" and not _mps_available():
         raise ValueError("--device mps: Apple MPS is not available here; use --device auto or cpu")
+    if name == "cuda" and local_rank is not None:
+        return torch.device("cuda", local_rank)
     try:
         return torch.device(name)
     except RuntimeError:
@@ -53,16 +60,25 @@ def activation_format(device: torch.device | str) -> torch.memory_format:
 
 
 def describe() -> dict[str, str]:
-    """What this process detected: devices, the precision and layout policy, and the CPU math libraries."""
+    """What this process detected: versions, devices, the precision and layout policy, the CPU math libraries."""
     auto = select_device("auto")
-    info = {
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
         "device (auto)": str(auto),
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "not available",
+        "cuda": _cuda_text(),
         "mps": "available" if _mps_available() else "not available",
-        "fp16 blocks": "fp16" if fp16_supported(auto) else "fp32 (fp16 only on CUDA)",
+        "fp16 blocks": "fp16" if fp16_supported(auto) else f"fp32 on {auto.type} (fp16 only on CUDA)",
         "activation layout": "channels_last" if activation_format(auto) == torch.channels_last else "contiguous",
         "cpu threads": str(torch.get_num_threads()),
         "oneDNN (mkldnn)": "yes" if torch.backends.mkldnn.is_available() else "no",
         "cpu capability": torch.backends.cpu.get_cpu_capability(),
     }
-    return info
+
+
+def _cuda_text() -> str:
+    """'<n> x <name of GPU 0> (CUDA <version torch was built with>)', or why there is none."""
+    if not torch.cuda.is_available():
+        built = torch.version.cuda
+        return f"not available (torch built with CUDA {built})" if built else "not available (CPU build of torch)"
+    return f"{torch.cuda.device_count()} x {torch.cuda.get_device_name(0)} (CUDA {torch.version.cuda})"

@@ -1,5 +1,10 @@
-"""The paper's figures, made by the CLI from tiny random models (StyleGAN1 and StyleGAN2) saved natively."""
+"""The paper's figures, made by the CLI from tiny random models (StyleGAN1 and StyleGAN2) saved natively.
 
+Every figure is checked cell by cell against an oracle that calls the networks directly (G.mapping, G.synthesis)
+with NVIDIA's seed -> z recipe, never through stylegan.editing.
+"""
+
+import copy
 from types import SimpleNamespace
 
 import numpy as np
@@ -10,7 +15,6 @@ from PIL import Image
 
 from stylegan.cli.main import main
 from stylegan.editing import figures
-from stylegan.editing.generate import compute_ws, synthesize
 from stylegan.io import save_networks
 from stylegan.networks import stylegan1, stylegan2
 
@@ -63,7 +67,7 @@ def model(request, tmp_path_factory):
     G.mapping.w_avg.copy_(torch.randn(G.w_dim))
     path = tmp_path_factory.mktemp(request.param) / "model.safetensors"
     save_networks(path, {"G_ema": G})
-    return path, G
+    return path, G, request.param
 
 
 def run(*args):
@@ -81,68 +85,115 @@ def _cells(img, rows, cols):
 
 def _close(a, b):
     """uint8 images equal up to rounding (batch size and lerp change the float path by ~1e-7)."""
+    assert a.shape == b.shape
     diff = np.abs(a.astype(int) - b.astype(int))
     assert diff.max() <= 1 and diff.mean() < 0.05
 
 
 def _png(path):
-    return np.asarray(Image.open(path))
+    arr = np.asarray(Image.open(path))
+    return arr[:, :, None] if arr.ndim == 2 else arr
+
+
+# ---- the oracle: the networks called directly, NVIDIA's seed -> z recipe, pixels quantised with numpy ----
+
+
+def ws_of(G, seeds, psi=1.0, cutoff=None):
+    """[N, num_ws, w_dim] from z = RandomState(seed).randn(z_dim)."""
+    z = torch.from_numpy(np.stack([np.random.RandomState(s).randn(G.z_dim) for s in seeds])).float()
+    with torch.no_grad():
+        return G.mapping(z, None, truncation_psi=psi, truncation_cutoff=cutoff)
+
+
+def pixels(img):
+    """Float images [N, C, H, W] in [-1, 1] -> uint8 [N, H, W, C]."""
+    return np.clip(img.numpy().transpose(0, 2, 3, 1) * 127.5 + 128, 0, 255).astype(np.uint8)
+
+
+def render(G, ws, noise_mode="const"):
+    with torch.no_grad():
+        return pixels(G.synthesis(ws, noise_mode=noise_mode))
+
+
+# Layer groups derived by hand for the 16² test models (coarse / middle / fine = thirds of 4², 8², 16²):
+# StyleGAN1 has two ws per resolution; StyleGAN2 one at 4², two at 8² and 16², and the last ToRGB's at 16².
+GROUPS = {
+    "stylegan1": {"coarse": [0, 1], "middle": [2, 3], "fine": [4, 5]},
+    "stylegan2": {"coarse": [0], "middle": [1, 2], "fine": [3, 4, 5]},
+}
+PRINTED = {
+    "stylegan1": "coarse ws 0-1 (4²), middle ws 2-3 (8²), fine ws 4-5 (16²)",
+    "stylegan2": "coarse ws 0 (4²), middle ws 1-2 (8²), fine ws 3-5 (16²)",
+}
 
 
 def test_mixing_figure(model, tmp_path):
-    path, G = model
+    path, G, family = model
     out = tmp_path / "fig3.png"
-    res = run(
-        "figure",
-        "mixing",
-        "--network",
-        path,
-        "--cols",
-        "1,2,3",
-        "--coarse",
-        "4,5",
-        "--middle",
-        "6",
-        "--fine",
-        "7",
-        "--trunc",
-        "1",
-        "--out",
-        out,
-        "--device",
-        "cpu",
-    )
+    args = ["--cols", "1,2,3", "--coarse", "4,5", "--middle", "6", "--fine", "7", "--trunc", "1", "--out", out]
+    res = run("figure", "mixing", "--network", path, *args, "--device", "cpu")
     assert res.exit_code == 0, res.output
+    assert PRINTED[family] in res.output  # the groups of this model, not the paper's 1024² ones
     cells = _cells(_png(out), rows=5, cols=4)
     assert (cells[0][0] == 255).all()  # blank corner
-    ws_b = compute_ws(G, [1, 2, 3])
-    _close(np.concatenate(cells[0][1:], axis=1), np.concatenate(list(synthesize(G, ws_b)), axis=1))
-    ws_a = compute_ws(G, [7])  # the fine row: A's coarse/middle styles, B's fine ones
-    fine = figures.layer_groups(G)["fine"]
-    mixed = ws_a.repeat(3, 1, 1)
-    mixed[:, fine] = ws_b[:, fine]
-    _close(cells[4][0], synthesize(G, ws_a)[0])
-    _close(cells[4][3], synthesize(G, mixed)[2])
+    ws_b = ws_of(G, [1, 2, 3])
+    for j, img in enumerate(render(G, ws_b)):
+        _close(cells[0][j + 1], img)
+    for r, (seed, group) in enumerate([(4, "coarse"), (5, "coarse"), (6, "middle"), (7, "fine")], start=1):
+        ws_a = ws_of(G, [seed])
+        _close(cells[r][0], render(G, ws_a)[0])
+        mixed = ws_a.repeat(3, 1, 1)
+        mixed[:, GROUPS[family][group]] = ws_b[:, GROUPS[family][group]]
+        for j, img in enumerate(render(G, mixed)):
+            _close(cells[r][j + 1], img)
 
 
-def test_noise_figures(model, tmp_path):
-    path, G = model
-    out4, out5 = tmp_path / "fig4.png", tmp_path / "fig5.png"
-    args = ["--seeds", "3,4", "--draws", "3", "--std-draws", "6", "--out", out4]
-    res = run("figure", "noise", "--network", path, *args)
+def test_stochastic_variation_figure(model, tmp_path):
+    """Fig. 4: the draws are G.synthesis with fresh noise after manual_seed(--noise-seed); the last column is
+    the per-pixel std-dev over the draws (mean over channels), scaled so its maximum is 255."""
+    path, G, _ = model
+    out = tmp_path / "fig4.png"
+    res = run("figure", "noise", "--network", path, "--seeds", "3,4", "--draws", "3", "--std-draws", "6", "--out", out)
     assert res.exit_code == 0, res.output
-    cells = _cells(_png(out4), rows=2, cols=4)
-    assert not np.array_equal(cells[0][0], cells[0][1])  # different noise draws
-    assert cells[0][3].max() == 255 and np.ptp(cells[0][3]) > 0  # std image, scaled to white
-    res = run("figure", "noise-layers", "--network", path, "--seeds", "3", "--out", out5)
-    assert res.exit_code == 0, res.output
-    all_, none, fine, coarse = _cells(_png(out5), rows=1, cols=4)[0]
+    cells = _cells(_png(out), rows=2, cols=4)
     psi, cutoff = figures.default_truncation(G)
-    ws = compute_ws(G, [3], truncation_psi=psi, truncation_cutoff=cutoff)
-    _close(none, synthesize(G, ws, noise_mode="none")[0])
-    torch.manual_seed(0)
-    _close(all_, synthesize(G, ws, noise_mode="random")[0])
-    assert len({a.tobytes() for a in (all_, none, fine, coarse)}) == 4
+    for row, seed in enumerate([3, 4]):
+        torch.manual_seed(0)
+        with torch.no_grad():
+            draws = G.synthesis(ws_of(G, [seed], psi, cutoff).expand(6, -1, -1), noise_mode="random").numpy()
+        for k, img in enumerate(pixels(torch.from_numpy(draws[:3]))):
+            _close(cells[row][k], img)
+        std = draws.std(axis=0, ddof=1).mean(axis=0)
+        expected = (std / std.max() * 255).astype(np.uint8)
+        assert np.abs(cells[row][3][:, :, 0].astype(int) - expected).max() <= 1
+        assert not np.array_equal(cells[row][0], cells[row][1])
+
+
+def _noise_only(G, keep_resolutions):
+    """A copy of G whose layers outside `keep_resolutions` have noise_strength 0 (the oracle of Fig. 5)."""
+    H = copy.deepcopy(G)
+    with torch.no_grad():
+        for name, p in H.named_parameters():
+            if name.endswith("noise_strength") and int(name.split(".")[1][1:]) not in keep_resolutions:
+                p.zero_()
+    return H
+
+
+def test_noise_layers_figure(model, tmp_path):
+    path, G, _ = model
+    out = tmp_path / "fig5.png"
+    res = run("figure", "noise-layers", "--network", path, "--seeds", "3", "--out", out)
+    assert res.exit_code == 0, res.output
+    cells = _cells(_png(out), rows=1, cols=4)[0]
+    ws = ws_of(G, [3], *figures.default_truncation(G))
+    expected = []
+    for keep in [(4, 8, 16), (), (16,), (4, 8)]:  # all, none, fine (16² here), coarse and middle
+        torch.manual_seed(0)
+        expected.append(render(_noise_only(G, keep), ws, noise_mode="random")[0])
+    for ours, ref in zip(cells, expected, strict=True):
+        _close(ours, ref)
+    _close(cells[1], render(G, ws, noise_mode="none")[0])
+    assert len({c.tobytes() for c in cells}) == 4
 
 
 def test_noise_only_at_restores_strengths():
@@ -156,37 +207,31 @@ def test_noise_only_at_restores_strengths():
 
 
 def test_truncation_figure(model, tmp_path):
-    path, G = model
+    path, G, _ = model
     out = tmp_path / "fig8.png"
     res = run("figure", "truncation", "--network", path, "--seeds", "5,6", "--psis", "1,0,-1", "--out", out)
     assert res.exit_code == 0, res.output
     cells = _cells(_png(out), rows=2, cols=3)
-    _close(cells[0][0], synthesize(G, compute_ws(G, [5]))[0])
-    _close(cells[0][1], cells[1][1])  # psi 0: every seed becomes w_avg
+    for row, seed in enumerate([5, 6]):
+        for col, psi in enumerate([1.0, 0.0, -1.0]):
+            _close(cells[row][col], render(G, ws_of(G, [seed], psi))[0])
+    w_avg = G.mapping.w_avg.reshape(1, 1, -1).expand(1, G.num_ws, -1)
+    _close(cells[0][1], render(G, w_avg)[0])  # psi 0: every seed becomes w_avg
 
 
 def test_interpolation_gif(model, tmp_path):
-    path, G = model
+    path, G, _ = model
     out = tmp_path / "walk.gif"
-    res = run(
-        "figure",
-        "interpolate",
-        "--network",
-        path,
-        "--seeds",
-        "1,2",
-        "--frames",
-        "3",
-        "--trunc",
-        "1",
-        "--out",
-        out,
-    )
+    args = ["--seeds", "1,2", "--frames", "3", "--trunc", "1", "--out", out]
+    res = run("figure", "interpolate", "--network", path, *args)
     assert res.exit_code == 0, res.output
     gif = Image.open(out)
     assert gif.n_frames == 6 and gif.size == (RES, RES)
-    first = np.asarray(gif.convert("RGB"))
-    assert np.abs(first.astype(int) - synthesize(G, compute_ws(G, [1]))[0].astype(int)).mean() < 8  # GIF palette
+    w1, w2 = ws_of(G, [1]), ws_of(G, [2])
+    for frame, ws in [(0, w1), (1, w1 + (w2 - w1) / 3), (3, w2), (5, w2 + (w1 - w2) * 2 / 3)]:
+        gif.seek(frame)
+        ours = np.asarray(gif.convert("RGB")).astype(int)
+        assert np.abs(ours - render(G, ws)[0]).mean() < 8  # GIF palette
 
 
 def test_interpolation_mp4(model, tmp_path):

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import errno
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
 import torch
 
+from stylegan.editing.generate import NOISE_MODE
+
 network_option = click.option(
     "--network",
     "network",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     default=None,
     help="Model file: .safetensors (native) or NVIDIA .pkl. Default: the model shipped with the package.",
 )
@@ -31,8 +34,64 @@ def user_errors() -> Iterator[None]:
         yield
     except click.ClickException:
         raise
-    except (ValueError, OSError) as err:
-        raise click.ClickException(str(err).splitlines()[0] if str(err) else type(err).__name__) from None
+    except OSError as err:
+        raise click.ClickException(os_error_line(err)) from None
+    except ValueError as err:
+        raise click.ClickException(_first_line(err)) from None
+
+
+def _first_line(err: Exception) -> str:
+    return str(err).splitlines()[0] if str(err).strip() else type(err).__name__
+
+
+# What a failed system call means for someone who asked us to read or write a path.
+_OS_ERRORS = {
+    errno.ENOENT: "{path}: no such file or folder",
+    errno.EEXIST: "{path} already exists; choose another name",
+    errno.EISDIR: "{path} is a folder; give a file name",
+    errno.ENOTDIR: "{path}: a part of this path is a file, not a folder",
+    errno.EACCES: "{path}: permission denied",
+    errno.EPERM: "{path}: permission denied",
+    errno.ENOSPC: "no space left on the disk while writing {path}",
+    errno.EROFS: "{path} is on a read-only file system",
+}
+
+
+def os_error_line(err: OSError) -> str:
+    """One sentence for an OSError: no `[Errno N]` prefix, and the path it is about."""
+    if err.errno is None or not err.strerror:  # raised by our code with its own message
+        return _first_line(err)
+    path = err.filename if err.filename is not None else "a file"
+    if err.errno == errno.EEXIST and Path(path).is_file():  # mkdir met a file: the usual EEXIST a user causes
+        return f"{path} is a file, but a folder is needed there; choose another name"
+    template = _OS_ERRORS.get(err.errno, "{path}: {reason}")
+    return template.format(path=path, reason=err.strerror.lower())
+
+
+def refuse_existing(out: Path, force: bool) -> None:
+    """--out FILE is never overwritten silently: an error unless --force (checked before any work is done)."""
+    if out.is_dir():
+        raise click.ClickException(f"--out {out} is a folder; give a file name")
+    if out.exists() and not force:
+        raise click.ClickException(f"--out {out} already exists; pass --force to replace it, or choose another name")
+
+
+def out_option(default: str) -> Callable:
+    """--out FILE and --force, for commands that write one file."""
+
+    def decorate(command: Callable) -> Callable:
+        command = click.option(
+            "--force", is_flag=True, help="Replace --out if it already exists (otherwise an existing file is an error)."
+        )(command)
+        return click.option(
+            "--out",
+            type=click.Path(path_type=Path),
+            default=Path(default),
+            show_default=True,
+            help="Output file (written atomically; never replaced without --force).",
+        )(command)
+
+    return decorate
 
 
 def get_device(name: str) -> torch.device:
@@ -83,9 +142,9 @@ class_option = click.option("--class", "class_idx", type=int, default=None, help
 noise_option = click.option(
     "--noise-mode",
     type=click.Choice(["const", "random", "none"]),
-    default="const",
+    default=NOISE_MODE,
     show_default=True,
-    help="Per-layer noise: stored constants, fresh draws, or none.",
+    help="Per-layer noise: the model's stored constants (same image for a seed every time), fresh draws, or none.",
 )
 
 

@@ -16,33 +16,26 @@ from stylegan.cli.common import (
     load_G_and_truncation,
     network_option,
     noise_option,
+    out_option,
     parse_seeds,
+    refuse_existing,
     trunc_option,
     user_errors,
 )
 
 
-def out_option(default: str):
-    return click.option(
-        "--out",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=Path(default),
-        show_default=True,
-        help="Output file.",
-    )
-
-
-def _setup(network, device, truncation_psi, truncation_cutoff):
-    """(G, device, psi, cutoff) with the model's defaults filled in."""
+def _setup(network, device, truncation_psi, truncation_cutoff, out: Path, force: bool):
+    """(G, device, psi, cutoff) with the model's defaults filled in, once --out is known to be free."""
+    refuse_existing(out, force)
     return load_G_and_truncation(network, device, truncation_psi, truncation_cutoff)
 
 
-def _save(image, out: Path) -> None:
-    from stylegan.editing.generate import image_from_array
+def _save(image, out: Path, note: str = "") -> None:
+    """Writes a figure [C, H, W] atomically and says where, how big, and `note`."""
+    from stylegan.images import save_png
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    image_from_array(image).save(out)
-    click.echo(f"wrote {out} ({image.shape[1]}x{image.shape[0]})")
+    save_png(image, out)
+    click.echo(f"wrote {out} ({image.shape[2]}x{image.shape[1]}{'; ' + note if note else ''})")
 
 
 @click.group()
@@ -68,19 +61,21 @@ def figure() -> None:
     "--coarse",
     default="888,829,1898",
     show_default=True,
-    help="Sources A taking B's coarse styles (4²-8²: pose, face shape); '' for none.",
+    help="Sources A taking B's coarse styles (lowest third of the model's resolutions; 4²-8² at 64² and above: "
+    "pose, face shape); '' for none.",
 )
 @click.option(
     "--middle",
     default="1733,1614",
     show_default=True,
-    help="Sources A taking B's middle styles (16²-32²: features, hair, eyes).",
+    help="Sources A taking B's middle styles (middle third; 16²-32² at 64² and above: features, hair, eyes).",
 )
 @click.option(
     "--fine",
     default="845",
     show_default=True,
-    help="Sources A taking B's fine styles (64² and up: colours, microstructure).",
+    help="Sources A taking B's fine styles (top third; 64² and up on models of 64² and above: colours, "
+    "microstructure).",
 )
 @trunc_option
 @cutoff_option
@@ -99,15 +94,19 @@ def mixing(
     class_idx,
     noise_mode,
     out,
+    force,
     device,
 ):
     """Style mixing (paper figure 3): coarse, middle or fine styles of sources B copied into sources A.
+
+    The groups come from the model's resolution and are printed (e.g. a 32² model: coarse 4²-8², middle 16²,
+    fine 32²).
 
     \b
     Example:
       stylegan figure mixing --network ffhq.pkl --cols 639,701,687 --coarse 888,829 --middle 1733 --fine 845
     """
-    from stylegan.editing.figures import paper_mixing_figure
+    from stylegan.editing.figures import describe_groups, group_rows, style_mixing_figure
 
     cols = parse_seeds(col_seeds, "--cols")
     rows = {
@@ -116,21 +115,19 @@ def mixing(
     }
     if not any(rows.values()):
         raise click.ClickException("give at least one of --coarse, --middle or --fine")
-    G, dev, psi, cutoff = _setup(network, device, truncation_psi, truncation_cutoff)
+    G, dev, psi, cutoff = _setup(network, device, truncation_psi, truncation_cutoff, out, force)
     with user_errors():
-        _save(
-            paper_mixing_figure(
-                G,
-                cols,
-                rows,
-                truncation_psi=psi,
-                truncation_cutoff=cutoff,
-                class_idx=class_idx,
-                noise_mode=noise_mode,
-                device=dev,
-            ),
-            out,
+        fig = style_mixing_figure(
+            G,
+            cols,
+            group_rows(G, rows),
+            truncation_psi=psi,
+            truncation_cutoff=cutoff,
+            class_idx=class_idx,
+            noise_mode=noise_mode,
+            device=dev,
         )
+        _save(fig, out, describe_groups(G))
 
 
 @figure.command()
@@ -150,7 +147,9 @@ def mixing(
 @class_option
 @out_option("out/figure4-noise.png")
 @device_option
-def noise(network, seeds, draws, std_draws, noise_seed, truncation_psi, truncation_cutoff, class_idx, out, device):
+def noise(
+    network, seeds, draws, std_draws, noise_seed, truncation_psi, truncation_cutoff, class_idx, out, force, device
+):
     """Stochastic variation (paper figure 4): one w, several noise draws, and the per-pixel std-dev image.
 
     \b
@@ -160,7 +159,7 @@ def noise(network, seeds, draws, std_draws, noise_seed, truncation_psi, truncati
     from stylegan.editing.figures import stochastic_variation_figure
 
     seed_list = parse_seeds(seeds)
-    G, dev, psi, cutoff = _setup(network, device, truncation_psi, truncation_cutoff)
+    G, dev, psi, cutoff = _setup(network, device, truncation_psi, truncation_cutoff, out, force)
     with user_errors():
         _save(
             stochastic_variation_figure(
@@ -187,17 +186,19 @@ def noise(network, seeds, draws, std_draws, noise_seed, truncation_psi, truncati
 @class_option
 @out_option("out/figure5-noise-layers.png")
 @device_option
-def noise_layers(network, seeds, noise_seed, truncation_psi, truncation_cutoff, class_idx, out, device):
-    """Noise per layer (paper figure 5): in all layers, none, fine layers only (64² and up), coarse only.
+def noise_layers(network, seeds, noise_seed, truncation_psi, truncation_cutoff, class_idx, out, force, device):
+    """Noise per layer (paper figure 5): in all layers, none, fine layers only, coarse (and middle) only.
+
+    "Fine" is the top third of the model's resolutions (64² and up on models of 64² and above); it is printed.
 
     \b
     Example:
       stylegan figure noise-layers --network ffhq.pkl --seeds 1157 --out fig5.png
     """
-    from stylegan.editing.figures import noise_layers_figure
+    from stylegan.editing.figures import describe_groups, noise_layers_figure
 
     seed_list = parse_seeds(seeds)
-    G, dev, psi, cutoff = _setup(network, device, truncation_psi, truncation_cutoff)
+    G, dev, psi, cutoff = _setup(network, device, truncation_psi, truncation_cutoff, out, force)
     with user_errors():
         _save(
             noise_layers_figure(
@@ -210,6 +211,7 @@ def noise_layers(network, seeds, noise_seed, truncation_psi, truncation_cutoff, 
                 device=dev,
             ),
             out,
+            describe_groups(G),
         )
 
 
@@ -231,9 +233,10 @@ def _parse_psis(text: str) -> list[float]:
 @click.option("--psis", default="1,0.7,0.5,0,-0.5,-1", show_default=True, help="One column per psi.")
 @cutoff_option
 @class_option
+@noise_option
 @out_option("out/figure8-truncation.png")
 @device_option
-def truncation(network, seeds, psis, truncation_cutoff, class_idx, out, device):
+def truncation(network, seeds, psis, truncation_cutoff, class_idx, noise_mode, out, force, device):
     """The truncation trick (paper figure 8): w_avg + psi (w - w_avg) in W, from psi = 1 to -1.
 
     \b
@@ -243,15 +246,20 @@ def truncation(network, seeds, psis, truncation_cutoff, class_idx, out, device):
     from stylegan.editing.figures import truncation_figure
 
     seed_list, psi_list = parse_seeds(seeds), _parse_psis(psis)
+    refuse_existing(out, force)
     dev = get_device(device)
     G = load_G(network, dev)
     with user_errors():
-        _save(
-            truncation_figure(
-                G, seed_list, psi_list, truncation_cutoff=truncation_cutoff, class_idx=class_idx, device=dev
-            ),
-            out,
+        fig = truncation_figure(
+            G,
+            seed_list,
+            psi_list,
+            truncation_cutoff=truncation_cutoff,
+            class_idx=class_idx,
+            noise_mode=noise_mode,
+            device=dev,
         )
+        _save(fig, out)
 
 
 @figure.command()
@@ -265,7 +273,9 @@ def truncation(network, seeds, psis, truncation_cutoff, class_idx, out, device):
 @noise_option
 @out_option("out/interpolation.gif")
 @device_option
-def interpolate(network, seeds, frames, fps, truncation_psi, truncation_cutoff, class_idx, noise_mode, out, device):
+def interpolate(
+    network, seeds, frames, fps, truncation_psi, truncation_cutoff, class_idx, noise_mode, out, force, device
+):
     """Interpolation video: a loop through the seeds' ws in W. .gif always works; .mp4 needs imageio-ffmpeg.
 
     \b
@@ -279,7 +289,7 @@ def interpolate(network, seeds, frames, fps, truncation_psi, truncation_cutoff, 
         raise click.ClickException("--seeds: an interpolation needs at least 2 seeds")
     if out.suffix.lower() not in (".gif", ".mp4"):
         raise click.ClickException(f"--out {out}: use a .gif or .mp4 file name")
-    G, dev, psi, cutoff = _setup(network, device, truncation_psi, truncation_cutoff)
+    G, dev, psi, cutoff = _setup(network, device, truncation_psi, truncation_cutoff, out, force)
     with user_errors():
         count = write_video(
             interpolation_frames(

@@ -1,11 +1,10 @@
-"""`stylegan generate` and `stylegan mix`."""
+"""`stylegan generate` and `stylegan mix`: thin wrappers over stylegan.editing."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
-from PIL import Image
 
 from stylegan.cli.common import (
     class_option,
@@ -14,7 +13,9 @@ from stylegan.cli.common import (
     load_G_and_truncation,
     network_option,
     noise_option,
+    out_option,
     parse_seeds,
+    refuse_existing,
     trunc_option,
     user_errors,
 )
@@ -27,19 +28,31 @@ from stylegan.cli.common import (
 @cutoff_option
 @class_option
 @noise_option
-@click.option("--outdir", type=click.Path(file_okay=False, path_type=Path), default=Path("out"), show_default=True)
+@click.option(
+    "--outdir",
+    type=click.Path(path_type=Path),
+    default=Path("out"),
+    show_default=True,
+    help="Folder for seedNNNN.png (and grid.png); files of those names already there are replaced.",
+)
 @click.option("--grid", is_flag=True, help="Also write all images as one grid, grid.png.")
 @device_option
 def generate(network, seeds, truncation_psi, truncation_cutoff, class_idx, noise_mode, outdir, grid, device):
-    """Generate one PNG per seed (seed0000.png, ...).
+    """Generate one PNG per seed (seed0000.png, ...) into --outdir.
+
+    Like NVIDIA's generate.py, an existing seedNNNN.png for the same seed is replaced; other files are kept.
 
     \b
     Example:
       stylegan generate --network ffhq.pkl --seeds 0-7,12 --trunc 0.7 --outdir out
     """
-    from stylegan.editing.generate import generate_images, image_from_array, make_grid
+    from stylegan.editing.figures import PAD
+    from stylegan.editing.generate import generate_images
+    from stylegan.images import save_png, tile
 
     seed_list = parse_seeds(seeds)
+    if outdir.exists() and not outdir.is_dir():
+        raise click.ClickException(f"--outdir {outdir} is a file; give a folder name")
     G, dev, truncation_psi, truncation_cutoff = load_G_and_truncation(
         network, device, truncation_psi, truncation_cutoff
     )
@@ -53,12 +66,11 @@ def generate(network, seeds, truncation_psi, truncation_cutoff, class_idx, noise
             noise_mode=noise_mode,
             device=dev,
         )
-        outdir.mkdir(parents=True, exist_ok=True)
         for seed, img in zip(seed_list, images, strict=True):
-            image_from_array(img).save(outdir / f"seed{seed:04d}.png")
+            save_png(img, outdir / f"seed{seed:04d}.png")
         if grid:
-            image_from_array(make_grid(images, pad=2)).save(outdir / "grid.png")
-    click.echo(f"wrote {len(images)} images to {outdir}")
+            save_png(tile(images, pad=PAD), outdir / "grid.png")
+    click.echo(f"wrote {len(images)} images to {outdir}" + (" and grid.png" if grid else ""))
 
 
 @click.command()
@@ -80,18 +92,14 @@ def generate(network, seeds, truncation_psi, truncation_cutoff, class_idx, noise
 @click.option(
     "--styles",
     default=None,
-    help="Layers that take B's styles, e.g. 0-6. Default: the coarse half (0 .. num_ws/2-1).",
+    help="Layers (ws indices) that take B's styles, e.g. 0-6. Default: the model's coarse layers "
+    "(printed; computed from its resolution).",
 )
 @trunc_option
 @cutoff_option
 @class_option
 @noise_option
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=Path("out/mixing.png"),
-    show_default=True,
-)
+@out_option("out/mixing.png")
 @click.option(
     "--zoom",
     type=click.IntRange(1, 16),
@@ -110,38 +118,39 @@ def mix(
     class_idx,
     noise_mode,
     out,
+    force,
     zoom,
     device,
 ):
     """The paper's style-mixing figure: rows are sources A, columns sources B; each cell is A with B's styles
-    in the layers --styles (coarse 0-3 at 1024²: pose/shape; middle; fine: colours).
+    in the layers --styles (low ws indices: coarse styles such as pose and shape; high ones: colours).
 
     \b
     Example:
       stylegan mix --network ffhq.pkl --rows 85,100,75 --cols 55,821,1789 --styles 0-6 --out fig.png
     """
-    from stylegan.editing.generate import image_from_array, style_mixing_figure
+    from stylegan.editing.figures import layer_groups, style_mixing_figure
+    from stylegan.editing.generate import format_range
+    from stylegan.images import save_png
+    from stylegan.images import zoom as enlarge
 
     rows, cols = parse_seeds(row_seeds, "--rows"), parse_seeds(col_seeds, "--cols")
+    style_list = parse_seeds(styles, "--styles") if styles else None
+    refuse_existing(out, force)
     G, dev, truncation_psi, truncation_cutoff = load_G_and_truncation(
         network, device, truncation_psi, truncation_cutoff
     )
-    style_list = parse_seeds(styles, "--styles") if styles else list(range(max(G.num_ws // 2, 1)))
     with user_errors():
+        style_list = style_list if style_list is not None else layer_groups(G)["coarse"]
         fig = style_mixing_figure(
             G,
-            rows,
             cols,
-            style_list,
+            [(seed, style_list) for seed in rows],
             truncation_psi=truncation_psi,
             truncation_cutoff=truncation_cutoff,
             class_idx=class_idx,
             noise_mode=noise_mode,
             device=dev,
         )
-        out.parent.mkdir(parents=True, exist_ok=True)
-        image = image_from_array(fig)
-        if zoom > 1:
-            image = image.resize((image.width * zoom, image.height * zoom), Image.NEAREST)
-        image.save(out)
-    click.echo(f"wrote {out} ({len(rows)} rows x {len(cols)} columns, styles {style_list})")
+        save_png(enlarge(fig, zoom), out)
+    click.echo(f"wrote {out} ({len(rows)} rows x {len(cols)} columns, B's styles in ws {format_range(style_list)})")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
+import pkgutil
 
 import click
 
@@ -20,27 +20,14 @@ COMMANDS = {
 
 
 class LazyGroup(click.Group):
-    """Imports a subcommand's module on first use, so `stylegan --help` stays fast."""
+    """Resolves a subcommand from COMMANDS on first use, so `stylegan --help` and `stylegan env` stay fast."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(name for name in COMMANDS if self._load(name) is not None)
+        return sorted(COMMANDS)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        return self._load(cmd_name)
-
-    @staticmethod
-    def _load(name: str) -> click.Command | None:
-        target = COMMANDS.get(name)
-        if target is None:
-            return None
-        module_name, attr = target.split(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as err:
-            if err.name == module_name:  # command not built yet
-                return None
-            raise
-        return getattr(module, attr, None)
+        target = COMMANDS.get(cmd_name)
+        return None if target is None else pkgutil.resolve_name(target)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

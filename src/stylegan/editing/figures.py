@@ -1,27 +1,30 @@
 """The StyleGAN paper's figures for any loaded generator (StyleGAN1 and StyleGAN2 modules alike).
 
-- Fig. 3 `paper_mixing_figure`: top row sources B, left column sources A; each row copies one group of B's
-  styles (coarse 4²-8², middle 16²-32², fine 64² and up) into A.
+- Fig. 3 `style_mixing_figure`: top row sources B, left column sources A; each row copies some of B's styles
+  into A (`group_rows` picks the paper's coarse / middle / fine groups; `stylegan mix` any list of layers).
 - Fig. 4 `stochastic_variation_figure`: one w, several noise draws, and the per-pixel standard deviation.
 - Fig. 5 `noise_layers_figure`: noise in all layers / none / fine layers only / coarse layers only.
 - Fig. 8 `truncation_figure`: w_avg + psi (w - w_avg) for psi from 1 to -1.
 - `interpolation_frames` / `write_video`: a loop through the seeds' ws (GIF: Pillow, mp4: imageio-ffmpeg).
 
-Per-layer noise is switched off by zeroing the layers' `noise_strength` inside `noise_only_at` (restored
-after), so the network code needs no hook. Images are uint8 arrays [H, W, C] (grids) or [N, H, W, C].
+Layer groups come from the model's own resolutions (`layer_groups`, `describe_groups`): the paper's split at 64²
+and above, the resolutions in thirds below. Per-layer noise is switched off by zeroing the layers'
+`noise_strength` inside `noise_only_at` (restored after), so the network code needs no hook. Figures are uint8
+images [C, H, W]; frames too.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from stylegan.editing.generate import compute_ws, make_grid, mix_ws, synthesize, to_uint8
+from stylegan.editing.generate import NOISE_MODE, compute_ws, mix_ws, synthesize
+from stylegan.images import tile, to_pil, to_uint8
+from stylegan.io.native import atomic_write
 
 GROUPS = ("coarse", "middle", "fine")
 PAPER_PSIS = (1.0, 0.7, 0.5, 0.0, -0.5, -1.0)
@@ -61,6 +64,21 @@ def layer_groups(G) -> dict[str, list[int]]:
     return groups
 
 
+def describe_groups(G) -> str:
+    """The model's layer groups in words, e.g. at 1024² (StyleGAN1):
+    'coarse ws 0-3 (4²-8²), middle ws 4-7 (16²-32²), fine ws 8-17 (64²-1024²)'."""
+    res = ws_resolutions(G)
+    return ", ".join(
+        f"{group} ws {_span(idx[0], idx[-1])} ({_span(f'{res[idx[0]]}²', f'{res[idx[-1]]}²')})"
+        for group, idx in layer_groups(G).items()
+        if idx
+    )
+
+
+def _span(first, last) -> str:
+    return f"{first}" if first == last else f"{first}-{last}"
+
+
 def _noise_layers(G) -> list[tuple[torch.nn.Module, int]]:
     return [
         (m, int(m.resolution))
@@ -89,56 +107,69 @@ def _check_noise(G) -> None:
         raise ValueError("this model has no noise inputs (e.g. StyleGAN3), so noise figures do not apply")
 
 
-def paper_mixing_figure(
+def check_layers(G, layers: Sequence[int]) -> list[int]:
+    """The ws indices as a list; ValueError naming the valid range when one is not a layer of G."""
+    layers = [int(i) for i in layers]
+    outside = sorted({i for i in layers if not 0 <= i < G.num_ws})
+    if outside:
+        raise ValueError(f"--styles {outside} out of range: this model has layers (ws) 0..{G.num_ws - 1}")
+    return layers
+
+
+def group_rows(G, seeds_per_group: dict[str, Sequence[int]]) -> list[tuple[int, list[int]]]:
+    """Fig. 3's rows: (seed A, the ws indices of its group) for each seed of `seeds_per_group[group]`."""
+    groups = layer_groups(G)
+    rows = []
+    for group, seeds in seeds_per_group.items():
+        if seeds and not groups[group]:
+            raise ValueError(f"this {G.img_resolution}² model has no {group} layers; drop that row group")
+        rows += [(seed, groups[group]) for seed in seeds]
+    return rows
+
+
+def style_mixing_figure(
     G,
     col_seeds: Sequence[int],
-    row_seeds: dict[str, Sequence[int]],
+    rows: Sequence[tuple[int, Sequence[int]]],
     *,
     truncation_psi: float = 1.0,
     truncation_cutoff: int | None = None,
     class_idx: int | None = None,
-    noise_mode: str = "const",
+    noise_mode: str = NOISE_MODE,
     device: torch.device | str = "cpu",
-) -> np.ndarray:
-    """Paper Fig. 3. Top row: sources B (`col_seeds`); left column: sources A; the rows of group g (from
-    `row_seeds[g]`, g in coarse/middle/fine) take B's styles at that group's layers. Returns [H', W', C]."""
-    groups = layer_groups(G)
+) -> torch.Tensor:
+    """Paper Fig. 3 (and `stylegan mix`): a grid [C, H', W'] with sources B along the top, sources A down the left.
+
+    Args:
+        col_seeds: seeds of the sources B, one per column.
+        rows: (seed of source A, layers) per row; cell (i, j) is A_i with B_j's ws at rows[i]'s layers.
+    """
+    if not rows or not col_seeds:
+        raise ValueError("a style-mixing figure needs at least one row seed and one column seed")
     kw = dict(truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, class_idx=class_idx, device=device)
-    ws_b = compute_ws(G, col_seeds, **kw)
-    img_b = synthesize(G, ws_b, noise_mode=noise_mode)
-    cells = [np.full_like(img_b[:1], 255), img_b]  # blank corner, then the B row
-    for group, seeds in row_seeds.items():
-        if not seeds:
-            continue
-        if not groups[group]:
-            raise ValueError(f"this {G.img_resolution}² model has no {group} layers; drop that row group")
-        ws_a = compute_ws(G, seeds, **kw)
-        mixed = mix_ws(ws_a, ws_b, groups[group])  # [R, C, num_ws, w_dim]
-        for i in range(len(seeds)):
-            cells += [
-                synthesize(G, ws_a[i : i + 1], noise_mode=noise_mode),
-                synthesize(G, mixed[i], noise_mode=noise_mode),
-            ]
-    return make_grid(np.concatenate(cells), cols=len(col_seeds) + 1, pad=PAD)
+    ws_b = compute_ws(G, col_seeds, **kw)  # [cols, num_ws, w_dim]
+    ws_a = compute_ws(G, [seed for seed, _ in rows], **kw)  # [rows, num_ws, w_dim]
+    per_row = [
+        torch.cat([ws_a[i : i + 1], mix_ws(ws_a[i : i + 1], ws_b, check_layers(G, layers))[0]])
+        for i, (_, layers) in enumerate(rows)
+    ]  # each [1 + cols, num_ws, w_dim]: A, then A with B_j's styles
+    cells = synthesize(G, torch.cat([ws_b, *per_row]), noise_mode=noise_mode)
+    corner = cells.new_full([1, *cells.shape[1:]], 255)
+    return tile(torch.cat([corner, cells]), cols=len(col_seeds) + 1, pad=PAD)
 
 
 @torch.no_grad()
 def _draws(G, ws: torch.Tensor, num: int, noise_seed: int, batch_size: int = 8) -> torch.Tensor:
-    """[num, C, H, W] images of one ws [1, num_ws, w_dim], each with its own noise draw (reproducible)."""
+    """[num, C, H, W] float images of one ws [1, num_ws, w_dim], each with its own noise draw (reproducible)."""
     torch.manual_seed(noise_seed)
-    return torch.cat(
-        [
-            G.synthesis(ws.expand(min(batch_size, num - k), -1, -1), noise_mode="random")
-            for k in range(0, num, batch_size)
-        ]
-    )
+    sizes = [min(batch_size, num - k) for k in range(0, num, batch_size)]
+    return torch.cat([G.synthesis(ws.expand(n, -1, -1), noise_mode="random").cpu() for n in sizes])
 
 
-def std_image(images: torch.Tensor) -> np.ndarray:
-    """Per-pixel std-dev over draws [K, C, H, W] (mean over channels), scaled so the max is white."""
+def std_image(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [H, W]: per-pixel std-dev over draws [K, C, H, W] (mean over channels), scaled so the max is white."""
     std = images.float().std(dim=0).mean(dim=0)  # [H, W]
-    std = std / std.max().clamp(min=1e-8) * 255
-    return std.clamp(0, 255).to(torch.uint8).cpu().numpy()
+    return (std * (255 / std.max().clamp(min=1e-8))).clamp(0, 255).to(torch.uint8)
 
 
 def stochastic_variation_figure(
@@ -152,9 +183,9 @@ def stochastic_variation_figure(
     truncation_cutoff: int | None = None,
     class_idx: int | None = None,
     device: torch.device | str = "cpu",
-) -> np.ndarray:
+) -> torch.Tensor:
     """Paper Fig. 4. One row per seed: `num_draws` images with the same w and different noise, then the
-    per-pixel std image over max(num_draws, std_draws) draws (the paper used 100). Returns [H', W', C]."""
+    per-pixel std image over max(num_draws, std_draws) draws (the paper used 100). Returns [C, H', W']."""
     _check_noise(G)
     if num_draws < 1 or max(num_draws, std_draws) < 2:
         raise ValueError("need at least 1 draw shown and 2 draws for the standard deviation")
@@ -166,17 +197,16 @@ def stochastic_variation_figure(
         class_idx=class_idx,
         device=device,
     )
-    rows = []
-    for i in range(len(seeds)):
-        imgs = _draws(G, ws[i : i + 1], max(num_draws, std_draws), noise_seed)
-        u8 = to_uint8(imgs[:num_draws])
-        std = np.repeat(std_image(imgs)[None, :, :, None], u8.shape[-1], axis=-1)
-        rows.append(np.concatenate([u8, std]))
-    return make_grid(np.concatenate(rows), cols=num_draws + 1, pad=PAD)
+    cells = []
+    for one_w in ws.split(1):
+        draws = _draws(G, one_w, max(num_draws, std_draws), noise_seed)  # [K, C, H, W]
+        shown = to_uint8(draws[:num_draws])
+        cells += [shown, std_image(draws).expand(1, shown.shape[1], -1, -1)]
+    return tile(torch.cat(cells), cols=num_draws + 1, pad=PAD)
 
 
 def noise_conditions(G) -> dict[str, Callable[[int], bool]]:
-    """Fig. 5's columns: which layer resolutions get noise (fine = 64² and up; small models: top third)."""
+    """Fig. 5's columns: which layer resolutions get noise (fine = the model's fine group, see layer_groups)."""
     fine = {res for res in G.synthesis.block_resolutions if _group_of(res, G.img_resolution) == "fine"}
     return {
         "all": lambda r: True,
@@ -184,6 +214,11 @@ def noise_conditions(G) -> dict[str, Callable[[int], bool]]:
         "fine": lambda r: r in fine,
         "coarse": lambda r: r not in fine,
     }
+
+
+def _by_rows(columns: list[torch.Tensor]) -> torch.Tensor:
+    """K batches [N, C, H, W] (one per column) -> [N*K, C, H, W] in row-major order (row n: column 0..K-1)."""
+    return torch.stack(columns, dim=1).flatten(0, 1)
 
 
 def noise_layers_figure(
@@ -195,8 +230,9 @@ def noise_layers_figure(
     truncation_cutoff: int | None = None,
     class_idx: int | None = None,
     device: torch.device | str = "cpu",
-) -> np.ndarray:
-    """Paper Fig. 5. One row per seed; columns: noise in all layers, none, fine layers only, coarse only."""
+) -> torch.Tensor:
+    """Paper Fig. 5. One row per seed; columns: noise in all layers, none, fine layers only, coarse only.
+    Every column uses the same noise draw (seeded by `noise_seed`). Returns [C, H', W']."""
     _check_noise(G)
     ws = compute_ws(
         G,
@@ -211,8 +247,7 @@ def noise_layers_figure(
         with noise_only_at(G, keep):
             torch.manual_seed(noise_seed)
             columns.append(synthesize(G, ws, noise_mode="random", batch_size=len(seeds)))
-    cells = np.stack(columns, axis=1).reshape(-1, *columns[0].shape[1:])  # row-major [seed, condition]
-    return make_grid(cells, cols=len(columns), pad=PAD)
+    return tile(_by_rows(columns), cols=len(columns), pad=PAD)
 
 
 def truncation_figure(
@@ -222,14 +257,21 @@ def truncation_figure(
     *,
     truncation_cutoff: int | None = None,
     class_idx: int | None = None,
-    noise_mode: str = "const",
+    noise_mode: str = NOISE_MODE,
     device: torch.device | str = "cpu",
-) -> np.ndarray:
-    """Paper Fig. 8. One row per seed, one column per psi (w_avg + psi (w - w_avg))."""
-    ws = compute_ws(G, seeds, class_idx=class_idx, device=device)  # [N, num_ws, w_dim]
-    cols = [synthesize(G, G.mapping.truncate(ws, psi, truncation_cutoff), noise_mode=noise_mode) for psi in psis]
-    cells = np.stack(cols, axis=1).reshape(-1, *cols[0].shape[1:])
-    return make_grid(cells, cols=len(psis), pad=PAD)
+) -> torch.Tensor:
+    """Paper Fig. 8. One row per seed, one column per psi (w_avg + psi (w - w_avg)). Returns [C, H', W']."""
+    columns = [
+        synthesize(
+            G,
+            compute_ws(
+                G, seeds, truncation_psi=psi, truncation_cutoff=truncation_cutoff, class_idx=class_idx, device=device
+            ),
+            noise_mode=noise_mode,
+        )
+        for psi in psis
+    ]
+    return tile(_by_rows(columns), cols=len(psis), pad=PAD)
 
 
 def interpolation_frames(
@@ -240,11 +282,11 @@ def interpolation_frames(
     truncation_psi: float = 1.0,
     truncation_cutoff: int | None = None,
     class_idx: int | None = None,
-    noise_mode: str = "const",
+    noise_mode: str = NOISE_MODE,
     loop: bool = True,
     device: torch.device | str = "cpu",
-) -> Iterator[np.ndarray]:
-    """Frames [H, W, C] of a linear walk in W through the seeds' ws (back to the first when `loop`)."""
+) -> Iterator[torch.Tensor]:
+    """Frames uint8 [C, H, W] of a linear walk in W through the seeds' ws (back to the first when `loop`)."""
     if len(seeds) < 2 or frames_per_seed < 1:
         raise ValueError("an interpolation needs at least 2 seeds and 1 frame per seed")
     ws = compute_ws(
@@ -257,45 +299,62 @@ def interpolation_frames(
     )
     keys = torch.cat([ws, ws[:1]]) if loop else ws
     t = torch.arange(frames_per_seed, dtype=torch.float32, device=ws.device) / frames_per_seed
-    for k in range(keys.shape[0] - 1):
-        path = keys[k : k + 1].lerp(keys[k + 1 : k + 2], t.reshape(-1, 1, 1))  # [frames, num_ws, w_dim]
+    for start, stop in zip(keys[:-1], keys[1:], strict=True):
+        path = torch.lerp(start[None], stop[None], t[:, None, None])  # [frames, num_ws, w_dim]
         yield from synthesize(G, path, noise_mode=noise_mode)
     if not loop:
         yield synthesize(G, keys[-1:], noise_mode=noise_mode)[0]
 
 
-def write_video(frames: Iterator[np.ndarray], path: str | Path, fps: int = 24) -> int:
-    """Writes frames to .gif (Pillow) or .mp4 (imageio-ffmpeg, optional). Returns the number of frames."""
+def write_video(frames: Iterable[torch.Tensor], path: str | Path, fps: int = 24) -> int:
+    """Writes frames uint8 [C, H, W] to a .gif (Pillow) or .mp4 (imageio-ffmpeg, optional), atomically.
+
+    Returns the number of frames. The parent folder is created; an existing file is replaced.
+    """
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in (".gif", ".mp4"):
+    kind = path.suffix.lower()
+    if kind not in (".gif", ".mp4"):
         raise ValueError(f"{path.name}: the video must be .gif or .mp4")
-    if suffix == ".mp4":
+    if kind == ".mp4":
         return _write_mp4(frames, path, fps)
-    from stylegan.editing.generate import image_from_array
+    pictures = [to_pil(frame) for frame in frames]
+    if not pictures:
+        raise ValueError("no frames to write")
+    first, rest = pictures[0], pictures[1:]
+    atomic_write(
+        path,
+        lambda tmp: first.save(
+            tmp, format="GIF", save_all=True, append_images=rest, duration=round(1000 / fps), loop=0
+        ),
+    )
+    return len(pictures)
 
-    images = [image_from_array(f) for f in frames]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    images[0].save(path, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
-    return len(images)
 
-
-def _write_mp4(frames: Iterator[np.ndarray], path: Path, fps: int) -> int:
+def _write_mp4(frames: Iterable[torch.Tensor], path: Path, fps: int) -> int:
+    """H.264 through imageio-ffmpeg's pipe; frames are streamed, not held in memory."""
     try:
         import imageio_ffmpeg
     except ImportError:
         raise ValueError("writing .mp4 needs imageio-ffmpeg (pip install imageio-ffmpeg); or write a .gif") from None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    writer, count = None, 0
-    try:
-        for frame in frames:
-            if writer is None:
-                h, w = frame.shape[:2]
-                writer = imageio_ffmpeg.write_frames(str(path), (w, h), fps=fps, macro_block_size=1)
-                writer.send(None)
-            writer.send(np.ascontiguousarray(np.repeat(frame, 3, axis=2) if frame.shape[2] == 1 else frame))
-            count += 1
-    finally:
-        if writer is not None:
-            writer.close()
+    count = 0
+
+    def encode(tmp: str) -> None:
+        nonlocal count
+        writer = None
+        try:
+            for frame in frames:
+                rgb = frame.expand(3, -1, -1).permute(1, 2, 0).contiguous().numpy()  # [H, W, 3]; grey repeated
+                if writer is None:
+                    size = (rgb.shape[1], rgb.shape[0])
+                    writer = imageio_ffmpeg.write_frames(
+                        tmp, size, fps=fps, macro_block_size=1, output_params=["-f", "mp4"]
+                    )
+                    writer.send(None)  # start the encoder
+                writer.send(rgb)
+                count += 1
+        finally:
+            if writer is not None:
+                writer.close()
+
+    atomic_write(path, encode)
     return count

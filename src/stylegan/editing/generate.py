@@ -1,4 +1,9 @@
-"""Generation and style mixing from seeds, with NVIDIA's seed -> z convention (RandomState(seed).randn)."""
+"""Images from seeds, with NVIDIA's seed -> z convention (z = RandomState(seed).randn(z_dim)).
+
+Images are uint8 tensors [N, C, H, W] (see stylegan.images). The editing tools render with `noise_mode="const"`
+(NOISE_MODE), as NVIDIA's generate.py does, so a seed always gives the same picture; the networks themselves
+default to fresh noise ("random"), so every call here passes the mode explicitly.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from PIL import Image
+
+from stylegan.images import to_uint8
+
+NOISE_MODE = "const"  # stored per-layer noise: one seed, one image
 
 
 def parse_range(text: str, *, what: str = "range") -> list[int]:
@@ -23,6 +31,17 @@ def parse_range(text: str, *, what: str = "range") -> list[int]:
             raise ValueError(f"bad {what} {text!r}: {part} runs backwards")
         out.extend(range(lo, hi + 1))
     return out
+
+
+def format_range(values: Sequence[int]) -> str:
+    """[0, 1, 2, 3, 7] -> '0-3,7': the inverse of parse_range, for messages."""
+    runs: list[list[int]] = []
+    for v in values:
+        if runs and v == runs[-1][1] + 1:
+            runs[-1][1] = v
+        else:
+            runs.append([v, v])
+    return ",".join(f"{lo}" if lo == hi else f"{lo}-{hi}" for lo, hi in runs)
 
 
 def seeds_to_z(seeds: Sequence[int], z_dim: int) -> torch.Tensor:
@@ -49,17 +68,6 @@ def class_labels(G, class_idx: int | None, n: int) -> torch.Tensor:
     return c
 
 
-def to_uint8(img: torch.Tensor) -> np.ndarray:
-    """[N, C, H, W] in [-1, 1] -> [N, H, W, C] uint8."""
-    img = (img.float() * 127.5 + 128).clamp(0, 255).to(torch.uint8)
-    return img.permute(0, 2, 3, 1).cpu().numpy()
-
-
-def image_from_array(arr: np.ndarray) -> Image.Image:
-    """[H, W, C] uint8 with C = 1 or 3 -> PIL image."""
-    return Image.fromarray(arr[:, :, 0], "L") if arr.shape[2] == 1 else Image.fromarray(arr, "RGB")
-
-
 @torch.no_grad()
 def compute_ws(
     G,
@@ -70,20 +78,16 @@ def compute_ws(
     class_idx: int | None = None,
     device: torch.device | str = "cpu",
 ) -> torch.Tensor:
-    """ws [N, num_ws, w_dim] for the seeds."""
+    """ws [N, num_ws, w_dim] for the seeds (truncated in W when truncation_psi != 1)."""
     z = seeds_to_z(seeds, G.z_dim).to(device)
     c = class_labels(G, class_idx, len(seeds)).to(device)
     return G.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
 
 
 @torch.no_grad()
-def synthesize(G, ws: torch.Tensor, *, noise_mode: str = "const", batch_size: int = 8) -> np.ndarray:
-    """Images [N, H, W, C] uint8 from ws, in batches."""
-    chunks = [
-        to_uint8(G.synthesis(ws[i : i + batch_size], noise_mode=noise_mode))
-        for i in range(0, ws.shape[0], batch_size)
-    ]
-    return np.concatenate(chunks)
+def synthesize(G, ws: torch.Tensor, *, noise_mode: str = NOISE_MODE, batch_size: int = 8) -> torch.Tensor:
+    """uint8 images [N, C, H, W] on the CPU from ws [N, num_ws, w_dim], `batch_size` at a time."""
+    return torch.cat([to_uint8(G.synthesis(part, noise_mode=noise_mode)).cpu() for part in ws.split(batch_size)])
 
 
 def generate_images(
@@ -93,11 +97,11 @@ def generate_images(
     truncation_psi: float = 1.0,
     truncation_cutoff: int | None = None,
     class_idx: int | None = None,
-    noise_mode: str = "const",
+    noise_mode: str = NOISE_MODE,
     batch_size: int = 8,
     device: torch.device | str = "cpu",
-) -> np.ndarray:
-    """One image per seed: [N, H, W, C] uint8."""
+) -> torch.Tensor:
+    """One image per seed: uint8 [N, C, H, W]; the same seed gives the same image as NVIDIA's generate.py."""
     ws = compute_ws(
         G,
         seeds,
@@ -109,65 +113,8 @@ def generate_images(
     return synthesize(G, ws, noise_mode=noise_mode, batch_size=batch_size)
 
 
-def make_grid(images: np.ndarray, cols: int | None = None, pad: int = 0, fill: int = 255) -> np.ndarray:
-    """[N, H, W, C] -> one [rows*H, cols*W, C] image (row-major)."""
-    n, h, w, c = images.shape
-    cols = cols or int(np.ceil(np.sqrt(n)))
-    rows = int(np.ceil(n / cols))
-    grid = np.full([rows * (h + pad) - pad, cols * (w + pad) - pad, c], fill, dtype=np.uint8)
-    for i, img in enumerate(images):
-        r, q = divmod(i, cols)
-        grid[r * (h + pad) : r * (h + pad) + h, q * (w + pad) : q * (w + pad) + w] = img
-    return grid
-
-
 def mix_ws(ws_rows: torch.Tensor, ws_cols: torch.Tensor, styles: Sequence[int]) -> torch.Tensor:
     """[R, num_ws, w_dim] x [C, num_ws, w_dim] -> [R, C, num_ws, w_dim]: row ws with the cols' ws at `styles`."""
-    mixed = ws_rows[:, None].repeat(1, ws_cols.shape[0], 1, 1)
-    idx = torch.as_tensor(list(styles), dtype=torch.long)
-    mixed[:, :, idx] = ws_cols[None, :, idx]
-    return mixed
-
-
-def style_mixing_figure(
-    G,
-    row_seeds: Sequence[int],
-    col_seeds: Sequence[int],
-    styles: Sequence[int],
-    *,
-    truncation_psi: float = 1.0,
-    truncation_cutoff: int | None = None,
-    class_idx: int | None = None,
-    noise_mode: str = "const",
-    device: torch.device | str = "cpu",
-) -> np.ndarray:
-    """The paper's style-mixing grid: a header row of B sources (columns), a header column of A sources (rows);
-    cell (i, j) is A_i with B_j's styles copied into the layers `styles`. Returns [H', W', C] uint8."""
-    bad = [s for s in styles if not 0 <= s < G.num_ws]
-    if bad:
-        raise ValueError(f"--styles {bad} out of range: this model has layers 0..{G.num_ws - 1}")
-    ws_a = compute_ws(
-        G,
-        row_seeds,
-        truncation_psi=truncation_psi,
-        truncation_cutoff=truncation_cutoff,
-        class_idx=class_idx,
-        device=device,
-    )
-    ws_b = compute_ws(
-        G,
-        col_seeds,
-        truncation_psi=truncation_psi,
-        truncation_cutoff=truncation_cutoff,
-        class_idx=class_idx,
-        device=device,
-    )
-    mixed = mix_ws(ws_a, ws_b, styles).flatten(0, 1)  # [R*C, num_ws, w_dim]
-    img_a, img_b = synthesize(G, ws_a, noise_mode=noise_mode), synthesize(G, ws_b, noise_mode=noise_mode)
-    img_mix = synthesize(G, mixed, noise_mode=noise_mode)
-    _, h, w, c = img_a.shape
-    blank = np.full([1, h, w, c], 255, np.uint8)
-    cells = [blank, img_b]
-    for i in range(len(row_seeds)):
-        cells += [img_a[i : i + 1], img_mix[i * len(col_seeds) : (i + 1) * len(col_seeds)]]
-    return make_grid(np.concatenate(cells), cols=len(col_seeds) + 1)
+    take = torch.zeros(ws_rows.shape[1], dtype=torch.bool, device=ws_rows.device)
+    take[list(styles)] = True
+    return torch.where(take[None, None, :, None], ws_cols[None], ws_rows[:, None])

@@ -1,0 +1,67 @@
+"""Images as the library hands them around, and the one place that turns them into pixels and PNG files.
+
+Layout everywhere: uint8 tensors [N, C, H, W] with C = 1 (grey) or 3 (RGB), as datasets, metrics, training
+snapshots and the editing tools use them; a grid or a figure is one image [C, H, W].
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import PIL.Image
+import torch
+
+from stylegan.io.native import atomic_write
+
+
+def to_uint8(img: torch.Tensor) -> torch.Tensor:
+    """Generator output [N, C, H, W] in [-1, 1] -> uint8 [N, C, H, W] on the same device.
+
+    Pixel value v = x * 127.5 + 128, clipped to [0, 255] and truncated: -1 -> 0.5 -> 0, 0 -> 128, 1 -> 255.5 -> 255.
+    This is the quantisation official samples and metric statistics are made with, so it must not change.
+    """
+    return img.float().mul(127.5).add(128).clamp(0, 255).to(torch.uint8)
+
+
+def tile(images: torch.Tensor, cols: int | None = None, *, pad: int = 0, fill: int = 255) -> torch.Tensor:
+    """Lays images [N, C, H, W] out row by row on one canvas [C, rows*(H+pad)-pad, cols*(W+pad)-pad].
+
+    Args:
+        images: uint8 (or any dtype) batch; all images share C, H and W.
+        cols: images per row; default ceil(sqrt(N)), a square-ish grid. Clamped to N.
+        pad: gap in pixels between neighbouring cells (none around the border).
+        fill: value of the gaps and of the empty cells after the last image.
+    """
+    n, c, h, w = images.shape
+    cols = max(1, min(cols or math.ceil(math.sqrt(n)), n))
+    rows = math.ceil(n / cols)
+    canvas = images.new_full([rows * cols, c, h + pad, w + pad], fill)
+    canvas[:n, :, :h, :w] = images
+    canvas = canvas.reshape(rows, cols, c, h + pad, w + pad).permute(2, 0, 3, 1, 4)  # [C, rows, H+pad, cols, W+pad]
+    canvas = canvas.reshape(c, rows * (h + pad), cols * (w + pad))
+    return canvas[:, : canvas.shape[1] - pad, : canvas.shape[2] - pad]
+
+
+def to_pil(img: torch.Tensor) -> PIL.Image.Image:
+    """One uint8 image [C, H, W] (C = 1 or 3) -> a PIL image in mode L or RGB."""
+    if img.ndim != 3 or img.shape[0] not in (1, 3):
+        raise ValueError(f"expected one image [C, H, W] with 1 or 3 channels, got shape {list(img.shape)}")
+    hwc = np.ascontiguousarray(img.detach().to("cpu", torch.uint8).permute(1, 2, 0).numpy())
+    return PIL.Image.fromarray(hwc[:, :, 0], "L") if hwc.shape[2] == 1 else PIL.Image.fromarray(hwc, "RGB")
+
+
+def zoom(img: torch.Tensor, factor: int) -> torch.Tensor:
+    """[..., H, W] -> [..., factor*H, factor*W] by repeating pixels (nearest neighbour), for small models."""
+    return img.repeat_interleave(factor, dim=-2).repeat_interleave(factor, dim=-1) if factor > 1 else img
+
+
+def save_png(img: torch.Tensor, path: str | Path) -> Path:
+    """Writes one uint8 image [C, H, W] to `path` as PNG, atomically (readers never see half a file).
+
+    The parent folder is created. An existing file is replaced: callers that must not overwrite check first.
+    """
+    pil = to_pil(img)
+    atomic_write(path, lambda tmp: pil.save(tmp, format="PNG"))
+    return Path(path)
