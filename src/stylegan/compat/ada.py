@@ -10,9 +10,11 @@ from pathlib import Path
 
 from torch import nn
 
+from stylegan.compat.build import build_within
 from stylegan.compat.errors import ModelFormatError
 from stylegan.compat.nvidia_pickle import NetworkRecord, read_ada_pickle
-from stylegan.networks.stylegan2 import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
+from stylegan.compat.safe_pickle import one_line
+from stylegan.networks.stylegan2 import DiscriminatorConfig, GeneratorConfig
 
 # NVIDIA kwargs that only matter for training speed or memory layout, not for the function computed.
 _IGNORED = {"fp16_channels_last", "channels_last", "freeze_layers", "fused_modconv_default"}
@@ -91,18 +93,26 @@ def discriminator_config(kwargs: dict, name: str = "D") -> DiscriminatorConfig:
     return DiscriminatorConfig(**out)
 
 
-def _build(record: NetworkRecord, key: str, path: Path) -> nn.Module:
-    where = f"{path.name} [{key}]"
+def _config(record: NetworkRecord, where: str):
     if record.class_name == "Generator" and "synthesis.input.affine.weight" in record.state_dict:
         raise ModelFormatError(
             f"{where}: a StyleGAN3 generator; StyleGAN3 is not supported yet (StyleGAN2/ADA is)"
         )
-    if record.class_name == "Generator":
-        module = Generator(generator_config(record.init_kwargs, where))
-    elif record.class_name == "Discriminator":
-        module = Discriminator(discriminator_config(record.init_kwargs, where))
-    else:
+    make = {"Generator": generator_config, "Discriminator": discriminator_config}.get(record.class_name)
+    if make is None:
         raise ModelFormatError(f"{where}: unknown network class {record.class_name!r}")
+    try:
+        return make(record.init_kwargs, where)
+    except (TypeError, ValueError) as err:  # a kwarg of the wrong type or out of range
+        if isinstance(err, ModelFormatError):
+            raise
+        raise ModelFormatError(f"{where}: invalid constructor kwargs ({one_line(err)})") from None
+
+
+def _build(record: NetworkRecord, key: str, path: Path) -> nn.Module:
+    where = f"{path.name} [{key}]"
+    values = sum(t.numel() for t in record.state_dict.values())
+    module = build_within(_config(record, where), len(record.state_dict), values, where)
     try:
         module.load_state_dict(record.state_dict)
     except RuntimeError as err:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
+import os
 import pickle
 import struct
 from collections import OrderedDict
@@ -27,10 +29,12 @@ import numpy as np
 import torch
 
 from stylegan.compat.errors import ModelFormatError, UnsafePickleError
+from stylegan.compat.pickle_scan import scan_pickle
 
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C  # first pickle of a legacy (non-zip) torch.save stream
 _LEGACY_PROTOCOL = 1001
 _NUMERIC_KINDS = "biufc"  # numpy dtype kinds we rebuild: bool, int, uint, float, complex
+_MAX_DIMS = 64  # torch and numpy allow no more
 _MAX_SHELL_ELEMENTS = 1 << 16  # np.ndarray shells made by _reconstruct are (0,) before BUILD fills them
 
 _STORAGE_DTYPES = {
@@ -143,8 +147,10 @@ class PickledArray(np.ndarray, metaclass=_Sealed):
         *version, shape, dtype, is_fortran, rawdata = state
         if not isinstance(rawdata, (bytes, bytearray)) or is_fortran not in (True, False):
             raise ModelFormatError("a numpy array has no raw data (object arrays are not allowed)")
-        dtype = _checked_dtype(dtype)
-        super().__setstate__((*version, _int_tuple(shape, "shape"), dtype, bool(is_fortran), rawdata))
+        dtype, shape = _checked_dtype(dtype), _int_tuple(shape, "shape")
+        if math.prod(shape) * dtype.itemsize != len(rawdata):
+            raise ModelFormatError(f"a numpy array of shape {shape[:8]} and dtype {dtype} has {len(rawdata)} bytes")
+        super().__setstate__((*version, shape, dtype, bool(is_fortran), rawdata))
 
 
 class _NdarrayMarker:
@@ -174,7 +180,9 @@ def _reconstruct_persistent_obj(meta: Any) -> PersistentObject:
 
 
 def _int_tuple(value: Any, what: str) -> tuple[int, ...]:
-    if not isinstance(value, (tuple, list)) or not all(type(v) is int and v >= 0 for v in value):
+    if not isinstance(value, (tuple, list)) or len(value) > _MAX_DIMS:
+        raise ModelFormatError(f"a tensor has an invalid {what}: {str(value)[:80]}")
+    if not all(type(v) is int and v >= 0 for v in value):
         raise ModelFormatError(f"a tensor has an invalid {what}: {str(value)[:80]}")
     return tuple(value)
 
@@ -187,10 +195,12 @@ def _rebuild_tensor_v2(
     size, stride = _int_tuple(size, "size"), _int_tuple(stride, "stride")
     (offset,) = _int_tuple((storage_offset,), "storage offset")
     if len(size) != len(stride):
-        raise ModelFormatError(f"a tensor has size {size} but stride {stride}")
+        raise ModelFormatError(f"a tensor has size {size[:8]} but stride {stride[:8]}")
+    if math.prod(size) > storage.flat.numel():  # views wider than their data (expanded tensors) are refused
+        raise ModelFormatError(f"a tensor of size {size[:8]} has more elements than its storage")
     last = offset + sum((n - 1) * s for n, s in zip(size, stride, strict=True)) if all(size) else offset - 1
     if last >= storage.flat.numel():
-        raise ModelFormatError(f"a tensor of size {size} runs past its storage of {storage.flat.numel()}")
+        raise ModelFormatError(f"a tensor of size {size[:8]} runs past its storage of {storage.flat.numel()}")
     return torch.as_strided(storage.flat, size, stride, offset)
 
 
@@ -362,6 +372,14 @@ def _resolve_view(ref: _StorageRef, flats: dict[str, torch.Tensor]) -> torch.Ten
     return flat[offset : offset + size].clone()
 
 
+def _load_checked(unpickler: pickle.Unpickler, f: BinaryIO, end: int) -> Any:
+    """Scans the pickle at f's position (bounded by `end`), then unpickles it from the same position."""
+    start = f.tell()
+    scan_pickle(f, end)
+    f.seek(start)
+    return unpickler.load()
+
+
 def read_legacy_storage(blob: Any, source_name: str) -> _Storage:
     """Parse the legacy `torch.save` stream of one storage blob, without `torch.load`.
 
@@ -375,10 +393,10 @@ def read_legacy_storage(blob: Any, source_name: str) -> _Storage:
     if not isinstance(blob, bytes):
         raise ModelFormatError("a storage blob is not bytes")
     f, storages = io.BytesIO(blob), {}
-    header = [_StorageUnpickler(f, source_name, {}).load() for _ in range(3)]  # magic, protocol, sys_info
-    _check_legacy_header(*header)
-    root = _StorageUnpickler(f, source_name, storages).load()
-    keys = _StorageUnpickler(f, source_name, {}).load()
+    header = [_load_checked(_StorageUnpickler(f, source_name, {}), f, len(blob)) for _ in range(3)]
+    _check_legacy_header(*header)  # magic, protocol, sys_info
+    root = _load_checked(_StorageUnpickler(f, source_name, storages), f, len(blob))
+    keys = _load_checked(_StorageUnpickler(f, source_name, {}), f, len(blob))
     if not isinstance(root, _StorageRef) or not isinstance(keys, list) or set(keys) != set(storages):
         raise ModelFormatError("a storage blob does not hold exactly one storage and its key list")
     flats = {key: _read_storage_data(blob, f, *storages[key]) for key in keys}
@@ -420,9 +438,9 @@ def one_line(exc: BaseException) -> str:
     return text if len(text) <= 160 else text[:157] + "..."
 
 
-def _load(file: BinaryIO, source_name: str) -> Any:
+def _load(file: BinaryIO, size: int, source_name: str) -> Any:
     try:
-        return SafeUnpickler(file, source_name).load()
+        return _load_checked(SafeUnpickler(file, source_name), file, size)
     except UnsafePickleError:
         raise
     except ModelFormatError as exc:
@@ -451,11 +469,11 @@ def safe_load(path: str | Path) -> Any:
     if path.stat().st_size == 0:
         raise ModelFormatError(f"cannot read {path.name}: the file is empty")
     with path.open("rb") as f:
-        return _load(f, path.name)
+        return _load(f, os.fstat(f.fileno()).st_size, path.name)
 
 
 def safe_loads(data: bytes, source_name: str = "<bytes>") -> Any:
     """Like `safe_load`, for pickle bytes held in memory."""
     if not data:
         raise ModelFormatError(f"cannot read {source_name}: it is empty")
-    return _load(io.BytesIO(data), source_name)
+    return _load(io.BytesIO(data), len(data), source_name)

@@ -20,8 +20,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from stylegan.compat.build import build_within
 from stylegan.compat.errors import IgnoredSettingWarning, ModelFormatError
 from stylegan.compat.nvidia_pickle import TFNetworkRecord, read_tf_pickle
+from stylegan.compat.safe_pickle import one_line
 from stylegan.networks import stylegan1, stylegan2
 
 # layout kind -> how a TF array becomes ours
@@ -510,6 +512,17 @@ def _fill(module: nn.Module, name_fn: NameFn, variables: dict, ignored, what: st
     return module.eval().requires_grad_(False)
 
 
+def _build(make_config: Callable, rec: TFNetworkRecord, v: dict, what: str) -> nn.Module:
+    """The network the variables describe, built only if they hold enough values for it."""
+    try:
+        cfg = make_config(rec, v, what)
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError) as err:
+        if isinstance(err, ModelFormatError):
+            raise
+        raise ModelFormatError(f"{what}: variables or kwargs of unexpected types ({one_line(err)})") from None
+    return build_within(cfg, len(v), sum(int(np.size(a)) for a in v.values()), what)
+
+
 def _family(G: TFNetworkRecord, where: str) -> dict:
     fam = _FAMILIES.get(G.build_func_name)
     if fam is None:
@@ -527,8 +540,8 @@ def convert_generator(rec: TFNetworkRecord, where: str = "TF pickle") -> nn.Modu
     fam = _family(rec, where)
     what = f"{where}: {rec.name} ({'StyleGAN1' if fam['module'] is stylegan1 else 'StyleGAN2'})"
     v = rec.flat_variables()
-    cfg = fam["g_config"](rec, v, what)
-    return _fill(fam["module"].Generator(cfg), fam["g_name"], v, fam["ignored"], what)
+    module = _build(fam["g_config"], rec, v, what)
+    return _fill(module, fam["g_name"], v, fam["ignored"], what)
 
 
 def convert_discriminator(rec: TFNetworkRecord, fam: dict, where: str = "TF pickle") -> nn.Module:
@@ -539,8 +552,8 @@ def convert_discriminator(rec: TFNetworkRecord, fam: dict, where: str = "TF pick
         )
     what = f"{where}: {rec.name} ({'StyleGAN1' if fam['module'] is stylegan1 else 'StyleGAN2'})"
     v = rec.flat_variables()
-    cfg = fam["d_config"](rec, v, what)
-    return _fill(fam["module"].Discriminator(cfg), fam["d_name"], v, fam["ignored"], what)
+    module = _build(fam["d_config"], rec, v, what)
+    return _fill(module, fam["d_name"], v, fam["ignored"], what)
 
 
 def convert_tf_records(

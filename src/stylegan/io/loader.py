@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from importlib import resources
 from pathlib import Path
 
@@ -10,10 +11,23 @@ from torch import nn
 
 from stylegan.compat import load_foreign
 from stylegan.compat.nvidia_pickle import sniff_format
+from stylegan.compat.safe_pickle import one_line
 from stylegan.io.errors import ModelFormatError
 from stylegan.io.native import load_native
 
 DEFAULT_MODEL_NAME = "default.safetensors"
+_CONTENT_ERRORS = (
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    RuntimeError,
+    OverflowError,
+    RecursionError,
+    UnicodeError,
+    struct.error,
+)
 
 
 def default_model_path() -> Path:
@@ -37,13 +51,17 @@ def load_networks(path: str | Path | None = None) -> dict[str, nn.Module]:
     """
     path = _check_path(path)
     fmt = sniff_format(path)
-    if fmt == "safetensors":
-        return load_native(path)
-    if fmt in ("ada-pickle", "tf-pickle"):
-        return load_foreign(path)
-    raise ModelFormatError(
-        f"{path}: not a model file (expected .safetensors from stylegan, or an NVIDIA .pkl)"
-    )
+    read = {"safetensors": load_native, "ada-pickle": load_foreign, "tf-pickle": load_foreign}.get(fmt)
+    if read is None:
+        raise ModelFormatError(
+            f"{path}: not a model file (expected .safetensors from stylegan, or an NVIDIA .pkl)"
+        )
+    try:
+        return read(path)
+    except ModelFormatError:
+        raise
+    except _CONTENT_ERRORS as err:  # a reader met content it did not expect: still the file's fault
+        raise ModelFormatError(f"{path.name}: unexpected content ({one_line(err)})") from err
 
 
 def _pick(nets: dict[str, nn.Module], order: tuple[str, ...], what: str, path) -> nn.Module:

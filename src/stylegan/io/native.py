@@ -8,6 +8,7 @@ its networks without any code from the file.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -15,8 +16,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from stylegan.compat.build import build_within
+from stylegan.compat.safe_pickle import one_line
 from stylegan.io.errors import ModelFormatError
-from stylegan.networks.registry import build_network, config_from_dict, network_kind
+from stylegan.networks.registry import config_from_dict, network_kind
 
 FORMAT_VERSION = 1
 META_KEY = "stylegan"
@@ -56,6 +59,10 @@ def save_networks(path: str | Path, networks: dict[str, nn.Module], extra: dict 
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={META_KEY: json.dumps(meta)}))
 
 
+def _open_error(path, err: Exception) -> ModelFormatError:
+    return ModelFormatError(f"{path}: not a readable safetensors file ({one_line(err)})")
+
+
 def read_native_metadata(path: str | Path) -> dict:
     """The `stylegan` metadata of a native file (networks, configs and extras) without reading tensors."""
     from safetensors import safe_open
@@ -64,33 +71,71 @@ def read_native_metadata(path: str | Path) -> dict:
         with safe_open(str(path), framework="pt") as f:
             raw = (f.metadata() or {}).get(META_KEY)
     except Exception as err:  # safetensors raises several types for a bad header
-        raise ModelFormatError(f"{path}: not a readable safetensors file ({err})") from None
+        raise _open_error(path, err) from None
     if raw is None:
         raise ModelFormatError(
             f"{path}: a safetensors file, but not a stylegan model (no '{META_KEY}' metadata)"
         )
-    meta = json.loads(raw)
-    if meta.get("format_version", 0) > FORMAT_VERSION:
-        raise ModelFormatError(
-            f"{path}: written by a newer stylegan (format {meta['format_version']}); upgrade"
-        )
+    try:
+        meta = json.loads(raw)
+    except ValueError:
+        raise ModelFormatError(f"{path}: its '{META_KEY}' metadata is not valid JSON") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("networks"), dict):
+        raise ModelFormatError(f"{path}: its '{META_KEY}' metadata lists no networks")
+    version = meta.get("format_version", 0)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ModelFormatError(f"{path}: written by a newer stylegan (format {str(version)[:20]}); upgrade")
     return meta
+
+
+def _tensor_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of every tensor in a safetensors file, from its header (no data is read)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {key: tuple(f.get_slice(key).get_shape()) for key in f.keys()}
+    except Exception as err:
+        raise _open_error(path, err) from None
+
+
+def _config(entry, name: str, path) -> object:
+    try:
+        return config_from_dict(entry["family"], entry["kind"], entry["config"])
+    except (TypeError, ValueError, KeyError, AttributeError) as err:
+        raise ModelFormatError(f"{path}: the stored config of {name} is invalid ({one_line(err)})") from None
+
+
+def _build(entry, name: str, shapes: dict, path) -> nn.Module:
+    """The network `name` of a native file, built only when the file holds the tensors its config needs."""
+    prefix = f"{name}."
+    mine = [shape for key, shape in shapes.items() if key.startswith(prefix)]
+    values = sum(math.prod(shape) for shape in mine)
+    return build_within(_config(entry, name, path), len(mine), values, f"{Path(path).name} [{name}]")
 
 
 def load_native(path: str | Path, names: list[str] | None = None) -> dict[str, nn.Module]:
     """Rebuilds the named networks (all by default) from a native file, in eval mode on the CPU."""
     from safetensors.torch import load_file
 
-    meta = read_native_metadata(path)
-    entries = meta["networks"]
+    entries = read_native_metadata(path)["networks"]
     names = list(entries) if names is None else names
-    tensors = load_file(str(path))
-    out = {}
-    for name in names:
-        entry = entries[name]
-        module = build_network(config_from_dict(entry["family"], entry["kind"], entry["config"]))
+    missing = [name for name in names if name not in entries]
+    if missing:
+        raise ModelFormatError(f"{path}: holds no {', '.join(missing)} (it has {', '.join(entries)})")
+    shapes = _tensor_shapes(path)
+    modules = {name: _build(entries[name], name, shapes, path) for name in names}
+    try:
+        tensors = load_file(str(path))
+    except Exception as err:
+        raise _open_error(path, err) from None
+    for name, module in modules.items():
         prefix = f"{name}."
         state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-        module.load_state_dict(state)
-        out[name] = module.eval().requires_grad_(False)
-    return out
+        try:
+            module.load_state_dict(state)
+        except RuntimeError as err:
+            first = str(err).splitlines()[-1].strip()[:120]
+            raise ModelFormatError(f"{path}: the tensors of {name} do not match its config ({first})") from None
+        module.eval().requires_grad_(False)
+    return modules
