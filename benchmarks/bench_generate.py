@@ -5,18 +5,31 @@ blocks with --all-fp16) and bf16 autocast. Random weights: speed does not depend
 
     python benchmarks/bench_generate.py                      # config-f 256² and 1024² + a small preset
     python benchmarks/bench_generate.py --res 256 --batch 32 --device cuda
+
+Side by side with NVIDIA's stylegan2-ada-pytorch (their reference PyTorch path on CPU; their code is imported from
+PATH at run time, never copied here): both generators get the same weights, their outputs are compared, then they
+are timed alternately (ours, theirs, ours, ...) in one process:
+
+    python benchmarks/bench_generate.py --compare-nvidia /path/to/stylegan2-ada-pytorch [--res 256 1024] [--repeats 5]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
+import platform
+import statistics
+import subprocess
+import sys
 import time
+import types
+from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from stylegan.networks import Generator, build_configs
+from stylegan.networks import Generator, GeneratorConfig, build_configs
 
 
 def count_gflop(G, ws) -> float:
@@ -48,21 +61,160 @@ def time_forward(G, ws, mode: str, repeats: int) -> tuple[float, float]:
     return sorted(times)[len(times) // 2], peak
 
 
+def config_f(res: int) -> GeneratorConfig:
+    """NVIDIA's config-f generator at `res`, fp32 everywhere, no clamp (the CPU comparison's network)."""
+    return GeneratorConfig(
+        z_dim=512, w_dim=512, c_dim=0, img_resolution=res, img_channels=3, mapping_layers=8,
+        channel_base=32768, channel_max=512, num_fp16_res=0, conv_clamp=None,
+    )  # fmt: skip
+
+
+def import_nvidia(path: Path) -> types.ModuleType:
+    """NVIDIA's `training.networks` from a checkout at `path`, made to run on a plain CPU install.
+
+    Shims, all in this process only: `requests` (imported by dnnlib for URL downloads, unused here) is stubbed when
+    missing, and their custom-op loaders are told the plugins are unavailable, so nothing is ever compiled and every
+    op takes their reference PyTorch path.
+    """
+    if not (path / "training" / "networks.py").is_file():
+        raise SystemExit(f"--compare-nvidia: {path} is not a stylegan2-ada-pytorch checkout (no training/networks.py)")
+    sys.path.insert(0, str(path))
+    try:
+        import requests  # noqa: F401
+    except ImportError:
+        sys.modules["requests"] = types.ModuleType("requests")
+    from torch_utils.ops import bias_act, upfirdn2d
+
+    from training import networks
+
+    bias_act._init = upfirdn2d._init = lambda: False  # no plugin build: reference path only
+    return networks
+
+
+def nvidia_generator(networks: types.ModuleType, res: int) -> torch.nn.Module:
+    """Their config-f G at `res` (fp32, no clamp), eval mode, with non-constant biases and noise strengths."""
+    G = networks.Generator(
+        z_dim=512, c_dim=0, w_dim=512, img_resolution=res, img_channels=3, mapping_kwargs={"num_layers": 8},
+        synthesis_kwargs={"channel_base": 32768, "channel_max": 512, "num_fp16_res": 0, "conv_clamp": None},
+    ).eval()  # fmt: skip
+    gen = torch.Generator().manual_seed(1000)
+    with torch.no_grad():  # parameters that init to one constant (biases, noise strengths) get spread
+        for p in G.parameters():
+            if p.numel() > 0 and bool((p == p.flatten()[0]).all()):
+                p.add_(0.1 * torch.randn(p.shape, generator=gen))
+    return G
+
+
+def paired_generators(networks: types.ModuleType, res: int) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """(ours, theirs) at `res`, ours loaded with their state dict (names are the format's, so strict)."""
+    torch.manual_seed(0)
+    theirs = nvidia_generator(networks, res)
+    ours = Generator(config_f(res)).eval()
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    return ours, theirs
+
+
+def forward_image(G: torch.nn.Module, z: torch.Tensor) -> torch.Tensor:
+    """One eval forward as both codebases spell it: z [1, 512] -> img [1, 3, R, R]."""
+    return G(z, None, noise_mode="const", force_fp32=True)
+
+
+def alternate(pair: dict, z: torch.Tensor, repeats: int) -> dict[str, list[float]]:
+    """Seconds per image for each generator, timed in turn (one warm-up each, then `repeats` rounds)."""
+    times: dict[str, list[float]] = {name: [] for name in pair}
+    with torch.no_grad():
+        for name in pair:
+            forward_image(pair[name], z)
+        for _ in range(repeats):
+            for name, G in pair.items():
+                t0 = time.perf_counter()
+                forward_image(G, z)
+                times[name].append(time.perf_counter() - t0)
+    return times
+
+
+def _git_head(path: Path) -> str:
+    result = subprocess.run(["git", "-C", str(path), "log", "-1", "--format=%h %s"], capture_output=True, text=True)
+    return result.stdout.strip()[:72] or "?"
+
+
+def _dirty(path: Path, under: str) -> str:
+    result = subprocess.run(["git", "-C", str(path), "status", "--porcelain", under], capture_output=True, text=True)
+    n = len(result.stdout.splitlines())
+    return f" (+ {n} uncommitted file(s) under {under}/)" if n else ""
+
+
+def _cpu_name() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "?"
+
+
+def _load() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def compare_nvidia(path: Path, resolutions: list[int], repeats: int) -> None:
+    """Print the header, the output agreement per resolution and the alternating timing table."""
+    networks = import_nvidia(path)
+    print("# CPU generator speed, ours vs NVIDIA stylegan2-ada-pytorch reference path (same process, same weights)")
+    print(f"date: {time.strftime('%Y-%m-%d %H:%M:%S')}, cpu: {_cpu_name()}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads")  # fmt: skip
+    repo = Path(__file__).resolve().parents[1]
+    print(f"ours: {_git_head(repo)}{_dirty(repo, 'src')}\ntheirs: {path} @ {_git_head(path)}")
+    print(f"load average at start: {_load()}")
+    print("G in eval mode, fp32 (force_fp32), batch 1, noise_mode=const, full G(z) (mapping + synthesis), "
+          f"alternating ours/theirs, {repeats} rounds after one warm-up each\n")  # fmt: skip
+    rows = []
+    for res in resolutions:
+        ours, theirs = paired_generators(networks, res)
+        z = torch.randn(1, 512, generator=torch.Generator().manual_seed(res))
+        with torch.no_grad():
+            ref = forward_image(theirs, z)
+            diff = (forward_image(ours, z) - ref).abs().max().item()
+        print(f"{res}²: same weights, same z: max |ours - theirs| = {diff:.3g} (max |theirs| = {ref.abs().max():.3g})")
+        times = alternate({"ours": ours, "theirs": theirs}, z, repeats)
+        with torch.no_grad():
+            ws = ours.mapping(z, None)
+        rows.append((res, count_gflop(ours, ws), times))
+        del ours, theirs
+    print(f"\nload average at end: {_load()}\n")
+    print("| config-f | GFLOP/img | ours median s/img | ours min | NVIDIA median s/img | NVIDIA min | "
+          "speed-up (median) | speed-up (min) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
+    for res, gflop, t in rows:
+        om, tm = statistics.median(t["ours"]), statistics.median(t["theirs"])
+        omin, tmin = min(t["ours"]), min(t["theirs"])
+        print(f"| {res}² | {gflop:.1f} | {om:.3f} | {omin:.3f} | {tm:.3f} | {tmin:.3f} | {tm / om:.2f}× | "
+              f"{tmin / omin:.2f}× |")  # fmt: skip
+    print("\nspeed-up = NVIDIA s/img ÷ ours s/img (> 1: ours is faster). Raw s/img per round:")
+    for res, _, t in rows:
+        for name in ("ours", "theirs"):
+            print(f"  {res}² {name:6s} " + " ".join(f"{v:.3f}" for v in t[name]))
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="auto")
-    parser.add_argument(
-        "--res", type=int, nargs="*", default=None, help="config-f resolutions (default 256 1024)"
-    )
-    parser.add_argument(
-        "--batch", type=int, default=None, help="default: 1 on CPU, 32 (256²) / 8 (1024²) on CUDA"
-    )
+    parser.add_argument("--res", type=int, nargs="*", default=None, help="config-f resolutions (default 256 1024)")
+    parser.add_argument("--batch", type=int, default=None, help="default: 1 on CPU, 32 (256²) / 8 (1024²) on CUDA")
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--all-fp16", action="store_true", help="fp16 in every block (CUDA)")
     parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument(
+        "--compare-nvidia",
+        type=Path,
+        metavar="PATH",
+        help="stylegan2-ada-pytorch checkout: time it beside ours (CPU)",
+    )
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.compare_nvidia:
+        compare_nvidia(args.compare_nvidia.resolve(), args.res or [256, 1024], args.repeats or 5)
+        return
 
     from stylegan.device import select_device
 
