@@ -1,6 +1,7 @@
 """Where and in what precision networks run: one policy for every command, network and benchmark.
 
-- `select_device("auto")`: CUDA, then Apple MPS, then the CPU; never fails on a CPU machine.
+- `select_device("auto")`: CUDA, then Apple MPS, then the CPU; never fails on a CPU machine. With `local_rank=`
+  (multi-process training) 'cuda' means that process's GPU. The one device picker of the package.
 - `block_dtype(use_fp16, device)`: the dtype a block marked fp16 actually computes in. Half precision is used only
   where it is fast and supported (CUDA); elsewhere such a block stays fp32 (CPU fp16 convolutions are ~25x slower).
 - `activation_format(device)`: channels_last on the CPU, where oneDNN convolutions are 1.5-3x faster in NHWC.

@@ -313,3 +313,25 @@ def test_missing_network_and_default_model(tmp_path):
 def test_help_has_an_example(command):
     res = run("figure", command, "--help")
     assert res.exit_code == 0 and "Example:" in res.output and "stylegan figure" in res.output
+
+
+FAST_ARGS = {
+    "mixing": ["--cols", "1", "--coarse", "2", "--middle", "", "--fine", ""],
+    "noise": ["--seeds", "1", "--draws", "1", "--std-draws", "2"],
+    "noise-layers": ["--seeds", "1"],
+    "truncation": ["--seeds", "1", "--psis", "1"],
+    "interpolate": ["--seeds", "1,2", "--frames", "1"],
+}
+
+
+@pytest.mark.parametrize("command", list(FAST_ARGS))
+def test_existing_output_needs_force(model, command, tmp_path):
+    out = tmp_path / ("fig.gif" if command == "interpolate" else "fig.png")
+    out.write_bytes(b"keep")
+    args = ["figure", command, "--network", model[0], *FAST_ARGS[command], "--out", out]
+    res = run(*args)
+    assert res.exit_code != 0 and res.output.strip().splitlines()[-1].endswith("or choose another name")
+    assert out.read_bytes() == b"keep"
+    res = run(*args, "--force")
+    assert res.exit_code == 0, res.output
+    assert out.read_bytes() != b"keep" and len(list(tmp_path.iterdir())) == 1  # replaced, no temporary left

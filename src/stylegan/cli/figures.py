@@ -61,21 +61,19 @@ def figure() -> None:
     "--coarse",
     default="888,829,1898",
     show_default=True,
-    help="Sources A taking B's coarse styles (lowest third of the model's resolutions; 4²-8² at 64² and above: "
-    "pose, face shape); '' for none.",
+    help="Sources A taking B's coarse styles (pose, shape); '' for none.",
 )
 @click.option(
     "--middle",
     default="1733,1614",
     show_default=True,
-    help="Sources A taking B's middle styles (middle third; 16²-32² at 64² and above: features, hair, eyes).",
+    help="Sources A taking B's middle styles (features); '' for none.",
 )
 @click.option(
     "--fine",
     default="845",
     show_default=True,
-    help="Sources A taking B's fine styles (top third; 64² and up on models of 64² and above: colours, "
-    "microstructure).",
+    help="Sources A taking B's fine styles (colours, microstructure); '' for none.",
 )
 @trunc_option
 @cutoff_option
@@ -99,8 +97,9 @@ def mixing(
 ):
     """Style mixing (paper figure 3): coarse, middle or fine styles of sources B copied into sources A.
 
-    The groups come from the model's resolution and are printed (e.g. a 32² model: coarse 4²-8², middle 16²,
-    fine 32²).
+    The groups follow the model's resolution and are printed: on models of 64² and above coarse is 4²-8²,
+    middle 16²-32², fine 64² and up (the paper's); smaller models split their resolutions in thirds
+    (a 32² model: 4²-8², 16², 32²).
 
     \b
     Example:
@@ -189,7 +188,8 @@ def noise(
 def noise_layers(network, seeds, noise_seed, truncation_psi, truncation_cutoff, class_idx, out, force, device):
     """Noise per layer (paper figure 5): in all layers, none, fine layers only, coarse (and middle) only.
 
-    "Fine" is the top third of the model's resolutions (64² and up on models of 64² and above); it is printed.
+    "Fine" is the model's fine group, printed: 64² and up on models of 64² and above, the top third of the
+    resolutions on smaller ones (32² on a 32² model).
 
     \b
     Example:
