@@ -1,4 +1,7 @@
-"""Process groups for multi-process training (torchrun env:// or our own spawn); explicit gradient all-reduce.
+"""Process groups for training and metrics (torchrun env:// or our own spawn); explicit gradient all-reduce.
+
+Below both `stylegan.training` and `stylegan.metrics` (it imports neither), so imports flow one way:
+training may import metrics, metrics never imports training.
 
 Like NVIDIA's StyleGAN3 loop we do not wrap the networks in DDP: parameters are broadcast from rank 0, and
 after each phase the gradients are flattened and all-reduced. That plays well with double backward
@@ -7,10 +10,13 @@ after each phase the gradients are flattened and all-reduced. That plays well wi
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
+import signal
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,7 +78,10 @@ def spawn(fn: Callable, args: tuple, world_size: int, device_type: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         try:
             log.setLevel(logging.ERROR)
-            mp.spawn(_spawned, args=(fn, args, world_size, tmp, device_type), nprocs=world_size, join=True)
+            ctx = mp.spawn(_spawned, args=(fn, args, world_size, tmp, device_type), nprocs=world_size, join=False)
+            with _signals_left_to_children([proc.pid for proc in ctx.processes]):
+                while not ctx.join():
+                    pass
         except ProcessException:
             errors = sorted(Path(tmp).glob("error-*.pkl"))
             if not errors:
@@ -80,6 +89,28 @@ def spawn(fn: Callable, args: tuple, world_size: int, device_type: str) -> None:
             raise pickle.loads(errors[0].read_bytes()) from None  # our own file, written by our child
         finally:
             log.setLevel(level)
+
+
+@contextlib.contextmanager
+def _signals_left_to_children(pids: list[int]):
+    """While children run: a terminal's SIGINT reaches them directly (the parent ignores it), and a SIGTERM
+    sent to the parent is passed on, so each child can stop at a step boundary and save its work."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def forward(signum, _frame):
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+    saved = {signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN)}
+    saved[signal.SIGTERM] = signal.signal(signal.SIGTERM, forward)
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
 
 
 def _spawned(rank: int, fn: Callable, args: tuple, world_size: int, tmp: str, device_type: str) -> None:

@@ -106,7 +106,7 @@ def _gather_worker(info, out_dir: str) -> None:
 
 
 def test_gathered_features_are_in_global_order(tmp_path):
-    from stylegan.training.distributed import spawn
+    from stylegan.distributed import spawn
 
     spawn(_gather_worker, (str(tmp_path),), 2, "cpu")
     one_gen = generated_features(_pixels(), _tiny_G(), num=10, batch_size=4, device=torch.device("cpu"))

@@ -114,6 +114,6 @@ def test_nan_stops_with_phase_loss_and_last_snapshot(faces, tmp_path, tiny_optio
 
 
 def _info():
-    from stylegan.training.distributed import ProcessInfo
+    from stylegan.distributed import ProcessInfo
 
     return ProcessInfo()

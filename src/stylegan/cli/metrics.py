@@ -41,12 +41,8 @@ def _parse_metrics(text: str) -> list[str]:
     show_default=True,
     help="Comma-separated metric names, e.g. fid50k_full,kid50k_full,pr50k3_full,is50k,ppl2_wend,fid_fmnist.",
 )
-@click.option(
-    "--num-gen", type=click.IntRange(min=2), default=None, help="Generated images (default: the metric's)."
-)
-@click.option(
-    "--inception", **_weights, help="FID Inception weights (pytorch-fid's pt_inception-2015-12-05-*.pth)."
-)
+@click.option("--num-gen", type=click.IntRange(min=2), default=None, help="Generated images (default: the metric's).")
+@click.option("--inception", **_weights, help="FID Inception weights (pytorch-fid's pt_inception-2015-12-05-*.pth).")
 @click.option("--vgg16", **_weights, help="torchvision VGG16 weights (vgg16-397923af.pth), for pr* and ppl*.")
 @click.option("--lpips", **_weights, help="A full LPIPS VGG state dict (lpips key names), for ppl*.")
 @click.option("--batch", "batch_size", type=click.IntRange(min=1), default=32, show_default=True)
@@ -59,6 +55,12 @@ def _parse_metrics(text: str) -> list[str]:
 )
 @click.option("--no-cache", is_flag=True, help="Do not read or write cached dataset features.")
 @click.option(
+    "--download",
+    is_flag=True,
+    help="Fetch missing feature-network weights into the cache (progress bar, sha256 check). Without it a "
+    "missing file is an error that names the file and where to put it.",
+)
+@click.option(
     "--gpus",
     type=int,
     default=1,
@@ -68,7 +70,19 @@ def _parse_metrics(text: str) -> list[str]:
 )
 @device_option
 def metrics(
-    network, data, metric_names, num_gen, inception, vgg16, lpips, batch_size, out_path, no_cache, gpus, device
+    network,
+    data,
+    metric_names,
+    num_gen,
+    inception,
+    vgg16,
+    lpips,
+    batch_size,
+    out_path,
+    no_cache,
+    download,
+    gpus,
+    device,
 ):
     """Compute metrics of a generator against real data, print one JSON line per metric.
 
@@ -78,11 +92,26 @@ def metrics(
           --inception pt_inception-2015-12-05-6726825d.pth --gpus 4
       torchrun --nproc_per_node 4 -m stylegan metrics --network G.safetensors --data ffhq.zip
     """
-    from stylegan.training import distributed as dist_utils
+    from stylegan import distributed as dist_utils
 
-    job = dict(names=_parse_metrics(metric_names), network=network, out_path=out_path, device=device,
-               kwargs=dict(dataset=data, num_gen=num_gen, batch_size=batch_size, inception=inception, vgg16=vgg16,
-                           lpips=lpips, use_cache=not no_cache))
+    names = _parse_metrics(metric_names)
+    _check_ready(names, dict(inception=inception, vgg16=vgg16, lpips=lpips), download, data)
+    job = dict(
+        names=names,
+        network=network,
+        out_path=out_path,
+        device=device,
+        kwargs=dict(
+            dataset=data,
+            num_gen=num_gen,
+            batch_size=batch_size,
+            inception=inception,
+            vgg16=vgg16,
+            lpips=lpips,
+            use_cache=not no_cache,
+            download=download,
+        ),
+    )
     if dist_utils.launched_by_torchrun():
         info = dist_utils.init_from_env(get_device(device).type)
         try:
@@ -97,6 +126,19 @@ def metrics(
     job["threads"] = max(1, torch.get_num_threads() // gpus)  # the CPU cores shared out, not oversubscribed
     with user_errors():
         dist_utils.spawn(_run_rank, (job,), gpus, dev_type)
+
+
+def _check_ready(names: list[str], weights: dict, download: bool, data: Path | None) -> None:
+    """Packages, weights files and --data of every metric, checked before any image is made (one line each)."""
+    from stylegan.metrics import METRICS, MissingDependencyError, check_metrics_ready
+
+    need_data = [n for n in names if METRICS[n].needs_data]
+    if need_data and data is None:
+        raise click.ClickException(f"{', '.join(need_data)} need real images: pass --data FOLDER_OR_ZIP")
+    try:
+        check_metrics_ready(names, weights, download)
+    except (MissingDependencyError, OSError, ValueError) as err:
+        raise click.ClickException(str(err)) from None
 
 
 def _check_gpus(gpus: int, dev: torch.device) -> str:
@@ -136,7 +178,12 @@ def _run_rank(info, job: dict) -> None:
     G = load_G(job["network"], dev)
     with user_errors():
         results = iter_metrics(
-            job["names"], G=G, device=dev, progress=info.is_main, rank=info.rank, num_gpus=info.world_size,
+            job["names"],
+            G=G,
+            device=dev,
+            progress=info.is_main,
+            rank=info.rank,
+            num_gpus=info.world_size,
             **job["kwargs"],
         )
         for result in results:

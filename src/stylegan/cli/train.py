@@ -22,15 +22,11 @@ def _metrics_list(value: str) -> tuple[str, ...]:
 @click.option("--cfg", default="auto", type=click.Choice(list(PRESETS)), help="Base configuration.")
 @click.option("--gpus", default=1, type=click.IntRange(min=1), help="Processes (GPUs) to spawn.")
 @click.option("--batch", type=click.IntRange(min=1), help="Global batch size [default: from --cfg].")
-@click.option(
-    "--batch-gpu", type=click.IntRange(min=1), help="Images per process per step (accumulate the rest)."
-)
+@click.option("--batch-gpu", type=click.IntRange(min=1), help="Images per process per step (accumulate the rest).")
 @click.option("--gamma", type=click.FloatRange(min=0), help="R1 weight [default: from --cfg].")
 @click.option("--kimg", default=25000.0, type=click.FloatRange(min=0, min_open=True), help="Length in kimg.")
 @click.option("--snap", default=50, type=click.IntRange(min=1), help="Snapshot every N ticks.")
-@click.option(
-    "--tick", default=4.0, type=click.FloatRange(min=0, min_open=True), help="kimg per tick (stats)."
-)
+@click.option("--tick", default=4.0, type=click.FloatRange(min=0, min_open=True), help="kimg per tick (stats).")
 @click.option("--resume", help="'latest' (newest run in --outdir), a run folder or a training-state-*.pt.")
 @click.option("--cond", is_flag=True, help="Condition on dataset.json labels.")
 @click.option("--mirror", is_flag=True, help="Add x-flipped copies of the images.")
@@ -61,24 +57,29 @@ def _metrics_list(value: str) -> tuple[str, ...]:
 @click.option("--dlr", type=click.FloatRange(min=0, min_open=True), help="D learning rate.")
 @click.option("--ema-kimg", type=click.FloatRange(min=0), help="G_ema half-life in kimg [default: from --cfg].")
 @click.option("--pl-weight", type=click.FloatRange(min=0), help="Path-length weight, 0 = off [default: from --cfg].")
-@click.option(
-    "--style-mixing", type=click.FloatRange(0, 1), help="Style-mixing probability [default: from --cfg]."
-)
+@click.option("--style-mixing", type=click.FloatRange(0, 1), help="Style-mixing probability [default: from --cfg].")
 @click.option("--desc", help="Suffix for the run folder name.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved options and exit.")
 @click.pass_context
 def train(ctx: click.Context, resume: str | None, dry_run: bool, metrics: str, **kwargs) -> None:
     """Train a StyleGAN2(-ADA) or StyleGAN (2019) generator; writes OUTDIR/NNNNN-<desc>/ (snapshots, stats,
     sample grids). `--resume latest` continues a run exactly (kimg, optimizers, EMA, augment p, RNG).
+    Ctrl-C (or SIGTERM) stops at the next step with a snapshot; `--resume latest` goes on from there.
 
     \b
     Examples:
       stylegan train --data faces64.zip --outdir runs --cfg auto --kimg 1000 --mirror --aug ada
       stylegan train --outdir runs --resume latest
       torchrun --nproc_per_node 2 -m stylegan train --data faces64.zip --outdir runs
+    \b
+    On a CPU (the default network is GPU-sized), a small network, and a smoke run of a few seconds:
+      stylegan train --data faces32.zip --cfg cifar --batch 32 --cbase 1024 --cmax 64 \\
+          --z-dim 64 --w-dim 64 --map-depth 2 --aug noaug --kimg 100
+      stylegan train --data faces32.zip --cfg cifar --batch 8 --cbase 256 --cmax 32 \\
+          --z-dim 32 --w-dim 32 --map-depth 2 --aug noaug --kimg 0.04 --tick 0.008
     """
     from stylegan.data import DatasetError
-    from stylegan.training import TrainingDiverged, TrainingOptions, prepare, train_run
+    from stylegan.training import TrainingDiverged, TrainingInterrupted, TrainingOptions, prepare, train_run
     from stylegan.training.options import OptionsError
     from stylegan.training.state import ResumeError
 
@@ -98,6 +99,11 @@ def train(ctx: click.Context, resume: str | None, dry_run: bool, metrics: str, *
         run_dir = train_run(opts, resume=resume, resume_updates=given)
     except (OptionsError, DatasetError, ResumeError, TrainingDiverged) as err:
         raise click.ClickException(str(err)) from None
+    except TrainingInterrupted as err:
+        click.echo(str(err), err=True)
+        ctx.exit(130)
     except KeyboardInterrupt:
-        raise click.ClickException("interrupted; continue from the last snapshot: --resume latest") from None
+        raise click.ClickException(
+            "interrupted without a snapshot of this session; --resume latest continues from the last one saved"
+        ) from None
     click.echo(f"done: {run_dir}")

@@ -5,7 +5,24 @@
 inception.py, lpips.py and fmnist.py. Heavy modules load lazily.
 """
 
-from stylegan.metrics.metric_main import METRICS, MetricSpec, calc_metric, calc_metrics, list_metrics
+from stylegan.metrics.metric_main import (
+    METRICS,
+    MetricSpec,
+    MissingDependencyError,
+    calc_metric,
+    calc_metrics,
+    check_metrics_ready,
+    list_metrics,
+)
 from stylegan.metrics.weights import MissingWeightsError
 
-__all__ = ["METRICS", "MetricSpec", "MissingWeightsError", "calc_metric", "calc_metrics", "list_metrics"]
+__all__ = [
+    "METRICS",
+    "MetricSpec",
+    "MissingDependencyError",
+    "MissingWeightsError",
+    "calc_metric",
+    "calc_metrics",
+    "check_metrics_ready",
+    "list_metrics",
+]

@@ -133,7 +133,7 @@ def gather_rows(x: np.ndarray, rank: int, world: int, device: torch.device) -> n
     """
     if world == 1:
         return x
-    from stylegan.training.distributed import ProcessInfo, all_gather_rows
+    from stylegan.distributed import ProcessInfo, all_gather_rows
 
     out = all_gather_rows(torch.from_numpy(x), ProcessInfo(rank, world, rank), device)
     return np.zeros((0,), np.float32) if out is None else out.numpy()
@@ -143,7 +143,7 @@ def _all_true(flag: bool, rank: int, world: int, device: torch.device) -> bool:
     """True when `flag` is true on every rank (a collective)."""
     if world == 1:
         return flag
-    from stylegan.training.distributed import ProcessInfo, all_reduce_sum
+    from stylegan.distributed import ProcessInfo, all_reduce_sum
 
     misses = torch.tensor([0.0 if flag else 1.0])
     return float(all_reduce_sum(misses, ProcessInfo(rank, world, rank), device)[0]) == 0

@@ -219,9 +219,9 @@ class FIDInception(nn.Module):
 
 
 def load_inception(
-    path: str | os.PathLike | None = None, device: torch.device | str = "cpu", download: bool = True
+    path: str | os.PathLike | None = None, device: torch.device | str = "cpu", download: bool = False
 ) -> FIDInception:
-    """Build the FID Inception and load pytorch-fid's state dict (from `path`, the cache, or a download)."""
+    """Build the FID Inception and load pytorch-fid's state dict (from `path`, the cache, or a download if asked)."""
     state = load_state_dict(resolve_weights(INCEPTION_WEIGHTS, path, download=download))
     model = FIDInception()
     missing, unexpected = model.load_state_dict(state, strict=False)

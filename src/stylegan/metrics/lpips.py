@@ -129,7 +129,7 @@ def load_lpips_vgg(
     vgg_path: str | os.PathLike | None = None,
     lin_path: str | os.PathLike | None = None,
     device: torch.device | str = "cpu",
-    download: bool = True,
+    download: bool = False,
 ) -> LPIPSVGG16:
     """LPIPS VGG16 from one full state dict (`path`, lpips key names), or torchvision VGG16 + LPIPS heads."""
     if path is not None:
@@ -182,7 +182,7 @@ class VGG16Classifier(nn.Module):
 
 
 def load_vgg16_classifier(
-    path: str | os.PathLike | None = None, device: torch.device | str = "cpu", download: bool = True
+    path: str | os.PathLike | None = None, device: torch.device | str = "cpu", download: bool = False
 ) -> VGG16Classifier:
     """torchvision's VGG16 ImageNet weights (`vgg16-397923af.pth`) as an fc7 feature extractor."""
     state = load_state_dict(resolve_weights(VGG16_WEIGHTS, path, download=download))

@@ -64,6 +64,68 @@ def list_metrics() -> list[str]:
     return list(METRICS)
 
 
+class MissingDependencyError(ImportError):
+    """A metric needs a package that is not installed; the message says which extra to install."""
+
+
+_PACKAGES = {"fid": ("scipy",)}  # metric kind -> importable modules it needs beyond the core install
+
+
+def check_metrics_ready(
+    names: list[str], weights: dict | None = None, download: bool = False
+) -> None:
+    """Checks, before any work, that `names` are known and their packages and weights files are there.
+
+    Args:
+        names: metric names (keys of METRICS).
+        weights: detector name -> weights path or None (as calc_metric's inception/vgg16/lpips/fmnist).
+        download: fetch missing weights now (see weights.resolve_weights) instead of refusing.
+    Raises:
+        ValueError (unknown name), MissingDependencyError, MissingWeightsError: one line naming the fix.
+    """
+    unknown = [n for n in names if n not in METRICS]
+    if unknown:
+        raise ValueError(f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(METRICS)}")
+    for name in names:
+        _check_packages(name)
+    weights = weights or {}
+    for detector in sorted({METRICS[n].detector for n in names}):
+        _check_detector_weights(detector, weights, download)
+
+
+def _check_packages(name: str) -> None:
+    import importlib.util
+
+    missing = [m for m in _PACKAGES.get(METRICS[name].kind, ()) if importlib.util.find_spec(m) is None]
+    if missing:
+        raise MissingDependencyError(
+            f"metric {name} needs {', '.join(missing)}, which is not installed: pip install 'stylegan[metrics]'"
+        )
+
+
+def _check_detector_weights(detector: str, weights: dict, download: bool) -> None:
+    """Resolves (or downloads) every weights file the detector will load; raises MissingWeightsError."""
+    from stylegan.metrics import weights as w
+
+    if detector.startswith("inception"):
+        w.resolve_weights(w.INCEPTION_WEIGHTS, weights.get("inception"), download=download)
+    elif detector == "vgg16":
+        w.resolve_weights(w.VGG16_WEIGHTS, weights.get("vgg16"), download=download)
+    elif detector == "lpips" and weights.get("lpips") is not None:
+        w.resolve_weights(w.VGG16_WEIGHTS, weights["lpips"])
+    elif detector == "lpips":
+        from stylegan.metrics.lpips import _lpips_package_heads
+
+        w.resolve_weights(w.VGG16_WEIGHTS, weights.get("vgg16"), download=download)
+        w.resolve_weights(w.LPIPS_VGG_LIN_WEIGHTS, _lpips_package_heads(), download=download)
+    elif detector.startswith("fmnist"):
+        from stylegan.metrics.fmnist import default_fmnist_weights
+
+        path = Path(weights.get("fmnist") or default_fmnist_weights())
+        if not path.is_file():
+            raise w.MissingWeightsError(f"Fashion-MNIST classifier weights not found: {path}")
+
+
 @dataclass
 class MetricOptions:
     """What a metric needs besides its spec: networks, data, device and the weights files of the detectors.
@@ -78,7 +140,8 @@ class MetricOptions:
     device: torch.device = torch.device("cpu")
     batch_size: int = 32
     progress: bool = True
-    weights: dict = field(default_factory=dict)  # detector name -> path (None: cache/download/shipped)
+    weights: dict = field(default_factory=dict)  # detector name -> path (None: cache/shipped)
+    download: bool = False  # fetch missing weights (progress bar, sha256 check) instead of refusing
     use_cache: bool = True
     seed: int = 0
     rank: int = 0
@@ -88,7 +151,7 @@ class MetricOptions:
 
     def detector(self, name: str) -> Detector:
         if name not in self._detectors:
-            self._detectors[name] = _load_detector(name, self.weights, self.device)
+            self._detectors[name] = _load_detector(name, self.weights, self.device, self.download)
         return self._detectors[name]
 
     @property
@@ -104,18 +167,18 @@ def _weights_tag(path) -> str:
     return f"{Path(path).name}-{st.st_size}-{st.st_mtime_ns}"
 
 
-def _load_detector(name: str, weights: dict, device: torch.device) -> Detector:
+def _load_detector(name: str, weights: dict, device: torch.device, download: bool = False) -> Detector:
     """Build a detector: its network (weights from `weights`, the cache or the package) and its output."""
     if name in ("inception", "inception_logits"):
         from stylegan.metrics.inception import load_inception
 
-        net = load_inception(weights.get("inception"), device=device)
+        net = load_inception(weights.get("inception"), device=device, download=download)
         fn = net.features if name == "inception" else (lambda x: net.logits(net.features(x)))
         return Detector(f"{name}-{_weights_tag(weights.get('inception'))}", fn, device)
     if name == "vgg16":
         from stylegan.metrics.lpips import load_vgg16_classifier
 
-        net = load_vgg16_classifier(weights.get("vgg16"), device=device)
+        net = load_vgg16_classifier(weights.get("vgg16"), device=device, download=download)
         return Detector(f"vgg16-{_weights_tag(weights.get('vgg16'))}", net, device)
     if name in ("fmnist", "fmnist_probs"):
         from stylegan.metrics.fmnist import load_fmnist_classifier
@@ -133,7 +196,9 @@ def _load_detector(name: str, weights: dict, device: torch.device) -> Detector:
     if name == "lpips":
         from stylegan.metrics.lpips import load_lpips_vgg
 
-        net = load_lpips_vgg(weights.get("lpips"), vgg_path=weights.get("vgg16"), device=device)
+        net = load_lpips_vgg(
+            weights.get("lpips"), vgg_path=weights.get("vgg16"), device=device, download=download
+        )
         return Detector("lpips", net, device)
     raise ValueError(f"unknown detector {name!r}")
 
@@ -270,6 +335,7 @@ def calc_metric(
     seed: int = 0,
     rank: int = 0,
     num_gpus: int = 1,
+    download: bool = False,
     options: MetricOptions | None = None,
 ) -> dict:
     """Compute one registered metric of generator G against `dataset`.
@@ -280,8 +346,9 @@ def calc_metric(
         dataset: a folder/.zip path, a map-style Dataset of uint8 [C, H, W] images (or (image, label)
             pairs), or an iterable of uint8 [N, C, H, W] batches. Needed by fid/kid/pr.
         num_gen: generated images (default: the metric's count, e.g. 50000).
-        inception, vgg16, lpips, fmnist: weights files (default: the cache, a download when online, or the
-            classifier shipped with the package).
+        inception, vgg16, lpips, fmnist: weights files (default: the cache, or the classifier shipped with
+            the package). A missing file raises MissingWeightsError naming it, unless `download` is True.
+        download: fetch missing weights into the cache (progress bar, sha256 check).
         rank, num_gpus: this process's rank in a joined process group of num_gpus processes, all calling
             with the same arguments (each its own device); the images are split over the ranks.
         options: reuse loaded detectors across several calls (see `calc_metrics`).
@@ -292,6 +359,7 @@ def calc_metric(
     """
     if name not in METRICS:
         raise ValueError(f"unknown metric {name!r}; choose from {', '.join(METRICS)}")
+    _check_packages(name)
     spec = METRICS[name]
     if spec.needs_data and dataset is None:
         raise ValueError(f"metric {name} needs a dataset of real images (--data)")
@@ -308,6 +376,7 @@ def calc_metric(
             seed=seed,
             rank=rank,
             num_gpus=num_gpus,
+            download=download,
         )
     num_gen = spec.num_gen if num_gen is None else int(num_gen)
     start = time.time()
@@ -334,6 +403,7 @@ def iter_metrics(names: list[str], **kwargs) -> Iterator[dict]:
         seed=kwargs.get("seed", 0),
         rank=kwargs.get("rank", 0),
         num_gpus=kwargs.get("num_gpus", 1),
+        download=kwargs.get("download", False),
     )
     for name in names:
         yield calc_metric(name, **kwargs, options=opts)

@@ -1,4 +1,8 @@
-"""Where feature-network weights come from: a user-given file, the cache, or (online) a checked download."""
+"""Where feature-network weights come from: a user-given file, the cache, or a checked download when asked.
+
+Nothing is downloaded unless the caller asks (`download=True`, `stylegan metrics --download`); without the file,
+`MissingWeightsError` names it, its URL and where to put it.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,9 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-import click
 
-
-class MissingWeightsError(click.ClickException):
-    """Weights of a feature network are not available; the message names the file and how to get it."""
+class MissingWeightsError(FileNotFoundError):
+    """Weights of a feature network are not available; the one-line message names the file and how to get it."""
 
 
 @dataclass(frozen=True)
@@ -60,50 +62,59 @@ def sha256_of(path: Path) -> str:
 
 
 def _download(spec: WeightsSpec, dst: Path) -> None:
+    """Fetches spec.url into dst with a progress bar; a file whose sha256 does not match is deleted."""
+    from tqdm import tqdm
+
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_suffix(dst.suffix + ".part")
-    urllib.request.urlretrieve(spec.url, tmp)  # noqa: S310 (fixed https URLs)
-    if spec.sha256 and not sha256_of(tmp).startswith(spec.sha256):
+    with tqdm(unit="B", unit_scale=True, desc=f"download {spec.filename}", leave=False) as bar:
+
+        def hook(blocks: int, block_size: int, total: int) -> None:
+            bar.total = total if total > 0 else None
+            bar.update(blocks * block_size - bar.n)
+
+        urllib.request.urlretrieve(spec.url, tmp, reporthook=hook)  # noqa: S310 (fixed https URLs)
+    got = sha256_of(tmp)
+    if spec.sha256 and not got.startswith(spec.sha256):
         tmp.unlink()
-        raise MissingWeightsError(
-            f"Downloaded {spec.filename} has the wrong sha256 (expected {spec.sha256}...)."
-        )
+        raise ValueError(f"downloaded {spec.filename} has sha256 {got[:16]}..., expected {spec.sha256}...")
     tmp.replace(dst)
 
 
-def resolve_weights(
-    spec: WeightsSpec, path: str | os.PathLike | None = None, *, download: bool = True
-) -> Path:
-    """Return a local file for `spec`: `path` if given, else the cache, else a download into the cache.
+def how_to_get(spec: WeightsSpec) -> str:
+    """One sentence: where the file comes from and where it goes."""
+    how = f"Download {spec.url} and put it at {cache_dir() / spec.filename}"
+    if spec.option:
+        return how + f", pass it with {spec.option}, or add --download to fetch it (sha256-checked)."
+    return how + ", `pip install lpips` (its heads are used), or add --download to fetch it."
 
-    Downloads are off when `download` is False or the environment sets STYLEGAN_OFFLINE=1.
+
+def resolve_weights(
+    spec: WeightsSpec, path: str | os.PathLike | None = None, *, download: bool = False
+) -> Path:
+    """Return a local file for `spec`: `path` if given, else the cache, else (only if `download`) a download.
+
+    A download shows a progress bar and checks the sha256 (the prefix in the file name for torch-hub names).
+    STYLEGAN_OFFLINE=1 in the environment turns downloads off whatever `download` says.
 
     Raises:
-        MissingWeightsError: the file does not exist and cannot be downloaded (offline).
+        MissingWeightsError: the file is not there and was not (or could not be) downloaded.
     """
     download = download and os.environ.get("STYLEGAN_OFFLINE", "0") in ("", "0")
     cached = cache_dir() / spec.filename
-    how = f"Download {spec.url} and put it at {cached}"
-    how += (
-        f", or pass it with {spec.option}."
-        if spec.option
-        else ", or `pip install lpips` (its heads are used)."
-    )
     if path is not None:
         if not Path(path).is_file():
-            raise MissingWeightsError(f"Weights file not found: {path}. {how}")
+            raise MissingWeightsError(f"Weights file not found: {path}. {how_to_get(spec)}")
         return Path(path)
     if cached.is_file():
         return cached
-    if download:
-        try:
-            _download(spec, cached)
-            return cached
-        except OSError as err:
-            raise MissingWeightsError(
-                f"{spec.filename} is not cached and could not be downloaded ({err}). {how}"
-            ) from err
-    raise MissingWeightsError(f"{spec.filename} is not available offline. {how}")
+    if not download:
+        raise MissingWeightsError(f"{spec.filename} is needed and not downloaded by default. {how_to_get(spec)}")
+    try:
+        _download(spec, cached)
+    except (OSError, ValueError) as err:
+        raise MissingWeightsError(f"{spec.filename} could not be downloaded ({err}). {how_to_get(spec)}") from None
+    return cached
 
 
 def load_state_dict(path: str | os.PathLike) -> dict:

@@ -3,7 +3,7 @@
 from stylegan.training.ema import ema_beta, update_ema
 from stylegan.training.launch import prepare
 from stylegan.training.launch import train as train_run
-from stylegan.training.loop import TrainingDiverged, training_loop
+from stylegan.training.loop import TrainingDiverged, TrainingInterrupted, training_loop
 from stylegan.training.loss import LossConfig, StyleGAN2Loss
 from stylegan.training.options import OptionsError, TrainingOptions
 from stylegan.training.state import InfiniteSampler, ResumeError, find_resume_state, load_training_state
@@ -15,6 +15,7 @@ __all__ = [
     "ResumeError",
     "StyleGAN2Loss",
     "TrainingDiverged",
+    "TrainingInterrupted",
     "TrainingOptions",
     "ema_beta",
     "find_resume_state",

@@ -15,10 +15,10 @@ def ema_beta(batch: int, ema_kimg: float, cur_nimg: int, ema_rampup: float | Non
         cur_nimg: images shown so far (before this step).
         ema_rampup: None, or the fraction of cur_nimg the half-life may not exceed (NVIDIA: 0.05).
     """
-    ema_nimg = ema_kimg * 1000
+    half_lives = [ema_kimg * 1000]  # in images
     if ema_rampup is not None:
-        ema_nimg = min(ema_nimg, cur_nimg * ema_rampup)
-    return 0.5 ** (batch / max(ema_nimg, 1e-8))
+        half_lives.append(ema_rampup * cur_nimg)
+    return 0.5 ** (batch / max(min(half_lives), 1e-8))
 
 
 @torch.no_grad()

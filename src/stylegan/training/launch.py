@@ -6,7 +6,7 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
-from stylegan.training import distributed as dist_utils
+from stylegan import distributed as dist_utils
 from stylegan.training.loop import open_dataset, pick_device, resume_options, run_description, training_loop
 from stylegan.training.options import OptionsError, TrainingOptions, resolve_hyper
 from stylegan.training.state import find_resume_state
@@ -90,19 +90,15 @@ def _train_rank(info, opts: TrainingOptions, state_path, progress: bool) -> None
 
 
 def _check_metrics(names) -> None:
+    """--metrics: known names, their packages (scipy for FID) and weights files, checked before training starts."""
     if not names:
         return
+    from stylegan.metrics import MissingDependencyError, check_metrics_ready
+
     try:
-        from stylegan.metrics import METRICS
-    except ImportError:
-        raise OptionsError(
-            "--metrics needs stylegan.metrics, which is not installed; use --metrics none"
-        ) from None
-    unknown = [n for n in names if n not in METRICS]
-    if unknown:
-        raise OptionsError(
-            f"--metrics: unknown {', '.join(unknown)}; choose from {', '.join(METRICS)} or none"
-        )
+        check_metrics_ready(list(names))
+    except (MissingDependencyError, OSError, ValueError) as err:
+        raise OptionsError(f"--metrics: {err}; or train with --metrics none") from None
 
 
 def _check_augpipe(opts: TrainingOptions) -> None:

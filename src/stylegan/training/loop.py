@@ -7,11 +7,16 @@ uninterrupted one exactly, and N processes see the same numbers as one process a
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
+import signal
+import sys
+import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,16 +24,22 @@ import numpy as np
 import torch
 from torch import nn
 
+from stylegan import distributed as dist_utils
+from stylegan.distributed import ProcessInfo
 from stylegan.io import atomic_write, load_native, save_networks
 from stylegan.networks.presets import build_configs
 from stylegan.networks.registry import build_network
-from stylegan.training import distributed as dist_utils
 from stylegan.training.augment import AdaController
 from stylegan.training.augment_adapter import build_augment_pipe
-from stylegan.training.distributed import ProcessInfo
 from stylegan.training.ema import ema_beta, update_ema
 from stylegan.training.loss import LossConfig, StyleGAN2Loss
-from stylegan.training.options import Hyper, OptionsError, TrainingOptions, resolve_hyper
+from stylegan.training.options import (
+    Hyper,
+    OptionsError,
+    TrainingOptions,
+    optimizer_settings,
+    resolve_hyper,
+)
 from stylegan.training.state import (
     InfiniteSampler,
     chunk_seed,
@@ -43,6 +54,10 @@ from stylegan.training.state import (
 
 class TrainingDiverged(RuntimeError):
     """A loss or gradient became NaN/inf; the message names the phase, the loss and the last good snapshot."""
+
+
+class TrainingInterrupted(RuntimeError):
+    """SIGINT/SIGTERM stopped the run; the message says which snapshot was saved and how to continue."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +99,8 @@ class Run:
     last_snapshot: Path | None = None
     tick_stats: dict = field(default_factory=lambda: defaultdict(lambda: [0.0, 0]))
     writers: dict = field(default_factory=dict)
+    phase_seconds: dict = field(default_factory=dict)  # wall time of each phase's first run (for the estimate)
+    say: Callable[[str], None] = lambda _msg: None  # one-line notes for the user (rank 0 with progress)
 
     @property
     def total_nimg(self) -> int:
@@ -125,14 +142,20 @@ def training_loop(
         dataset: the result of open_dataset(opts), when already open.
     """
     info = info or ProcessInfo()
-    run = setup_run(opts, info, resume_state, dataset)
+    say = _stderr_line if progress and info.is_main else (lambda _msg: None)
+    run = setup_run(opts, info, resume_state, dataset, say=say)
     bar = _progress_bar(run, progress)
     try:
-        while not run.done:
-            train_step(run)
-            bar.update(run.hyper.batch)
-            if _tick_due(run):
-                end_tick(run)
+        with _StopRequests() as stop:
+            while not run.done:
+                train_step(run)
+                bar.update(run.hyper.batch)
+                if run.batch_idx == 1 and run.device.type == "cpu" and not run.done:
+                    say(cpu_estimate_line(run))
+                if stop.agreed(run):
+                    stop_with_snapshot(run, stop.signal_name)
+                if _tick_due(run):
+                    end_tick(run)
     finally:
         bar.close()
         for w in run.writers.values():
@@ -140,13 +163,89 @@ def training_loop(
     return run.run_dir
 
 
+def _stderr_line(msg: str) -> None:
+    from tqdm import tqdm
+
+    tqdm.write(msg, file=sys.stderr)
+
+
+class _StopRequests:
+    """Turns SIGINT/SIGTERM into a request honoured at the next step boundary (a second SIGINT stops at once).
+
+    Handlers are installed only in the main thread; with several ranks the request is agreed by an all-reduce,
+    so every rank stops after the same step.
+    """
+
+    SIGNALS = ("SIGINT", "SIGTERM")
+
+    def __init__(self):
+        self.signal_name: str | None = None
+        self._saved: dict = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for name in self.SIGNALS:
+                sig = getattr(signal, name)
+                self._saved[sig] = signal.signal(sig, self._note)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self._saved.items():
+            signal.signal(sig, handler)
+        return False
+
+    def _note(self, signum, _frame) -> None:
+        if self.signal_name is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # asked twice: stop now, without a snapshot
+        self.signal_name = signal.Signals(signum).name
+
+    def agreed(self, run: Run) -> bool:
+        """Whether any rank was asked to stop (an all-reduce with several ranks)."""
+        local = torch.tensor([0.0 if self.signal_name is None else 1.0])
+        if run.info.world_size == 1:
+            return bool(local.item())
+        stop = float(dist_utils.all_reduce_sum(local, run.info, run.device)) > 0
+        self.signal_name = self.signal_name or ("a signal on another rank" if stop else None)
+        return stop
+
+
+def stop_with_snapshot(run: Run, why: str | None) -> None:
+    """Ends the tick early with a snapshot and training state, then raises TrainingInterrupted."""
+    end_tick(run, force_snapshot=True, metrics=False)
+    raise TrainingInterrupted(
+        f"stopped by {why} at kimg {run.cur_nimg / 1000:.3f} (step {run.batch_idx}); saved "
+        f"{snapshot_name('training-state', run.cur_nimg)} in {run.run_dir}; continue with --resume latest"
+    )
+
+
+def cpu_estimate_line(run: Run) -> str:
+    """Seconds per kimg from the first step's phase timings (each phase weighted by 1/interval)."""
+    per_step = sum(run.phase_seconds.get(ph.name, 0.0) / ph.interval for ph in run.phases)
+    per_kimg = per_step * 1000 / run.hyper.batch
+    left = (run.total_nimg - run.cur_nimg) / 1000 * per_kimg
+    return f"CPU: about {per_kimg:.0f} s per kimg at this size, so about {_duration(left)} to kimg {run.opts.kimg:g}"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
 # ---- setup -------------------------------------------------------------------------------------------------
 
 
 def setup_run(
-    opts: TrainingOptions, info: ProcessInfo, resume_state: Path | None = None, dataset=None
+    opts: TrainingOptions,
+    info: ProcessInfo,
+    resume_state: Path | None = None,
+    dataset=None,
+    say: Callable[[str], None] | None = None,
 ) -> Run:
-    """Builds data, networks, loss, optimizers and augmentation; restores a state file when resuming."""
+    """Builds data, networks, loss, optimizers and augmentation; restores a state file when resuming.
+
+    `say` gets one-line notes: the run folder, what is resumed, and on a CPU the size and a CPU recipe.
+    """
     opts.validate()
     device = pick_device(opts.device, info.local_rank)
     torch.backends.cudnn.benchmark = True  # NVIDIA's choice: speed over bitwise-repeatable CUDA kernels
@@ -172,11 +271,16 @@ def setup_run(
     sampler = InfiniteSampler(len(dataset), seed=opts.seed)
     run = Run(opts=opts, hyper=hyper, info=info, device=device, run_dir=run_dir, dataset=dataset,
               labels=labels, G=G, D=D, G_ema=G_ema, loss=loss, phases=make_phases(G, D, hyper),
-              augment_pipe=augment_pipe, ada=ada, sampler=sampler)  # fmt: skip
+              augment_pipe=augment_pipe, ada=ada, sampler=sampler, say=say or (lambda _msg: None))  # fmt: skip
     if resume_state:
         restore_state(run, Path(resume_state))
-    elif info.is_main:
-        start_run_dir(run)
+        run.say(resume_line(run, Path(resume_state)))
+    else:
+        if info.is_main:
+            start_run_dir(run)
+        run.say(f"run folder: {run.run_dir}")
+    if device.type == "cpu":
+        run.say(cpu_size_line(run))
     if info.is_main:
         run.writers = _open_writers(run.run_dir)
     run.start_time = run.tick_start_time = time.time()
@@ -250,17 +354,24 @@ def build_networks(opts: TrainingOptions, hyper: Hyper, dataset, device: torch.d
 
 
 def make_phases(G: nn.Module, D: nn.Module, hyper: Hyper) -> list[Phase]:
-    """Gmain/Greg/Dmain/Dreg with lazy regularisation (lr and betas scaled by k/(k+1)), or G/Dboth without."""
+    """The optimisation phases and their Adam optimizers (see options.optimizer_settings).
+
+    StyleGAN2: Gmain and Dmain every step, Greg every 4 and Dreg every 16 steps, a reg phase only when its
+    weight is > 0 (an empty phase would still move Adam's state). StyleGAN1: Gboth and Dboth (R1) every step.
+    """
+    settings = optimizer_settings(hyper)
+    reg_weight = {"G": hyper.pl_weight, "D": hyper.gamma}
     phases = []
-    g_reg = 4 if hyper.pl_weight > 0 else None
-    d_reg = 16 if hyper.gamma > 0 else None
-    for name, module, lr, reg_interval in (("G", G, hyper.glr, g_reg), ("D", D, hyper.dlr, d_reg)):
-        ratio = reg_interval / (reg_interval + 1) if reg_interval else 1.0
-        opt = torch.optim.Adam(module.parameters(), lr=lr * ratio, betas=(0.0, 0.99**ratio), eps=1e-8)
-        if reg_interval is None:
-            phases.append(Phase(f"{name}both", module, opt, 1))
-        else:
-            phases += [Phase(f"{name}main", module, opt, 1), Phase(f"{name}reg", module, opt, reg_interval)]
+    for net, module in (("G", G), ("D", D)):
+        s = settings[net]
+        opt = torch.optim.Adam(module.parameters(), lr=s["lr"], betas=s["betas"], eps=s["eps"])
+        k = s["reg_interval"]
+        if k == 1:
+            phases.append(Phase(f"{net}both", module, opt, 1))
+            continue
+        phases.append(Phase(f"{net}main", module, opt, 1))
+        if reg_weight[net] > 0:
+            phases.append(Phase(f"{net}reg", module, opt, k))
     return phases
 
 
@@ -268,6 +379,34 @@ def run_description(opts: TrainingOptions, dataset, hyper: Hyper) -> str:
     """NVIDIA-style folder suffix: <data>-<cfg>-gpus<N>-batch<B>-gamma<G>[-desc]."""
     desc = f"{dataset.name}-{opts.cfg}-gpus{opts.gpus}-batch{hyper.batch}-gamma{hyper.gamma:g}"
     return desc + (f"-{opts.desc}" if opts.desc else "")
+
+
+CPU_RECIPE = (
+    "--cfg cifar --batch 32 --cbase 1024 --cmax 64 --z-dim 64 --w-dim 64 --map-depth 2 --aug noaug"
+)  # the packaged model's recipe: 100 kimg of 32x32 images in about an hour on 2 cores
+CPU_LARGE_PARAMS = 2_000_000  # G parameters above which a CPU run gets the recipe hint
+
+
+def cpu_size_line(run: Run) -> str:
+    """One line on what runs on the CPU; for a large G, the small recipe and a smoke-run command."""
+    n = sum(p.numel() for p in run.G.parameters())
+    res = run.dataset.resolution
+    line = f"CPU run: --cfg {run.opts.cfg} at {res}x{res}, G {n / 1e6:.2f}M parameters, batch {run.hyper.batch}"
+    if n <= CPU_LARGE_PARAMS:
+        return line
+    data = f"{run.opts.data}" + (f" --resolution {run.opts.resolution}" if run.opts.resolution else "")
+    return (
+        f"{line}: a GPU-sized network, slow here. A CPU-sized one: stylegan train --data {data} {CPU_RECIPE} "
+        "--kimg 100 (smoke run: --kimg 0.1)"
+    )
+
+
+def resume_line(run: Run, state_path: Path) -> str:
+    """What --resume continues: the run folder, the snapshot and where it stands."""
+    return (
+        f"resuming {run.run_dir} from {state_path.name} (kimg {run.cur_nimg / 1000:.3f}, step {run.batch_idx}, "
+        f"tick {run.cur_tick}) to kimg {run.opts.kimg:g}"
+    )
 
 
 def start_run_dir(run: Run) -> None:
@@ -356,27 +495,40 @@ def run_phase(
     run: Run, phase_idx: int, phase: Phase, real_img: dict, real_c: dict, chunks: list[int]
 ) -> None:
     """Accumulates the phase's gradients over this rank's chunks, sums them over ranks and steps."""
-    phase.module.requires_grad_(True)
-    phase.opt.zero_grad(set_to_none=True)
+    started = time.perf_counter()
+    params = list(phase.module.parameters())
+    for param in params:
+        param.grad = None
     num_chunks = run.hyper.rounds * run.info.world_size
     stats = defaultdict(float)
-    for k in chunks:
-        torch.manual_seed(chunk_seed(run.opts.seed, run.batch_idx, phase_idx, k))
-        gen_z, gen_c = draw_latents(run)
-        out = run.loss.accumulate_gradients(
-            phase.name, real_img[k], real_c[k], gen_z, gen_c, gain=phase.interval / num_chunks
-        )
-        for name, value in out.items():
-            stats[name] += float(value)
-    phase.module.requires_grad_(False)
-    if phase.name in ("Greg", "Gboth") and run.hyper.pl_weight > 0:
+    with _trainable(phase.module):
+        for k in chunks:
+            torch.manual_seed(chunk_seed(run.opts.seed, run.batch_idx, phase_idx, k))
+            gen_z, gen_c = draw_latents(run)
+            out = run.loss.accumulate_gradients(
+                phase.name, real_img[k], real_c[k], gen_z, gen_c, gain=phase.interval / num_chunks
+            )
+            for name, value in out.items():
+                stats[name] += float(value)
+    if "pl" in run.loss.active_terms(phase.name):
         s, n = run.loss.pop_pl_update()
         total = dist_utils.all_reduce_sum(torch.stack([s, torch.tensor(float(n), device=s.device)]), run.info)
         run.loss.update_pl_mean(total[0] / total[1])
-    flat = dist_utils.all_reduce_sum_grads([p for p in phase.module.parameters()], run.info)
+    flat = dist_utils.all_reduce_sum_grads(params, run.info)
     check_finite(run, phase, stats, flat)
     phase.opt.step()
     record_phase_stats(run, stats, len(chunks))
+    run.phase_seconds.setdefault(phase.name, time.perf_counter() - started)
+
+
+@contextlib.contextmanager
+def _trainable(module: nn.Module):
+    """Gradients flow into `module`'s parameters only inside the block."""
+    module.requires_grad_(True)
+    try:
+        yield
+    finally:
+        module.requires_grad_(False)
 
 
 def draw_latents(run: Run) -> tuple[torch.Tensor, torch.Tensor]:
@@ -430,14 +582,14 @@ def _tick_due(run: Run) -> bool:
     )
 
 
-def end_tick(run: Run) -> None:
-    """Writes the tick's stats line; every --snap ticks (and at the end) a snapshot and sample grid."""
+def end_tick(run: Run, force_snapshot: bool = False, metrics: bool = True) -> None:
+    """Writes the tick's stats line; every --snap ticks (at the end, and when forced) a snapshot and grid."""
     now = time.time()
     line = tick_stats_line(run, now)
     if run.info.is_main:
         write_stats(run, line)
-    if run.done or run.cur_tick % run.opts.snap == 0:
-        save_snapshot(run)
+    if force_snapshot or run.done or run.cur_tick % run.opts.snap == 0:
+        save_snapshot(run, metrics=metrics)
     run.cur_tick += 1
     run.tick_start_nimg, run.tick_start_time = run.cur_nimg, time.time()
 
@@ -501,8 +653,9 @@ def snapshot_name(kind: str, cur_nimg: int) -> str:
     return f"{kind}-{cur_nimg / 1000:010.3f}.{ext}"
 
 
-def save_snapshot(run: Run) -> None:
-    """Networks (native format), the training-state file (written last: marks a whole snapshot), grid."""
+def save_snapshot(run: Run, metrics: bool = True) -> None:
+    """Networks (native format), the training-state file (written last: marks a whole snapshot), grid;
+    then --metrics unless `metrics` is False."""
     if run.info.is_main:
         save_networks(
             run.run_dir / snapshot_name("network", run.cur_nimg),
@@ -512,7 +665,8 @@ def save_snapshot(run: Run) -> None:
         save_image_grid(sample_grid(run), run.run_dir / snapshot_name("fakes", run.cur_nimg))
         save_training_state(run.run_dir / snapshot_name("training-state", run.cur_nimg), collect_state(run))
         run.last_snapshot = run.run_dir / snapshot_name("network", run.cur_nimg)
-    run_metrics(run)
+    if metrics:
+        run_metrics(run)
 
 
 def collect_state(run: Run) -> dict:
@@ -615,10 +769,8 @@ def run_metrics(run: Run) -> None:
     """--metrics on G_ema, split over every rank; rank 0 appends to metric-<name>.jsonl."""
     if not run.opts.metrics:
         return
-    try:
-        from stylegan.metrics import calc_metric
-    except ImportError:
-        return
+    from stylegan.metrics import calc_metric  # its packages and weights were checked before training
+
     for name in run.opts.metrics:
         result = calc_metric(
             name, G=run.G_ema, dataset=run.dataset.dataset, device=run.device, progress=False,

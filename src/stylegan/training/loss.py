@@ -1,5 +1,13 @@
 """StyleGAN2 loss: non-saturating logistic, lazy R1, path-length regularisation, style mixing.
 
+Per sample, with D's logit D(.) and the generated image G(z):
+    G main   softplus(-D(G(z)))                          (= -log sigmoid D(G(z)))
+    D main   softplus(D(G(z))) + softplus(-D(x))
+    R1       gamma / 2 * ||grad_x D(x)||^2               (Mescheder et al. 2018, on reals only)
+    PL       pl_weight * (a - mu)^2,  a = ||J_w^T y||_2,  y ~ N(0, I) / sqrt(H W)
+where J_w is the Jacobian of the image with respect to w (its norm averaged over the num_ws copies) and mu an
+exponential moving average of a (Karras et al. 2020, eq. 4). Each term is averaged over the chunk.
+
 The loss owns the regularisers and style mixing (the networks never do). `accumulate_gradients` runs one
 phase on one chunk of the batch and calls backward; the training loop sums chunks and steps the optimizers.
 Phases: 'Gmain', 'Greg', 'Gboth', 'Dmain', 'Dreg', 'Dboth' (NVIDIA's names).
@@ -9,12 +17,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-PHASES = ("Gmain", "Greg", "Gboth", "Dmain", "Dreg", "Dboth")
+# The terms each phase is made of ("real" and "r1" share one D pass over the real images).
+PHASE_TERMS = {
+    "Gmain": ("gen",),
+    "Greg": ("pl",),
+    "Gboth": ("gen", "pl"),
+    "Dmain": ("fake", "real"),
+    "Dreg": ("r1",),
+    "Dboth": ("fake", "real", "r1"),
+}
+PHASES = tuple(PHASE_TERMS)
 
 
 @dataclass(frozen=True)
@@ -36,6 +52,38 @@ class LossConfig:
             raise ValueError(f"pl_batch_shrink must be >= 1, got {self.pl_batch_shrink}")
 
 
+# ---- the regularisers as functions of a graph ------------------------------------------------------------
+
+
+def path_lengths(img: torch.Tensor, ws: torch.Tensor) -> torch.Tensor:
+    """a = ||J_w^T y||_2 per sample, y ~ N(0, I) / sqrt(H W) drawn here; differentiable (create_graph).
+
+    Args:
+        img: [N, C, H, W] images computed from ws.
+        ws: [N, num_ws, w_dim]; the squared norm is summed over w_dim and averaged over num_ws.
+    Returns:
+        [N] path lengths.
+    """
+    height, width = img.shape[-2:]
+    y = torch.randn_like(img) * (height * width) ** -0.5
+    (jty,) = torch.autograd.grad(torch.sum(img * y), ws, create_graph=True)  # J_w^T y: [N, num_ws, w_dim]
+    return (jty * jty).sum(-1).mean(-1).sqrt()
+
+
+def r1_squared_norms(logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """||grad_x D(x)||^2 per sample [N]; `real` [N, C, H, W] must require grad; differentiable (create_graph)."""
+    (grad_x,) = torch.autograd.grad(logits.sum(), real, create_graph=True)
+    return grad_x.flatten(1).pow(2).sum(1)
+
+
+def mixing_cutoff(num_ws: int, prob: float) -> int:
+    """Where the second latent takes over (1..num_ws-1) with probability `prob`, else num_ws (no mixing)."""
+    if num_ws < 2:
+        return num_ws
+    cutoff = int(torch.randint(1, num_ws, []))
+    return cutoff if float(torch.rand([])) < prob else num_ws
+
+
 class StyleGAN2Loss:
     """Computes and back-propagates the losses of one phase; keeps pl_mean and the statistics ADA needs.
 
@@ -43,7 +91,7 @@ class StyleGAN2Loss:
         G, D: the networks being trained (their gradients accumulate here).
         config: LossConfig.
         augment_pipe: a module applied to every D input (real and fake), or None.
-        on_real_logits: called with D's logits on real images in the main D phase (ADA's statistic).
+        on_real_logits: called with D's logits on real images in every D pass over reals (ADA's statistic).
     """
 
     def __init__(
@@ -56,37 +104,38 @@ class StyleGAN2Loss:
     ):
         self.G, self.D, self.config, self.augment_pipe = G, D, config, augment_pipe
         self.on_real_logits = on_real_logits
-        device = next(G.parameters()).device
-        self.pl_mean = torch.zeros([], device=device)
-        self._pl_sum = torch.zeros([], device=device)  # sum of chunk pl means in the current phase
+        home = next(G.parameters()).device
+        self.pl_mean = torch.tensor(0.0, device=home)  # mu, the running mean path length
+        self._pl_sum = torch.tensor(0.0, device=home)  # sum of chunk mean path lengths this phase
         self._pl_count = 0
 
     # ---- network calls ------------------------------------------------------------------------------------
-    def run_G(self, z: torch.Tensor, c: torch.Tensor, update_emas: bool = False):
-        """Returns (img [N, C, H, W], ws [N, num_ws, w_dim]) with style-mixing regularisation."""
-        ws = self.G.mapping(z, c, update_emas=update_emas)  # [N, num_ws, w_dim]
+    def generate(self, z: torch.Tensor, c: torch.Tensor, update_emas: bool = False):
+        """(img [N, C, H, W], ws [N, num_ws, w_dim]); with style_mixing_prob, ws after the cutoff come from
+        a second random z."""
+        mapping = self.G.mapping
+        ws = mapping(z, c, update_emas=update_emas)
         if self.config.style_mixing_prob > 0:
-            ws = self._mix_styles(ws, z, c)
-        img = self.G.synthesis(ws)  # [N, C, H, W]
-        return img, ws
+            cut = mixing_cutoff(ws.shape[1], self.config.style_mixing_prob)
+            if cut < ws.shape[1]:
+                other = mapping(torch.randn_like(z), c, update_emas=False)
+                ws = torch.cat([ws[:, :cut], other[:, cut:]], dim=1)
+        return self.G.synthesis(ws), ws
 
-    def _mix_styles(self, ws: torch.Tensor, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        num_ws = ws.shape[1]
-        cutoff = int(torch.randint(1, num_ws, [])) if num_ws > 1 else num_ws
-        if float(torch.rand([])) >= self.config.style_mixing_prob:
-            cutoff = num_ws
-        if cutoff == num_ws:
-            return ws
-        ws2 = self.G.mapping(torch.randn_like(z), c, update_emas=False)
-        return torch.cat([ws[:, :cutoff], ws2[:, cutoff:]], dim=1)
-
-    def run_D(self, img: torch.Tensor, c: torch.Tensor, update_emas: bool = False) -> torch.Tensor:
-        """Augments (when a pipe is set) and returns D logits [N, 1]."""
-        if self.augment_pipe is not None:
-            img = self.augment_pipe(img)
-        return self.D(img, c, update_emas=update_emas)
+    def discriminate(self, img: torch.Tensor, c: torch.Tensor, update_emas: bool = False) -> torch.Tensor:
+        """D logits [N, 1] of the (augmented, when a pipe is set) images."""
+        seen = img if self.augment_pipe is None else self.augment_pipe(img)
+        return self.D(seen, c, update_emas=update_emas)
 
     # ---- phases -------------------------------------------------------------------------------------------
+    def active_terms(self, phase: str) -> tuple[str, ...]:
+        """The terms `phase` computes; a regulariser with weight 0 is left out (a phase may then be empty)."""
+        if phase not in PHASE_TERMS:
+            raise ValueError(f"unknown phase {phase!r}")
+        off = {"pl"} if self.config.pl_weight == 0 else set()
+        off |= {"r1"} if self.config.r1_gamma == 0 else set()
+        return tuple(t for t in PHASE_TERMS[phase] if t not in off)
+
     def accumulate_gradients(
         self,
         phase: str,
@@ -102,71 +151,63 @@ class StyleGAN2Loss:
             real_img: [N, C, H, W] float in [-1, 1]; real_c, gen_c: [N, c_dim]; gen_z: [N, z_dim].
             gain: the phase interval divided by the number of chunks in the global batch.
         Returns:
-            Detached per-chunk means of each loss term computed, by name (e.g. 'G/loss', 'D/r1').
+            Detached per-chunk means of each loss term computed, by name (e.g. 'G/loss', 'D/r1_penalty').
         """
-        if phase not in PHASES:
-            raise ValueError(f"unknown phase {phase!r}")
+        terms = self.active_terms(phase)
         stats: dict[str, torch.Tensor] = {}
-        if phase in ("Gmain", "Gboth"):
-            stats.update(self._g_main(gen_z, gen_c, gain))
-        if phase in ("Greg", "Gboth") and self.config.pl_weight > 0:
-            stats.update(self._g_pl(gen_z, gen_c, gain))
-        if phase in ("Dmain", "Dboth"):
-            stats.update(self._d_fake(gen_z, gen_c, gain))
-        if phase in ("Dmain", "Dreg", "Dboth"):
-            stats.update(self._d_real(real_img, real_c, gain, main=phase != "Dreg", reg=phase != "Dmain"))
+        if "gen" in terms:
+            stats.update(self._generator_term(gen_z, gen_c, gain))
+        if "pl" in terms:
+            stats.update(self._path_length_term(gen_z, gen_c, gain))
+        if "fake" in terms:
+            stats.update(self._fake_term(gen_z, gen_c, gain))
+        if "real" in terms or "r1" in terms:
+            stats.update(self._real_terms(real_img, real_c, gain, "real" in terms, "r1" in terms))
         return stats
 
-    def _g_main(self, gen_z, gen_c, gain) -> dict[str, torch.Tensor]:
-        gen_img, _ = self.run_G(gen_z, gen_c)
-        gen_logits = self.run_D(gen_img, gen_c)
-        loss = F.softplus(-gen_logits)  # -log(sigmoid(D(G(z))))
+    def _generator_term(self, z, c, gain) -> dict[str, torch.Tensor]:
+        logits = self.discriminate(self.generate(z, c)[0], c)
+        loss = F.softplus(-logits)
         loss.mean().mul(gain).backward()
-        return {"G/loss": loss.detach().mean(), "D/scores_fake": gen_logits.detach().mean()}
+        return {"G/loss": loss.detach().mean(), "D/scores_fake": logits.detach().mean()}
 
-    def _g_pl(self, gen_z, gen_c, gain) -> dict[str, torch.Tensor]:
-        n = max(gen_z.shape[0] // self.config.pl_batch_shrink, 1)
-        gen_img, gen_ws = self.run_G(gen_z[:n], gen_c[:n])
-        pl_noise = torch.randn_like(gen_img) / np.sqrt(gen_img.shape[2] * gen_img.shape[3])
-        (pl_grads,) = torch.autograd.grad((gen_img * pl_noise).sum(), gen_ws, create_graph=True)
-        pl_lengths = pl_grads.square().sum(2).mean(1).sqrt()  # [n]
-        # Every chunk of a phase uses the pl_mean from before the phase, so results do not depend on how the
-        # batch is split over processes and accumulation rounds; end_phase() folds in the phase mean.
-        pl_mean = self.pl_mean.lerp(pl_lengths.mean(), self.config.pl_decay)
-        self._pl_sum = self._pl_sum + pl_lengths.detach().mean()
+    def _path_length_term(self, z, c, gain) -> dict[str, torch.Tensor]:
+        keep = max(len(z) // self.config.pl_batch_shrink, 1)
+        img, ws = self.generate(z[:keep], c[:keep])
+        a = path_lengths(img, ws)  # [keep]
+        # mu for this chunk: the phase-start pl_mean moved one step toward this chunk's mean length. The
+        # phase-wide update waits for update_pl_mean(), so chunks and ranks all start from the same mu.
+        mu = torch.lerp(self.pl_mean, a.mean(), self.config.pl_decay)
+        self._pl_sum = self._pl_sum + a.detach().mean()
         self._pl_count += 1
-        loss = (pl_lengths - pl_mean).square() * self.config.pl_weight  # [n]
-        (gen_img[:, 0, 0, 0] * 0 + loss).mean().mul(gain).backward()
-        return {
-            "G/pl_penalty": (pl_lengths - pl_mean).detach().square().mean(),
-            "G/reg": loss.detach().mean(),
-        }
+        deviation = (a - mu).square()  # [keep]
+        penalty = self.config.pl_weight * deviation
+        penalty.mean().mul(gain).backward()
+        return {"G/pl_penalty": deviation.detach().mean(), "G/reg": penalty.detach().mean()}
 
-    def _d_fake(self, gen_z, gen_c, gain) -> dict[str, torch.Tensor]:
-        gen_img, _ = self.run_G(gen_z, gen_c, update_emas=True)
-        gen_logits = self.run_D(gen_img.detach(), gen_c, update_emas=True)
-        loss = F.softplus(gen_logits)  # -log(1 - sigmoid(D(G(z))))
+    def _fake_term(self, z, c, gain) -> dict[str, torch.Tensor]:
+        img = self.generate(z, c, update_emas=True)[0].detach()
+        loss = F.softplus(self.discriminate(img, c, update_emas=True))
         loss.mean().mul(gain).backward()
         return {"D/loss_fake": loss.detach().mean()}
 
-    def _d_real(self, real_img, real_c, gain, main: bool, reg: bool) -> dict[str, torch.Tensor]:
-        real_img = real_img.detach().requires_grad_(reg)
-        real_logits = self.run_D(real_img, real_c)  # [N, 1]
-        stats = {"D/scores_real": real_logits.detach().mean()}
-        if self.on_real_logits is not None:  # ADA's r_t: the real logits of the R1 phase count too, as NVIDIA's
-            self.on_real_logits(real_logits.detach())
-        loss = torch.zeros_like(real_logits)
+    def _real_terms(self, real_img, real_c, gain, main: bool, r1: bool) -> dict[str, torch.Tensor]:
+        x = real_img.detach().requires_grad_(r1)
+        logits = self.discriminate(x, real_c)  # [N, 1]
+        if self.on_real_logits is not None:  # ADA's r_t counts the logits of every pass over reals
+            self.on_real_logits(logits.detach())
+        stats = {"D/scores_real": logits.detach().mean()}
+        per_sample = torch.zeros_like(logits[:, 0])  # [N]
         if main:
-            loss_real = F.softplus(-real_logits)
-            loss = loss + loss_real
-            stats["D/loss_real"] = loss_real.detach().mean()
-            stats["D/signs_real"] = real_logits.detach().sign().mean()
-        if reg and self.config.r1_gamma > 0:
-            (r1_grads,) = torch.autograd.grad(real_logits.sum(), real_img, create_graph=True)
-            r1_penalty = r1_grads.square().sum([1, 2, 3])  # [N]
-            loss = loss + (r1_penalty * (self.config.r1_gamma / 2)).unsqueeze(1)
-            stats["D/r1_penalty"] = r1_penalty.detach().mean()
-        loss.mean().mul(gain).backward()
+            fool = F.softplus(-logits[:, 0])
+            per_sample = per_sample + fool
+            stats["D/loss_real"] = fool.detach().mean()
+            stats["D/signs_real"] = logits.detach().sign().mean()
+        if r1:
+            norms = r1_squared_norms(logits, x)  # [N]
+            per_sample = per_sample + norms * (self.config.r1_gamma / 2)
+            stats["D/r1_penalty"] = norms.detach().mean()
+        per_sample.mean().mul(gain).backward()
         return stats
 
     # ---- pl_mean bookkeeping ------------------------------------------------------------------------------
@@ -177,5 +218,6 @@ class StyleGAN2Loss:
         return out
 
     def update_pl_mean(self, mean_pl_length: torch.Tensor) -> None:
-        """pl_mean <- lerp(pl_mean, mean path length of the phase over all chunks and ranks, pl_decay)."""
-        self.pl_mean.copy_(self.pl_mean.lerp(mean_pl_length.to(self.pl_mean.device), self.config.pl_decay))
+        """pl_mean <- pl_mean + pl_decay * (mean path length of the phase over all chunks and ranks - pl_mean)."""
+        target = mean_pl_length.to(self.pl_mean.device)
+        self.pl_mean.add_(self.config.pl_decay * (target - self.pl_mean))

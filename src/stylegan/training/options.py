@@ -141,3 +141,25 @@ def resolve_hyper(opts: TrainingOptions, resolution: int, world_size: int) -> Hy
         style_mixing=opts.style_mixing if opts.style_mixing is not None else p.style_mixing_prob,
         mbstd_group=mbstd,
     )
+
+
+REG_INTERVALS = {"G": 4, "D": 16}  # NVIDIA's G_reg_interval / D_reg_interval for every StyleGAN2 preset
+
+
+def optimizer_settings(hyper: Hyper) -> dict[str, dict]:
+    """Adam settings of G and D as NVIDIA's recipe yields them, and how often each regulariser runs.
+
+    StyleGAN2 presets regularise lazily, every k steps (G: k = 4, D: k = 16), and NVIDIA keeps k even when the
+    regulariser is off (`--cfg cifar` has no path length): lr and the betas are raised to the power / scaled by
+    k / (k + 1), which keeps the effective step of a k-step cycle. The 2019 recipe (`stylegan1`) applies R1 at
+    every step: lr and betas (0, 0.99) as given.
+
+    Returns:
+        {"G": {...}, "D": {...}}, each with lr, betas, eps and reg_interval (k, or 1 for every step).
+    """
+    out = {}
+    for net, base_lr in (("G", hyper.glr), ("D", hyper.dlr)):
+        k = REG_INTERVALS[net] if hyper.preset.family == "stylegan2" else 1
+        share = k / (k + 1) if k > 1 else 1.0  # a cycle is k main steps + 1 reg step
+        out[net] = {"lr": base_lr * share, "betas": (0.0, 0.99**share), "eps": 1e-8, "reg_interval": k}
+    return out
