@@ -112,7 +112,7 @@ def check_layers(G, layers: Sequence[int]) -> list[int]:
     layers = [int(i) for i in layers]
     outside = sorted({i for i in layers if not 0 <= i < G.num_ws})
     if outside:
-        raise ValueError(f"--styles {outside} out of range: this model has layers (ws) 0..{G.num_ws - 1}")
+        raise ValueError(f"layers {outside} out of range: this model has layers (ws indices) 0..{G.num_ws - 1}")
     return layers
 
 
