@@ -73,22 +73,62 @@ def test_ema_half_life_and_rampup():
     )
 
 
-def test_lazy_regularisation_scales_lr_and_betas(tiny_options):
+# NVIDIA's recipe (stylegan2-ada-pytorch): base lr per --cfg, then lazy regularisation with G_reg_interval 4 and
+# D_reg_interval 16 for every preset, lr * k/(k+1) and beta2 = 0.99 ** (k/(k+1)). Literal values, worked out by
+# hand: G 0.0025 -> 0.002, 0.002 -> 0.0016, beta2 0.99**0.8 = 0.99199197; D 0.0025 -> 0.00235294118,
+# 0.002 -> 0.00188235294, beta2 0.99**(16/17) = 0.99058546. StyleGAN1 (2019): R1 every step, lr 0.001, (0, 0.99).
+NVIDIA_ADAM = {  # cfg, resolution -> (G lr, G beta2, D lr, D beta2)
+    ("auto", 16): (0.002, 0.99199197, 0.00235294118, 0.99058546),
+    ("auto", 1024): (0.0016, 0.99199197, 0.00188235294, 0.99058546),
+    ("stylegan2", 16): (0.0016, 0.99199197, 0.00188235294, 0.99058546),
+    ("paper256", 16): (0.002, 0.99199197, 0.00235294118, 0.99058546),
+    ("paper512", 16): (0.002, 0.99199197, 0.00235294118, 0.99058546),
+    ("paper1024", 16): (0.0016, 0.99199197, 0.00188235294, 0.99058546),
+    ("cifar", 16): (0.002, 0.99199197, 0.00235294118, 0.99058546),  # no path length, G interval still 4
+    ("stylegan1", 16): (0.001, 0.99, 0.001, 0.99),
+}
+
+
+@pytest.mark.parametrize("cfg,res", list(NVIDIA_ADAM))
+def test_adam_settings_match_nvidias_recipe(cfg, res, tiny_options):
+    from stylegan.training.options import optimizer_settings
+
+    hyper = resolve_hyper(tiny_options(cfg=cfg, batch=None, mbstd_group=None), res, 1)
+    got = optimizer_settings(hyper)
+    g_lr, g_b2, d_lr, d_b2 = NVIDIA_ADAM[cfg, res]
+    assert got["G"]["lr"] == pytest.approx(g_lr, rel=1e-6) and got["D"]["lr"] == pytest.approx(d_lr, rel=1e-6)
+    assert got["G"]["betas"] == pytest.approx((0, g_b2), abs=1e-8)
+    assert got["D"]["betas"] == pytest.approx((0, d_b2), abs=1e-8)
+    assert got["G"]["eps"] == got["D"]["eps"] == 1e-8
+
+
+def test_phases_and_optimizers_follow_the_settings(tiny_options):
     G, D = _nets()
-    hyper = resolve_hyper(tiny_options(glr=0.002, dlr=0.003, gamma=1.0), 16, 1)
-    phases = {ph.name: ph for ph in make_phases(G, D, hyper)}
-    assert [(n, ph.interval) for n, ph in phases.items()] == [
-        ("Gmain", 1),
-        ("Greg", 4),
-        ("Dmain", 1),
-        ("Dreg", 16),
-    ]
+    phases = {ph.name: ph for ph in make_phases(G, D, resolve_hyper(tiny_options(glr=0.002, dlr=0.003), 16, 1))}
+    assert [(n, ph.interval) for n, ph in phases.items()] == [("Gmain", 1), ("Greg", 4), ("Dmain", 1), ("Dreg", 16)]
     g, d = phases["Gmain"].opt.param_groups[0], phases["Dmain"].opt.param_groups[0]
-    assert g["lr"] == pytest.approx(0.002 * 4 / 5) and g["betas"][1] == pytest.approx(0.99 ** (4 / 5))
-    assert d["lr"] == pytest.approx(0.003 * 16 / 17) and d["betas"] == pytest.approx((0, 0.99 ** (16 / 17)))
-    assert g["eps"] == 1e-8
-    no_reg = resolve_hyper(tiny_options(gamma=0.0, cfg="cifar"), 16, 1)
-    assert [ph.name for ph in make_phases(G, D, no_reg)] == ["Gboth", "Dboth"]
+    assert phases["Greg"].opt is phases["Gmain"].opt
+    assert g["lr"] == pytest.approx(0.0016) and g["betas"] == pytest.approx((0, 0.99199197))
+    assert d["lr"] == pytest.approx(0.00282352941) and d["betas"] == pytest.approx((0, 0.99058546))
+    # cifar: no path length, so no Greg phase (an empty one would still move Adam's state), lr still scaled.
+    cifar = {ph.name: ph for ph in make_phases(G, D, resolve_hyper(tiny_options(cfg="cifar"), 16, 1))}
+    assert list(cifar) == ["Gmain", "Dmain", "Dreg"]
+    assert cifar["Gmain"].opt.param_groups[0]["lr"] == pytest.approx(0.002)
+    no_r1 = make_phases(G, D, resolve_hyper(tiny_options(cfg="cifar", gamma=0.0), 16, 1))
+    assert [ph.name for ph in no_r1] == ["Gmain", "Dmain"]
+    assert no_r1[1].opt.param_groups[0]["lr"] == pytest.approx(0.00235294118)
+    sg1 = make_phases(G, D, resolve_hyper(tiny_options(cfg="stylegan1"), 16, 1))
+    assert [(ph.name, ph.interval) for ph in sg1] == [("Gboth", 1), ("Dboth", 1)]
+
+
+def test_cifar_run_records_the_effective_settings(faces, tmp_path, tiny_options):
+    """config.json of a run carries the Adam settings it used."""
+    import json
+
+    run = setup_run(tiny_options(data=str(faces), outdir=str(tmp_path), cfg="cifar", aug="noaug", kimg=1), _info())
+    resolved = json.loads((run.run_dir / "config.json").read_text())["resolved"]
+    assert resolved["optimizers"]["G"]["lr"] == pytest.approx(0.002)
+    assert resolved["optimizers"]["G"]["betas"][1] == pytest.approx(0.99199197)
 
 
 def test_sampler_continues_from_its_position():

@@ -440,6 +440,7 @@ def _hyper_dict(run: Run) -> dict:
         "num_images": len(run.dataset),
         "G": run.G.config.to_dict(),
         "D": run.D.config.to_dict(),
+        "optimizers": optimizer_settings(h),
     }
 
 
