@@ -13,7 +13,7 @@ import dataclasses
 import torch
 from torch import nn
 
-from stylegan.compat.errors import ModelFormatError
+from stylegan.compat.errors import ModelFormatError, one_line
 from stylegan.networks.registry import build_network
 
 FILTER_SLACK = 64  # values per state entry that a file may leave out (fixed resampling filters, e.g. TF's)
@@ -50,7 +50,7 @@ def build_within(config, n_tensors: int, n_values: int, what: str) -> nn.Module:
         with torch.device("meta"):
             shapes_only = build_network(config)
     except (ValueError, TypeError, RuntimeError, OverflowError) as exc:
-        raise ModelFormatError(f"{what}: the stored configuration is invalid ({str(exc)[:120]})") from None
+        raise ModelFormatError(f"{what}: the stored configuration is invalid ({one_line(exc)})") from None
     state = shapes_only.state_dict()
     wanted = sum(t.numel() for t in state.values())
     if wanted > n_values + FILTER_SLACK * len(state):

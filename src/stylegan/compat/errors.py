@@ -16,3 +16,14 @@ class UnsafePickleError(ModelFormatError):
 
 class IgnoredSettingWarning(UserWarning):
     """A model file carries a setting that the network it describes does not use; it is ignored."""
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one short line: 'TypeError: message'."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def brief(value: object, limit: int = 80) -> str:
+    """A value from a file, shown on one line and cut to `limit` characters."""
+    return " ".join(str(value)[: 4 * limit].split())[:limit]

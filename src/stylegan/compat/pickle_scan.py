@@ -19,7 +19,7 @@ import pickletools
 from collections import defaultdict
 from typing import BinaryIO
 
-from stylegan.compat.errors import ModelFormatError
+from stylegan.compat.errors import ModelFormatError, one_line
 
 MAX_HASH_SHARERS = 64
 _SMALL_INT = (-(2**61) + 1, 2**61 - 1)
@@ -115,5 +115,5 @@ def scan_pickle(f: BinaryIO, end: int) -> int:
     except ModelFormatError:
         raise
     except (ValueError, OverflowError, UnicodeDecodeError) as exc:  # genops: unknown opcode, bad argument
-        raise ModelFormatError(f"not a pickle, or corrupt ({str(exc)[:100]})") from None
+        raise ModelFormatError(f"not a pickle, or corrupt ({one_line(exc)})") from None
     return window.pos

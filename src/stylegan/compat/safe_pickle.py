@@ -28,7 +28,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import torch
 
-from stylegan.compat.errors import ModelFormatError, UnsafePickleError
+from stylegan.compat.errors import ModelFormatError, UnsafePickleError, brief, one_line
 from stylegan.compat.pickle_scan import scan_pickle
 
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C  # first pickle of a legacy (non-zip) torch.save stream
@@ -181,9 +181,9 @@ def _reconstruct_persistent_obj(meta: Any) -> PersistentObject:
 
 def _int_tuple(value: Any, what: str) -> tuple[int, ...]:
     if not isinstance(value, (tuple, list)) or len(value) > _MAX_DIMS:
-        raise ModelFormatError(f"a tensor has an invalid {what}: {str(value)[:80]}")
+        raise ModelFormatError(f"a tensor has an invalid {what}: {brief(value, 80)}")
     if not all(type(v) is int and v >= 0 for v in value):
-        raise ModelFormatError(f"a tensor has an invalid {what}: {str(value)[:80]}")
+        raise ModelFormatError(f"a tensor has an invalid {what}: {brief(value, 80)}")
     return tuple(value)
 
 
@@ -217,16 +217,16 @@ def _rebuild_parameter_with_state(data, requires_grad=False, backward_hooks=None
 def _checked_dtype(dtype: Any) -> np.dtype:
     """A dtype from the pickle, after its BUILD: it must equal a plain numeric dtype, which is returned."""
     if not isinstance(dtype, np.dtype) or dtype.kind not in _NUMERIC_KINDS or dtype.fields or dtype.subdtype:
-        raise ModelFormatError(f"numpy dtype {str(dtype)[:40]!r} is not allowed (numeric dtypes only)")
+        raise ModelFormatError(f"numpy dtype {brief(dtype, 40)!r} is not allowed (numeric dtypes only)")
     plain = np.dtype(dtype.str)
     if dtype != plain or dtype.flags != plain.flags:
-        raise ModelFormatError(f"numpy dtype {str(dtype)[:40]!r} has an unexpected state")
+        raise ModelFormatError(f"numpy dtype {brief(dtype, 40)!r} has an unexpected state")
     return plain
 
 
 def _np_dtype(spec, align=False, copy=True) -> np.dtype:
     if not isinstance(spec, str) or np.dtype(spec).kind not in _NUMERIC_KINDS:
-        raise ModelFormatError(f"numpy dtype {str(spec)[:40]!r} is not allowed (numeric dtypes only)")
+        raise ModelFormatError(f"numpy dtype {brief(spec, 40)!r} is not allowed (numeric dtypes only)")
     # Always a fresh copy: BUILD then sets the state of this copy, never of numpy's shared dtype objects.
     return np.dtype(spec, align=bool(align), copy=True)
 
@@ -325,12 +325,12 @@ class _StorageUnpickler(pickle.Unpickler):
 
     def persistent_load(self, pid: Any) -> _StorageRef:
         if not isinstance(pid, tuple) or len(pid) != 6 or pid[0] not in ("storage", b"storage"):
-            raise ModelFormatError(f"a storage blob has an unexpected persistent id {str(pid)[:80]}")
+            raise ModelFormatError(f"a storage blob has an unexpected persistent id {brief(pid, 80)}")
         _, storage_type, key, _location, numel, view = pid
         if not isinstance(storage_type, _StorageType) or not isinstance(key, str) or not _is_count(numel):
-            raise ModelFormatError(f"a storage blob has an invalid storage id {str(pid)[:80]}")
+            raise ModelFormatError(f"a storage blob has an invalid storage id {brief(pid, 80)}")
         if view is not None and not (isinstance(view, tuple) and len(view) == 3):
-            raise ModelFormatError(f"a storage blob has invalid view metadata {str(view)[:80]}")
+            raise ModelFormatError(f"a storage blob has invalid view metadata {brief(view, 80)}")
         self.storages.setdefault(key, (storage_type.dtype, numel))
         return _StorageRef(key, view)
 
@@ -426,16 +426,10 @@ class SafeUnpickler(pickle.Unpickler):
         return target
 
     def persistent_load(self, pid: Any) -> Any:
-        raise ModelFormatError(f"unexpected persistent id {str(pid)[:80]}")
+        raise ModelFormatError(f"unexpected persistent id {brief(pid, 80)}")
 
     def _load_from_bytes(self, blob: Any) -> _Storage:
         return read_legacy_storage(blob, self.source_name)
-
-
-def one_line(exc: BaseException) -> str:
-    """An exception as one short line: 'TypeError: message'."""
-    text = " ".join(f"{type(exc).__name__}: {exc}".split())
-    return text if len(text) <= 160 else text[:157] + "..."
 
 
 def _load(file: BinaryIO, size: int, source_name: str) -> Any:
@@ -444,7 +438,7 @@ def _load(file: BinaryIO, size: int, source_name: str) -> Any:
     except UnsafePickleError:
         raise
     except ModelFormatError as exc:
-        raise ModelFormatError(f"cannot read {source_name}: {exc}") from exc
+        raise ModelFormatError(" ".join(f"cannot read {source_name}: {exc}".split())) from exc
     except Exception as exc:  # any failure while unpickling a corrupt or hostile file is a format error
         raise ModelFormatError(
             f"cannot read {source_name}: not a network pickle, or truncated or corrupt ({one_line(exc)})"

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from stylegan.compat.build import build_within
-from stylegan.compat.safe_pickle import one_line
+from stylegan.compat.errors import brief, one_line
 from stylegan.io.errors import ModelFormatError
 from stylegan.networks.registry import config_from_dict, network_kind
 
@@ -84,7 +84,7 @@ def read_native_metadata(path: str | Path) -> dict:
         raise ModelFormatError(f"{path}: its '{META_KEY}' metadata lists no networks")
     version = meta.get("format_version", 0)
     if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ModelFormatError(f"{path}: written by a newer stylegan (format {str(version)[:20]}); upgrade")
+        raise ModelFormatError(f"{path}: written by a newer stylegan (format {brief(version, 20)}); upgrade")
     return meta
 
 
