@@ -104,9 +104,9 @@ class StyleGAN2Loss:
     ):
         self.G, self.D, self.config, self.augment_pipe = G, D, config, augment_pipe
         self.on_real_logits = on_real_logits
-        home = next(G.parameters()).device
-        self.pl_mean = torch.tensor(0.0, device=home)  # mu, the running mean path length
-        self._pl_sum = torch.tensor(0.0, device=home)  # sum of chunk mean path lengths this phase
+        ref = next(G.parameters())
+        self.pl_mean = torch.tensor(0.0, device=ref.device, dtype=ref.dtype)  # mu, the running mean path length
+        self._pl_sum = torch.zeros_like(self.pl_mean)  # sum of chunk mean path lengths this phase
         self._pl_count = 0
 
     # ---- network calls ------------------------------------------------------------------------------------
