@@ -49,7 +49,7 @@ def build_within(config, n_tensors: int, n_values: int, what: str) -> nn.Module:
     try:
         with torch.device("meta"):
             shapes_only = build_network(config)
-    except (ValueError, TypeError, RuntimeError, OverflowError) as exc:
+    except (ValueError, TypeError, RuntimeError, ArithmeticError) as exc:
         raise ModelFormatError(f"{what}: the stored configuration is invalid ({one_line(exc)})") from None
     state = shapes_only.state_dict()
     wanted = sum(t.numel() for t in state.values())

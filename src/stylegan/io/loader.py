@@ -23,7 +23,7 @@ _CONTENT_ERRORS = (
     IndexError,
     AttributeError,
     RuntimeError,
-    OverflowError,
+    ArithmeticError,
     RecursionError,
     UnicodeError,
     struct.error,
