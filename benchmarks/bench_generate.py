@@ -120,7 +120,10 @@ def forward_image(G: torch.nn.Module, z: torch.Tensor) -> torch.Tensor:
 
 
 def alternate(pair: dict, z: torch.Tensor, repeats: int) -> dict[str, list[float]]:
-    """Seconds per image for each generator, timed in turn (one warm-up each, then `repeats` rounds)."""
+    """Seconds per image for each generator, timed in turn (one warm-up each, then `repeats` rounds).
+
+    Also returns, under "load", the 1-minute load average after each round.
+    """
     times: dict[str, list[float]] = {name: [] for name in pair}
     with torch.no_grad():
         for name in pair:
@@ -130,6 +133,7 @@ def alternate(pair: dict, z: torch.Tensor, repeats: int) -> dict[str, list[float
                 t0 = time.perf_counter()
                 forward_image(G, z)
                 times[name].append(time.perf_counter() - t0)
+            times.setdefault("load", []).append(os.getloadavg()[0])
     return times
 
 
@@ -163,7 +167,10 @@ def compare_nvidia(path: Path, resolutions: list[int], repeats: int) -> None:
     print(f"date: {time.strftime('%Y-%m-%d %H:%M:%S')}, cpu: {_cpu_name()}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads")  # fmt: skip
     repo = Path(__file__).resolve().parents[1]
-    print(f"ours: {_git_head(repo)}{_dirty(repo, 'src')}\ntheirs: {path} @ {_git_head(path)}")
+    import stylegan
+
+    print(f"ours: stylegan from {Path(stylegan.__file__).parent}; repo HEAD {_git_head(repo)}{_dirty(repo, 'src')}")
+    print(f"theirs: {path} @ {_git_head(path)}")
     print(f"load average at start: {_load()}")
     print("G in eval mode, fp32 (force_fp32), batch 1, noise_mode=const, full G(z) (mapping + synthesis), "
           f"alternating ours/theirs, {repeats} rounds after one warm-up each\n")  # fmt: skip
@@ -182,17 +189,19 @@ def compare_nvidia(path: Path, resolutions: list[int], repeats: int) -> None:
         del ours, theirs
     print(f"\nload average at end: {_load()}\n")
     print("| config-f | GFLOP/img | ours median s/img | ours min | NVIDIA median s/img | NVIDIA min | "
-          "speed-up (median) | speed-up (min) |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|")
+          "speed-up (medians) | speed-up (mins) | speed-up (median of rounds) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
     for res, gflop, t in rows:
         om, tm = statistics.median(t["ours"]), statistics.median(t["theirs"])
         omin, tmin = min(t["ours"]), min(t["theirs"])
+        paired = statistics.median(b / a for a, b in zip(t["ours"], t["theirs"], strict=True))
         print(f"| {res}² | {gflop:.1f} | {om:.3f} | {omin:.3f} | {tm:.3f} | {tmin:.3f} | {tm / om:.2f}× | "
-              f"{tmin / omin:.2f}× |")  # fmt: skip
-    print("\nspeed-up = NVIDIA s/img ÷ ours s/img (> 1: ours is faster). Raw s/img per round:")
+              f"{tmin / omin:.2f}× | {paired:.2f}× |")  # fmt: skip
+    print("\nspeed-up = NVIDIA s/img ÷ ours s/img (> 1: ours is faster); 'median of rounds' pairs each of our runs")
+    print("with the NVIDIA run right after it. Raw s/img per round, and the 1-min load average after each round:")
     for res, _, t in rows:
-        for name in ("ours", "theirs"):
-            print(f"  {res}² {name:6s} " + " ".join(f"{v:.3f}" for v in t[name]))
+        for name in ("ours", "theirs", "load"):
+            print(f"  {res}² {name:6s} " + " ".join(f"{v:6.3f}" for v in t[name]))
 
 
 def main() -> None:
