@@ -1,6 +1,7 @@
-"""Bias + activation + gain + clamp, with NVIDIA's `bias_act` semantics.
+"""bias_act: add a bias, apply an activation, scale by a gain, clamp, in that order.
 
-Order: x + b, activation, multiply by gain (default: the activation's natural gain), clamp to [-clamp, clamp].
+y = clamp(act(x + b) * gain, -clamp, clamp), where gain defaults to the activation's own gain (sqrt 2 for the
+ReLU family, so that He-initialised layers keep unit variance) and lrelu's negative slope to 0.2.
 """
 
 from __future__ import annotations
@@ -15,22 +16,34 @@ import torch.nn.functional as F
 
 @dataclass(frozen=True)
 class Activation:
+    """An activation with its default slope `def_alpha` and gain `def_gain`.
+
+    homogeneous: act(g * y) == g * act(y) for every g > 0, so a gain may be applied before the activation (or
+    folded into the weights that produce y).
+    """
+
     func: Callable[[torch.Tensor, float], torch.Tensor]
-    def_alpha: float
-    def_gain: float
+    def_alpha: float = 0.0
+    def_gain: float = 1.0
+    homogeneous: bool = False
 
 
 ACTIVATIONS: dict[str, Activation] = {
-    "linear": Activation(lambda x, a: x, 0.0, 1.0),
-    "relu": Activation(lambda x, a: F.relu(x), 0.0, math.sqrt(2)),
-    "lrelu": Activation(lambda x, a: F.leaky_relu(x, a), 0.2, math.sqrt(2)),
-    "tanh": Activation(lambda x, a: torch.tanh(x), 0.0, 1.0),
-    "sigmoid": Activation(lambda x, a: torch.sigmoid(x), 0.0, 1.0),
-    "elu": Activation(lambda x, a: F.elu(x), 0.0, 1.0),
-    "selu": Activation(lambda x, a: F.selu(x), 0.0, 1.0),
-    "softplus": Activation(lambda x, a: F.softplus(x), 0.0, 1.0),
-    "swish": Activation(lambda x, a: F.silu(x), 0.0, math.sqrt(2)),
+    "linear": Activation(lambda x, _: x, homogeneous=True),
+    "relu": Activation(lambda x, _: F.relu(x), def_gain=math.sqrt(2), homogeneous=True),
+    "lrelu": Activation(F.leaky_relu, def_alpha=0.2, def_gain=math.sqrt(2), homogeneous=True),
+    "tanh": Activation(lambda x, _: torch.tanh(x)),
+    "sigmoid": Activation(lambda x, _: torch.sigmoid(x)),
+    "elu": Activation(lambda x, _: F.elu(x)),
+    "selu": Activation(lambda x, _: F.selu(x)),
+    "softplus": Activation(lambda x, _: F.softplus(x)),
+    "swish": Activation(lambda x, _: F.silu(x), def_gain=math.sqrt(2)),
 }
+
+
+def no_autograd(*tensors: torch.Tensor | None) -> bool:
+    """True when autograd records nothing through these tensors, so they may be overwritten in place."""
+    return not torch.is_grad_enabled() or not any(t is not None and t.requires_grad for t in tensors)
 
 
 def bias_act(
@@ -43,46 +56,37 @@ def bias_act(
     clamp: float | None = None,
     inplace: bool = False,
 ) -> torch.Tensor:
-    """Adds bias `b` along `dim`, applies `act`, scales by `gain` and clamps.
+    """clamp(act(x + b) * gain): see the module docstring.
 
     Args:
         x: any tensor, e.g. [N, C, H, W] or [N, C].
         b: [x.shape[dim]] or None.
         act: a key of ACTIVATIONS.
-        alpha: negative slope for lrelu (default 0.2).
-        gain: output scale (default: the activation's def_gain, sqrt(2) for lrelu).
-        clamp: clamp the output to [-clamp, clamp] when not None.
-        inplace: overwrite x (only honoured when autograd is off; saves memory traffic in inference).
+        alpha: lrelu's negative slope (None: 0.2).
+        gain: output scale (None: the activation's def_gain).
+        clamp: bound of the output magnitude, or None.
+        inplace: may overwrite x (done only where autograd records nothing: inference).
     """
     spec = ACTIVATIONS[act]
     alpha = spec.def_alpha if alpha is None else float(alpha)
     gain = spec.def_gain if gain is None else float(gain)
-    if inplace and not torch.is_grad_enabled() and act in ("linear", "lrelu", "relu"):
-        return _bias_act_(x, b, dim, act, alpha, gain, clamp)
     if b is not None:
-        shape = [1] * x.ndim
-        shape[dim] = -1
-        x = x + b.reshape(shape)
-    x = spec.func(x, alpha)
-    if gain != 1:
-        x = x * gain
-    if clamp is not None and clamp >= 0:
-        x = x.clamp(-clamp, clamp)
-    return x
+        b = b.to(x.dtype).reshape([-1 if d == dim % x.ndim else 1 for d in range(x.ndim)])
+    if inplace and spec.homogeneous and gain > 0 and no_autograd(x, b):
+        return _scaled_act_(x, b, act, alpha, gain, clamp)
+    y = spec.func(x if b is None else x + b, alpha)
+    y = y * gain if gain != 1 else y
+    return y if clamp is None or clamp < 0 else y.clamp(-clamp, clamp)
 
 
-def _bias_act_(x, b, dim, act, alpha, gain, clamp):
-    """In-place variant for inference: three passes over x instead of four new tensors."""
+def _scaled_act_(x, b, act, alpha, gain, clamp):
+    """In place, for a positively homogeneous act: g * (x + b) in one pass, act(that) == g * act(x + b), clamp."""
     if b is not None:
-        shape = [1] * x.ndim
-        shape[dim] = -1
-        x.add_(b.reshape(shape))
+        torch.add(b * gain, x, alpha=gain, out=x)
+    elif gain != 1:
+        x.mul_(gain)
     if act == "lrelu":
         F.leaky_relu_(x, alpha)
     elif act == "relu":
         x.relu_()
-    if gain != 1:
-        x.mul_(gain)
-    if clamp is not None and clamp >= 0:
-        x.clamp_(-clamp, clamp)
-    return x
+    return x if clamp is None or clamp < 0 else x.clamp_(-clamp, clamp)

@@ -1,13 +1,20 @@
-"""Convolution with FIR resampling, and modulated convolution (StyleGAN2 weight (de)modulation).
+"""Convolution with FIR resampling (`conv2d_resample`) and StyleGAN2's modulated convolution.
 
-`conv2d_resample` follows NVIDIA's conventions so that trained weights give identical images: with
-``flip_weight=False`` the kernel is applied as a true convolution (synthesis layers that upsample are trained that
-way), padding is given in the output frame of the resampling, and upsampling is a transposed convolution followed
-by the FIR filter with gain up².
+`conv2d_resample(x, w, f, up, down, padding)` is defined, along each axis, as: fill x with `up - 1` zeros between
+samples, pad it by `padding` plus the padding that centres f (that of `upsample2d` / `downsample2d`), filter the
+result with w and with f (gain up²) in valid mode, and keep every `down`-th sample. w is applied as stored
+(correlation, as F.conv2d) when `flip_weight`, else as a true convolution; f as a true convolution unless
+`flip_filter`. Both filters see the same padded signal, so at the borders the result includes f's tails: it is not
+`conv2d(upsample2d(x))`, and trained weights depend on that.
 
-`modulated_conv2d` never builds per-sample weights: it scales the activations by the styles, runs one ordinary
-convolution with the shared weight for the whole batch, and scales the outputs by the demodulation coefficients.
-This is mathematically identical to the grouped-convolution ("fused") form and much faster on CPU and GPU.
+Formulations (exact; chosen by measurement, benchmarks/bench_ops.py):
+- up: w and the zero filling are one transposed convolution of stride up at the input resolution (no zero-filled
+  tensor), the gain up² is folded into its weights, and f follows as a same-size filter (three box averages on the
+  CPU for [1, 3, 3, 1]). A 1x1 w commutes with all of it and runs first, on the small image.
+- down: f as a same-size filter, then w as a strided convolution (a 1x1 w runs after the decimation).
+- modulated convolution: s (styles) scales w's input channels and the demodulation d rescales its output channels;
+  per sample that is one ordinary convolution with weight w[o, i] * s[i] * d[o] ("fused", used for inference and
+  batch 1), or for a batch x * s -> shared-weight convolution -> * d ("batched", training).
 """
 
 from __future__ import annotations
@@ -16,27 +23,35 @@ import torch
 import torch.nn.functional as F
 
 from stylegan.nn import conv_gradfix
-from stylegan.nn.upfirdn2d import Padding, filter_size, parse_padding, upfirdn2d
+from stylegan.nn.bias_act import ACTIVATIONS, bias_act, no_autograd
+from stylegan.nn.upfirdn2d import Padding, centred_padding, pad_for_conv, parse_padding, upfirdn2d
 
 
-def _conv(
-    x: torch.Tensor, w: torch.Tensor, *, stride=1, padding=0, groups=1, transpose=False, flip_weight=True
-):
-    """conv2d / conv_transpose2d; flip_weight=False flips the kernel (convolution instead of correlation)."""
-    if not flip_weight and (w.shape[-1] > 1 or w.shape[-2] > 1):
-        w = w.flip([2, 3])
-    if conv_gradfix.wanted(x, w):  # training: fast double backward for R1 / path length
-        if transpose:
-            return conv_gradfix.conv_transpose2d(x, w, stride=stride, padding=padding, groups=groups)
-        return conv_gradfix.conv2d(x, w, stride=stride, padding=padding, groups=groups)
+def _with_bias(y: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    if bias is None:
+        return y
+    b = bias.to(y.dtype).reshape(1, -1, 1, 1)
+    return y.add_(b) if no_autograd(y, bias) else y + b
+
+
+def conv2d(
+    x: torch.Tensor,
+    w: torch.Tensor,
+    *,
+    stride=1,
+    padding=0,
+    groups: int = 1,
+    transpose: bool = False,
+    bias: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """F.conv2d or F.conv_transpose2d (w [C_in, C_out / groups, kh, kw]); through conv_gradfix when autograd will
+    differentiate it there (CUDA training: fast double backward for R1 and path length)."""
+    if conv_gradfix.wanted(x, w):
+        op = conv_gradfix.conv_transpose2d if transpose else conv_gradfix.conv2d
+        return _with_bias(op(x, w, stride=stride, padding=padding, groups=groups), bias)
     if transpose:
-        return F.conv_transpose2d(x, w, stride=stride, padding=padding, groups=groups)
-    return F.conv2d(x, w, stride=stride, padding=padding, groups=groups)
-
-
-def conv2d(x: torch.Tensor, w: torch.Tensor, *, stride=1, padding=0, groups=1, transpose=False) -> torch.Tensor:
-    """F.conv2d / F.conv_transpose2d (no bias), through conv_gradfix when autograd will differentiate it."""
-    return _conv(x, w, stride=stride, padding=padding, groups=groups, transpose=transpose)
+        return F.conv_transpose2d(x, w, bias, stride=stride, padding=padding, groups=groups)
+    return F.conv2d(x, w, bias, stride=stride, padding=padding, groups=groups)
 
 
 def conv2d_resample(
@@ -49,62 +64,56 @@ def conv2d_resample(
     groups: int = 1,
     flip_weight: bool = True,
     flip_filter: bool = False,
+    *,
+    bias: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """2D convolution with optional FIR up/downsampling.
+    """Convolution with FIR up- or downsampling (see the module docstring for the definition).
 
     Args:
         x: [N, C_in, H, W].
-        w: [C_out, C_in // groups, kh, kw].
-        f: FIR filter (setup_filter) used for resampling, or None.
-        up, down: integer resampling factors.
-        padding: padding of the input, as for a same-size convolution.
+        w: [C_out, C_in / groups, kh, kw].
+        f: FIR filter from `setup_filter` (used when resampling), or None.
+        up, down: integer factors (at most one of them above 1).
+        padding: int, (x, y) or (x0, x1, y0, y1) added around the (upsampled) image, e.g. kh // 2.
+        groups: channel groups of w.
+        flip_weight: apply w as stored (correlation); False: as a true convolution.
+        flip_filter: correlate with f instead of convolving.
+        bias: [C_out] added to the output.
     Returns:
-        [N, C_out, H * up // down, W * up // down] (for padding = k // 2).
+        [N, C_out, H * up / down, W * up / down] for padding k // 2 with odd k.
     """
-    out_ch, _, kh, kw = w.shape
-    fw, fh = filter_size(f)
-    px0, px1, py0, py1 = parse_padding(padding)
+    if up > 1 and down > 1:
+        raise ValueError(f"conv2d_resample resamples one way, got up={up} and down={down}")
+    k = w if flip_weight or w.shape[2:] == (1, 1) else w.flip([2, 3])  # correlation kernel
     if up > 1:
-        px0, px1 = px0 + (fw + up - 1) // 2, px1 + (fw - up) // 2
-        py0, py1 = py0 + (fh + up - 1) // 2, py1 + (fh - up) // 2
+        return _conv_up(x, k, f, up, centred_padding(padding, f, up=up), groups, flip_filter, bias)
     if down > 1:
-        px0, px1 = px0 + (fw - down + 1) // 2, px1 + (fw - down) // 2
-        py0, py1 = py0 + (fh - down + 1) // 2, py1 + (fh - down) // 2
-
-    if kw == 1 and kh == 1 and down > 1 and up == 1:  # 1x1 downsampling: filter first, then conv.
-        x = upfirdn2d(x, f, down=down, padding=[px0, px1, py0, py1], flip_filter=flip_filter)
-        return _conv(x, w, groups=groups, flip_weight=flip_weight)
-    if kw == 1 and kh == 1 and up > 1 and down == 1:  # 1x1 upsampling: conv first, then filter.
-        x = _conv(x, w, groups=groups, flip_weight=flip_weight)
-        return upfirdn2d(x, f, up=up, padding=[px0, px1, py0, py1], gain=up * up, flip_filter=flip_filter)
-    if down > 1 and up == 1:  # filter, then strided conv.
-        x = upfirdn2d(x, f, padding=[px0, px1, py0, py1], flip_filter=flip_filter)
-        return _conv(x, w, stride=down, groups=groups, flip_weight=flip_weight)
-    if up > 1:  # transposed conv, then filter.
-        return _conv_transpose_up(x, w, f, up, down, (px0, px1, py0, py1), groups, flip_weight, flip_filter)
-    if px0 == px1 and py0 == py1 and px0 >= 0 and py0 >= 0:
-        return _conv(x, w, padding=(py0, px0), groups=groups, flip_weight=flip_weight)
-    x = upfirdn2d(x, None, padding=[px0, px1, py0, py1])
-    return _conv(x, w, groups=groups, flip_weight=flip_weight)
+        pads = centred_padding(padding, f, down=down)
+        if k.shape[2:] == (1, 1):  # a pointwise w commutes with filtering: run it on the small image
+            x = upfirdn2d(x, f, down=down, padding=pads, flip_filter=flip_filter)
+            return conv2d(x, k, groups=groups, bias=bias)
+        x = upfirdn2d(x, f, padding=pads, flip_filter=flip_filter)
+        return conv2d(x, k, stride=down, groups=groups, bias=bias)
+    x, conv_pad = pad_for_conv(x, padding)
+    return conv2d(x, k, padding=conv_pad, groups=groups, bias=bias)
 
 
-def _conv_transpose_up(x, w, f, up, down, pads, groups, flip_weight, flip_filter):
-    out_ch, in_per_group, kh, kw = w.shape
-    if groups == 1:
-        w = w.transpose(0, 1)  # [C_in, C_out, kh, kw]
-    else:
-        w = w.reshape(groups, out_ch // groups, in_per_group, kh, kw).transpose(1, 2)
-        w = w.reshape(groups * in_per_group, out_ch // groups, kh, kw)
-    px0, px1, py0, py1 = pads
-    px0, px1, py0, py1 = px0 - (kw - 1), px1 - (kw - up), py0 - (kh - 1), py1 - (kh - up)
-    pxt, pyt = max(min(-px0, -px1), 0), max(min(-py0, -py1), 0)
-    x = _conv(x, w, stride=up, padding=(pyt, pxt), groups=groups, transpose=True, flip_weight=not flip_weight)
-    x = upfirdn2d(
-        x, f, padding=[px0 + pxt, px1 + pxt, py0 + pyt, py1 + pyt], gain=up * up, flip_filter=flip_filter
-    )
-    if down > 1:
-        x = upfirdn2d(x, f, down=down, flip_filter=flip_filter)
-    return x
+def _conv_up(x, k, f, up, pads, groups, flip_filter, bias):
+    """Zero filling, w and f with total padding pads = [x0, x1, y0, y1]: transposed conv, then a same-size f."""
+    if k.shape[2:] == (1, 1):
+        x = conv2d(x, k * (up * up), groups=groups)
+        return _with_bias(upfirdn2d(x, f, up=up, padding=pads, flip_filter=flip_filter), bias)
+    kh, kw = k.shape[2:]
+    # The transposed convolution's full output t has sample j of the padded zero-filled signal's w-filtering at
+    # t[j + k - 1 - before]; f then needs (before - k + 1, after - k + up) around t, of which the symmetric
+    # cropping part is left to conv_transpose2d's padding.
+    fir = [pads[0] - kw + 1, pads[1] - kw + up, pads[2] - kh + 1, pads[3] - kh + up]
+    trim_x, trim_y = max(0, -min(fir[0], fir[1])), max(0, -min(fir[2], fir[3]))
+    h = k.flip([2, 3]) * (up * up)  # conv_transpose2d convolves (no flip of its own); f's gain folded in
+    h = h.unflatten(0, (groups, -1)).transpose(1, 2).flatten(0, 1)  # [C_in, C_out / groups, kh, kw]
+    t = conv2d(x, h, stride=up, padding=(trim_y, trim_x), groups=groups, transpose=True)
+    fir = [fir[0] + trim_x, fir[1] + trim_x, fir[2] + trim_y, fir[3] + trim_y]
+    return _with_bias(upfirdn2d(t, f, padding=fir, flip_filter=flip_filter), bias)
 
 
 def modulated_conv2d(
@@ -114,83 +123,103 @@ def modulated_conv2d(
     noise: torch.Tensor | None = None,
     up: int = 1,
     down: int = 1,
-    padding: int = 0,
+    padding: Padding = 0,
     resample_filter: torch.Tensor | None = None,
     demodulate: bool = True,
     flip_weight: bool = True,
     fused: bool | None = None,
+    *,
+    bias: torch.Tensor | None = None,
+    act: str = "linear",
+    gain: float | None = None,
+    clamp: float | None = None,
 ) -> torch.Tensor:
-    """StyleGAN2 modulated convolution.
+    """StyleGAN2 modulated convolution, optionally followed by noise and `bias_act`.
 
-    Two exact formulations: "batched" scales the activations by the styles, runs one shared-weight convolution for
-    the whole batch and scales the outputs by the demodulation coefficients (fast for training batches);
-    "fused" builds per-sample weights and runs a grouped convolution, which saves two full passes over large
-    activations (fast for inference on the CPU and for batch 1).
+    y[n, o] = d[n, o] * sum_i (weight[o, i] * styles[n, i]) conv x[n, i], with the demodulation
+    d[n, o] = (sum_{i, k} (weight[o, i, k] * styles[n, i])² + 1e-8)^-1/2 (1 when not demodulating), resampled as
+    `conv2d_resample`. Returns bias_act(y + noise, bias, act, gain, clamp).
 
     Args:
         x: [N, C_in, H, W] activations.
         weight: [C_out, C_in, kh, kw] shared weight.
         styles: [N, C_in] per-sample modulation.
         noise: broadcastable to the output, added after demodulation.
-        fused: force a formulation; None picks fused for batch 1 or gradient-free CPU inference.
+        fused: per-sample weights (True) or scaled activations (False); None: per-sample weights for batch 1 and
+            gradient-free CPU inference.
+        bias, act, gain, clamp: as `bias_act` (gain None: the activation's default).
     Returns:
         [N, C_out, H', W'].
     """
-    n = x.shape[0]
-    out_ch, in_ch, kh, kw = weight.shape
-    if x.dtype == torch.float16 and demodulate:  # pre-normalise so fp16 cannot overflow; cancelled by demod
-        weight = weight * (
-            1 / (in_ch * kh * kw) ** 0.5 / weight.norm(float("inf"), dim=[1, 2, 3], keepdim=True)
-        )
-        styles = styles / styles.norm(float("inf"), dim=1, keepdim=True)
-    dcoefs = None
-    if demodulate:
-        # sum_{i,k} (w[o,i,k] * s[n,i])^2 = sum_i s[n,i]^2 * (sum_k w[o,i,k]^2)
-        ct = torch.promote_types(weight.dtype, torch.float32)  # fp32 at least, fp64 stays fp64
-        wsq = weight.to(ct).square().sum(dim=[2, 3])  # [C_out, C_in]
-        dcoefs = (styles.to(ct).square() @ wsq.t() + 1e-8).rsqrt()  # [N, C_out]
+    if demodulate and x.dtype == torch.float16:
+        weight, styles = _fp16_safe(weight, styles)
+    gain = ACTIVATIONS[act].def_gain if gain is None else float(gain)
+    out_scale = _demodulation(weight, styles) if demodulate else None  # [N, C_out] or None
     if fused is None:
-        fused = n == 1 or (x.device.type == "cpu" and not torch.is_grad_enabled())
+        fused = x.shape[0] == 1 or (x.device.type == "cpu" and not torch.is_grad_enabled())
+    fold = fused and ACTIVATIONS[act].homogeneous and gain > 0  # gain and bias go into the convolution
+    if fold and gain != 1:
+        out_scale = styles.new_full((styles.shape[0], 1), gain) if out_scale is None else out_scale * gain
+        bias = None if bias is None else bias * gain
+    resample = dict(up=up, down=down, padding=padding, f=resample_filter, flip_weight=flip_weight)
     if fused:
-        x = _fused_modconv(x, weight, styles, dcoefs, up, down, padding, resample_filter, flip_weight)
+        y = _per_sample_conv(x, weight, styles, out_scale, resample, bias if fold else None)
     else:
-        x = x * styles.to(x.dtype).reshape(n, -1, 1, 1)
-        x = conv2d_resample(
-            x,
-            weight.to(x.dtype),
-            f=resample_filter,
-            up=up,
-            down=down,
-            padding=padding,
-            flip_weight=flip_weight,
-        )
-        if dcoefs is not None:
-            x = x * dcoefs.to(x.dtype).reshape(n, -1, 1, 1)
+        y = _batched_conv(x, weight, styles, out_scale, resample)
     if noise is not None:
-        x = x.add_(noise.to(x.dtype)) if not torch.is_grad_enabled() else x + noise.to(x.dtype)
-    return x
+        noise = noise.to(y.dtype) * gain if fold and gain != 1 else noise.to(y.dtype)
+        y = y.add_(noise) if no_autograd(y, noise) else y + noise
+    if fold:
+        return bias_act(y, None, act=act, gain=1.0, clamp=clamp, inplace=True)
+    return bias_act(y, bias, act=act, gain=gain, clamp=clamp, inplace=True)
 
 
-def _fused_modconv(x, weight, styles, dcoefs, up, down, padding, resample_filter, flip_weight):
-    """Per-sample weights [N * C_out, C_in, kh, kw] and one grouped convolution."""
-    n, in_ch, h, w_ = x.shape
-    w = weight.unsqueeze(0) * styles.to(weight.dtype).reshape(n, 1, -1, 1, 1)  # [N, C_out, C_in, kh, kw]
-    if dcoefs is not None:
-        w = w * dcoefs.to(w.dtype).reshape(n, -1, 1, 1, 1)
-    if w.shape[-2:] == (1, 1) and up == 1 and down == 1 and padding == 0:
-        # 1x1 (ToRGB): a batched matmul over channels; oneDNN is slow for 3 output channels.
-        pixels = x.permute(0, 2, 3, 1).reshape(n, h * w_, in_ch)  # a view when x is NHWC
-        out = torch.bmm(pixels, w[:, :, :, 0, 0].transpose(1, 2).to(x.dtype))  # [N, H*W, C_out]
-        return out.reshape(n, h, w_, -1).permute(0, 3, 1, 2)  # [N, C_out, H, W], NHWC in memory
-    w = w.reshape(-1, in_ch, *weight.shape[2:]).to(x.dtype)
-    x = conv2d_resample(
-        x.reshape(1, n * in_ch, h, w_),
-        w,
-        f=resample_filter,
-        up=up,
-        down=down,
-        padding=padding,
-        groups=n,
-        flip_weight=flip_weight,
-    )
-    return x.reshape(n, -1, *x.shape[2:])
+def _fp16_safe(weight: torch.Tensor, styles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rescales for half precision: unit-L2 output filters and styles of max |s| = 1 bound every modulated
+    response by the input patch norm, so fp16 cannot overflow. Demodulation divides both factors out again."""
+    filter_norms = weight.flatten(1).norm(dim=1).clamp_min(1e-8)  # [C_out]
+    style_peaks = styles.abs().amax(dim=1, keepdim=True).clamp_min(1e-8)  # [N, 1]
+    return weight / filter_norms.reshape(-1, 1, 1, 1), styles / style_peaks
+
+
+def _demodulation(weight: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
+    """d [N, C_out]: sum_{i,k} (w[o, i, k] s[n, i])² = sum_i s[n, i]² * |w[o, i]|², in float32 or wider."""
+    dtype = torch.promote_types(weight.dtype, torch.float32)
+    energy = weight.to(dtype).square().sum(dim=(2, 3))  # [C_out, C_in]
+    return torch.rsqrt(styles.to(dtype).square() @ energy.t() + 1e-8)
+
+
+def _per_sample_conv(x, weight, styles, out_scale, resample, bias):
+    """One ordinary convolution per sample with weight[o, i] * styles[n, i] * out_scale[n, o]."""
+    factors = styles.to(weight.dtype)[:, None, :]  # [N, 1, C_in]
+    if out_scale is not None:
+        factors = factors * out_scale.to(weight.dtype)[:, :, None]  # [N, C_out, C_in]
+    pointwise = weight.shape[2:] == (1, 1) and resample["up"] == resample["down"] == 1
+    outputs = []
+    for n in range(x.shape[0]):
+        w_n = (weight * factors[n, :, :, None, None]).to(x.dtype)  # [C_out, C_in, kh, kw]
+        if pointwise and parse_padding(resample["padding"]) == (0, 0, 0, 0):
+            outputs.append(_pointwise(x[n : n + 1], w_n[:, :, 0, 0], bias))
+        else:
+            outputs.append(conv2d_resample(x[n : n + 1], w_n, **resample, bias=bias))
+    return outputs[0] if len(outputs) == 1 else torch.cat(outputs)
+
+
+def _pointwise(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """1x1 convolution [1, C_in, H, W] -> [1, C_out, H, W] as one matrix product over the pixels.
+
+    With x in channels_last the pixels are the rows of an [H * W, C_in] view; oneDNN's convolution is slow for the
+    3 output channels of ToRGB, a GEMM is not.
+    """
+    _, c_in, h, w_ = x.shape
+    pixels = x.permute(0, 2, 3, 1).reshape(h * w_, c_in)  # a view when x is channels_last
+    out = pixels @ w.t() if bias is None else torch.addmm(bias.to(x.dtype), pixels, w.t())  # [H * W, C_out]
+    return out.reshape(1, h, w_, -1).permute(0, 3, 1, 2)  # [1, C_out, H, W], channels_last in memory
+
+
+def _batched_conv(x, weight, styles, out_scale, resample):
+    """x * s, one convolution with the shared weight for the whole batch, * d."""
+    n = x.shape[0]
+    x = x * styles.to(x.dtype).reshape(n, -1, 1, 1)
+    y = conv2d_resample(x, weight.to(x.dtype), **resample)
+    return y if out_scale is None else y * out_scale.to(y.dtype).reshape(n, -1, 1, 1)

@@ -1,31 +1,53 @@
-"""FIR resampling: upsample (zero insertion), pad, filter, downsample.
+"""FIR resampling of images: `upfirdn2d` and its three common uses (filter, upsample, downsample).
 
-Semantics follow NVIDIA's `upfirdn2d` so that trained weights behave identically: a filter is applied as a true
-convolution (flipped) unless ``flip_filter=True``; 1-D filters of 8+ taps are applied separably; ``gain`` scales the
-filter so that, e.g., upsampling by 2 keeps the DC level with ``gain=up**2``.
+Definition. Along each image axis independently, `upfirdn2d(x, f, up, down, padding=(p0, p1))`:
+  1. upsamples by inserting `up - 1` zeros after every sample (length L -> L * up);
+  2. pads p0 zeros before and p1 after (a negative amount crops);
+  3. convolves with f (a true convolution; `flip_filter=True` correlates instead), keeping the outputs where f lies
+     entirely inside the padded signal;
+  4. keeps every `down`-th sample, starting with the first.
+The output length is (L * up + p0 + p1 - taps) // down + 1. A 2-D filter [fh, fw] is applied as such; a 1-D filter
+is applied along W then along H (its outer product with itself, at a fraction of the cost).
+
+Formulation. Nothing materialises the zero-filled signal: with k the convolution kernel, steps 1-3 are the
+transposed convolution t = conv_transpose(x, k, stride=up), of length (L - 1) * up + taps, read from offset
+taps - 1 - p0 (derivation: output o sums x[i] * k[o + taps - 1 - p0 - i * up]); step 4 is a slice, or the stride of
+an ordinary convolution when up == 1. On the CPU, without autograd, the binomial filter [1, 3, 3, 1] (StyleGAN's
+only filter) takes exact shortcuts: three 2x2 box averages (its factorisation [1, 1] * [1, 1] * [1, 1]), and for 2x
+upsampling bilinear interpolation (whose phases are [1, 3] / 4 and [3, 1] / 4).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 
 Padding = int | Sequence[int]
 
+_BINOMIAL4 = torch.tensor([1.0, 3.0, 3.0, 1.0])
+
+
+def _pair(value: int | Sequence[int]) -> tuple[int, int]:
+    """(x, y) from an int or an (x, y) pair."""
+    if isinstance(value, int):
+        return value, value
+    vx, vy = value
+    return int(vx), int(vy)
+
 
 def parse_padding(padding: Padding) -> tuple[int, int, int, int]:
-    """Returns (pad_x0, pad_x1, pad_y0, pad_y1) from an int, (x, y) or (x0, x1, y0, y1)."""
+    """(x_before, x_after, y_before, y_after) from an int, an (x, y) pair or all four."""
     if isinstance(padding, int):
-        return padding, padding, padding, padding
-    padding = [int(p) for p in padding]
-    if len(padding) == 2:
-        px, py = padding
-        return px, px, py, py
-    if len(padding) == 4:
-        return tuple(padding)  # type: ignore[return-value]
-    raise ValueError(f"padding must have 1, 2 or 4 entries, got {padding}")
+        return (padding,) * 4
+    values = tuple(int(p) for p in padding)
+    if len(values) == 4:
+        return values  # type: ignore[return-value]
+    if len(values) == 2:
+        return values[0], values[0], values[1], values[1]
+    raise ValueError(f"padding must have 1, 2 or 4 entries, got {list(values)}")
 
 
 def setup_filter(
@@ -36,28 +58,34 @@ def setup_filter(
     gain: float = 1.0,
     separable: bool | None = None,
 ) -> torch.Tensor:
-    """Builds a float32 FIR filter tensor: [taps] if separable, else [taps, taps]."""
-    f = torch.ones([1], dtype=torch.float32) if f is None else torch.as_tensor(f, dtype=torch.float32)
-    if f.ndim == 0:
-        f = f[None]
-    if separable is None:
-        separable = f.ndim == 1 and f.numel() >= 8
-    if f.ndim == 1 and not separable:
-        f = torch.outer(f, f)  # [taps, taps]
+    """A float32 FIR filter: [taps] when separable, else [fh, fw].
+
+    Args:
+        f: taps (1-D, expanded to their outer product unless separable) or a 2-D filter; None: the identity.
+        normalize: scale to unit sum.
+        flip_filter: reverse every axis.
+        gain: overall gain of the 2-D filter (a separable filter carries gain ** 0.5 per axis).
+        separable: keep a 1-D filter 1-D; None: only when it has 8 or more taps.
+    """
+    taps = torch.atleast_1d(torch.as_tensor(1.0 if f is None else f, dtype=torch.float32))
+    if taps.ndim > 2:
+        raise ValueError(f"a filter has 1 or 2 dimensions, got shape {list(taps.shape)}")
+    keep_1d = taps.ndim == 1 and (taps.numel() >= 8 if separable is None else separable)
+    if separable and taps.ndim == 2:
+        raise ValueError("only a 1-D filter can be separable")
+    kernel = taps if keep_1d or taps.ndim == 2 else taps[:, None] * taps[None, :]
     if normalize:
-        f = f / f.sum()
+        kernel = kernel / kernel.sum()
     if flip_filter:
-        f = f.flip(list(range(f.ndim)))
-    return f * (gain ** (f.ndim / 2))
+        kernel = kernel.flip(tuple(range(kernel.ndim)))
+    return kernel * gain ** (0.5 * kernel.ndim)
 
 
 def filter_size(f: torch.Tensor | None) -> tuple[int, int]:
-    """(width, height) of a filter as made by setup_filter."""
+    """(fw, fh): the filter's extent along W and H."""
     if f is None:
         return 1, 1
-    if f.ndim == 1:
-        return f.shape[0], f.shape[0]
-    return f.shape[-1], f.shape[-2]
+    return int(f.shape[-1]), int(f.shape[0])
 
 
 def upfirdn2d(
@@ -69,86 +97,165 @@ def upfirdn2d(
     flip_filter: bool = False,
     gain: float = 1.0,
 ) -> torch.Tensor:
-    """Upsample by zero insertion, pad (negative = crop), convolve with f, then keep every `down`-th pixel.
+    """Upsample (zero insertion), pad, FIR-filter, downsample: see the module docstring.
 
     Args:
-        x: [N, C, H, W] images.
-        f: filter from `setup_filter` ([fh, fw] or separable [taps]), or None for identity.
-        up, down: integer factor, or (x, y) factors.
-        padding: see `parse_padding`; applied after upsampling.
-        flip_filter: correlate instead of convolve.
-        gain: overall scaling of the filter.
+        x: [N, C, H, W].
+        f: [fh, fw] or separable [taps] (from `setup_filter`), or None for a single unit tap.
+        up, down: int, or (x, y) factors.
+        padding: int, (x, y) or (x0, x1, y0, y1), in the upsampled frame; negative values crop.
+        flip_filter: correlate with f instead of convolving.
+        gain: scales the filter.
     Returns:
-        [N, C, H', W'] with H' = (H * up_y + pad_y0 + pad_y1 - fh) // down_y + 1.
+        [N, C, (H * up_y + py0 + py1 - fh) // down_y + 1, (W * up_x + px0 + px1 - fw) // down_x + 1].
     """
-    upx, upy = (up, up) if isinstance(up, int) else up
-    downx, downy = (down, down) if isinstance(down, int) else down
+    (ux, uy), (dx, dy) = _pair(up), _pair(down)
+    if min(ux, uy, dx, dy) < 1:
+        raise ValueError(f"up and down must be positive, got up={up}, down={down}")
     px0, px1, py0, py1 = parse_padding(padding)
-    if f is None:
-        f = torch.ones([1, 1], dtype=torch.float32, device=x.device)
-    n, c, h, w = x.shape
-    if upx > 1 or upy > 1:  # zero insertion
-        x = x.reshape(n, c, h, 1, w, 1)
-        x = F.pad(x, [0, upx - 1, 0, 0, 0, upy - 1])
-        x = x.reshape(n, c, h * upy, w * upx)
-    conv_pad = (0, 0)
-    if px0 == px1 >= 0 and py0 == py1 >= 0 and f.numel() > 1:
-        conv_pad = (py0, px0)  # let the convolution pad: saves a copy of x
-    else:
-        x = F.pad(x, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
-        x = x[:, :, max(-py0, 0) : x.shape[2] - max(-py1, 0), max(-px0, 0) : x.shape[3] - max(-px1, 0)]
-    x = _depthwise_fir(x, f.to(x.dtype), flip_filter=flip_filter, gain=gain, padding=conv_pad)
-    if downx > 1 or downy > 1:
-        x = x[:, :, ::downy, ::downx]
-    return x
+    k = torch.ones([1, 1]) if f is None else f
+    k = k.to(device=x.device, dtype=x.dtype)
+    if flip_filter:  # correlating with f is convolving with f reversed
+        k = k.flip(tuple(range(k.ndim)))
+    if k.ndim == 2:
+        return _upfirdn(x, k * gain, _Axis(uy, dy, py0, py1), _Axis(ux, dx, px0, px1))
+    x = _upfirdn(x, k[None, :] * gain, _Axis(1, 1, 0, 0), _Axis(ux, dx, px0, px1))
+    return _upfirdn(x, k[:, None], _Axis(uy, dy, py0, py1), _Axis(1, 1, 0, 0))
 
 
-def _depthwise_fir(
-    x: torch.Tensor, f: torch.Tensor, *, flip_filter: bool, gain: float, padding: tuple[int, int] = (0, 0)
-) -> torch.Tensor:
-    """Convolution of every channel with the same FIR filter (zero padding (py, px), then valid mode)."""
-    c = x.shape[1]
-    f = f * (gain ** (f.ndim / 2))
-    if not flip_filter:  # conv2d correlates; flip to convolve
-        f = f.flip(list(range(f.ndim)))
-    if f.ndim == 1:  # separable: rows then columns
-        x = F.conv2d(x, f.reshape(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c, padding=(0, padding[1]))
-        return F.conv2d(x, f.reshape(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c, padding=(padding[0], 0))
-    if f.numel() == 1:
-        return x * f.reshape(())
-    return F.conv2d(x, f[None, None].expand(c, 1, *f.shape), groups=c, padding=padding)
+class _Axis(NamedTuple):
+    """Resampling along one axis: factors and padding (before, after) in the upsampled frame."""
+
+    up: int
+    down: int
+    before: int
+    after: int
+
+
+def _upfirdn(x: torch.Tensor, k: torch.Tensor, ay: _Axis, ax: _Axis) -> torch.Tensor:
+    """upfirdn2d with a convolution kernel k [kh, kw] already in x's dtype, scaled and oriented."""
+    binomial = _binomial_scale(x, k)
+    if binomial is not None and ay.up == ax.up == 1:
+        return _box3(x, ay, ax, binomial)
+    if binomial is not None and ay == ax == _Axis(2, 1, 2, 1):
+        return _bilinear2x(x, binomial)
+    depthwise = k.expand(x.shape[1], 1, *k.shape)  # [C, 1, kh, kw]
+    if ay.up == ax.up == 1:
+        x, conv_pad = _split_padding(x, ay, ax)
+        return F.conv2d(x, depthwise.flip([2, 3]), stride=(ay.down, ax.down), padding=conv_pad, groups=x.shape[1])
+    return _zero_insert_filter(x, depthwise, ay, ax)
+
+
+def _zero_insert_filter(x: torch.Tensor, k: torch.Tensor, ay: _Axis, ax: _Axis) -> torch.Tensor:
+    """Steps 1-4 with up > 1 as a depthwise transposed convolution with the convolution kernel k [C, 1, kh, kw]."""
+    trims, fixes = [], []
+    for axis, size, taps in ((ay, x.shape[2], k.shape[2]), (ax, x.shape[3], k.shape[3])):
+        full = (size - 1) * axis.up + taps  # transposed-convolution length without padding
+        first = taps - 1 - axis.before  # where output sample 0 sits in it
+        stop = first + (size * axis.up + axis.before + axis.after - taps) // axis.down * axis.down + 1
+        trim = max(0, min(first, full - stop))  # conv_transpose2d's own (symmetric) cropping
+        trims.append(trim)
+        fixes.append((trim - first, stop - full + trim))  # what F.pad still adds (or crops, when negative)
+    y = F.conv_transpose2d(x, k, stride=(ay.up, ax.up), padding=trims, groups=x.shape[1])
+    (y0, y1), (x0, x1) = fixes
+    if y0 or y1 or x0 or x1:
+        y = F.pad(y, [x0, x1, y0, y1])
+    return y if ay.down == ax.down == 1 else y[:, :, :: ay.down, :: ax.down]
+
+
+def _split_padding(x: torch.Tensor, ay: _Axis, ax: _Axis) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Applies the part of the padding that a convolution's symmetric zero padding cannot; returns x and (py, px)."""
+    sy, sx = max(0, min(ay.before, ay.after)), max(0, min(ax.before, ax.after))
+    rest = [ax.before - sx, ax.after - sx, ay.before - sy, ay.after - sy]
+    return (F.pad(x, rest) if any(rest) else x), (sy, sx)
+
+
+def _binomial_scale(x: torch.Tensor, k: torch.Tensor) -> float | None:
+    """s when k == s * outer(b, b) / 64 with b = [1, 3, 3, 1], for gradient-free CPU tensors; else None.
+
+    The test reads 16 numbers, so it is made only where that costs nothing (no device sync) and where the shortcuts
+    apply (no autograd graph wanted).
+    """
+    if x.device.type != "cpu" or k.shape != (4, 4) or (torch.is_grad_enabled() and x.requires_grad):
+        return None
+    scale = float(k.sum())
+    return scale if torch.equal(k, torch.outer(_BINOMIAL4, _BINOMIAL4).to(k.dtype) * (scale / 64)) else None
+
+
+def _box3(x: torch.Tensor, ay: _Axis, ax: _Axis, scale: float) -> torch.Tensor:
+    """Filtering with scale * outer(b, b) / 64 as three 2x2 box averages ([1, 3, 3, 1] = [1, 1] * [1, 1] * [1, 1]).
+
+    The third average also decimates: a 2x2 pool of stride d keeps exactly the samples 0, d, 2d, ... of the
+    valid output.
+    """
+    pad_in_pool = (ay.before, ay.after, ax.before, ax.after) == (1, 1, 1, 1)
+    if not pad_in_pool:
+        x = F.pad(x, [ax.before, ax.after, ay.before, ay.after])
+    x = F.avg_pool2d(x, 2, stride=1, padding=int(pad_in_pool))  # the padded zeros count: always / 4
+    x = F.avg_pool2d(x, 2, stride=1)
+    x = F.avg_pool2d(x, 2, stride=(ay.down, ax.down))
+    return x if scale == 1.0 else x.mul_(scale)
+
+
+def _bilinear2x(x: torch.Tensor, scale: float) -> torch.Tensor:
+    """2x upsampling with scale * outer(b, b) / 64 and padding (2, 1): the 4 output phases weight the two nearest
+    inputs by [1, 3] / 4 and [3, 1] / 4 per axis, i.e. bilinear interpolation (half-pixel centres) for scale 4.
+
+    Bilinear interpolation repeats the edge sample where the definition sees a zero: the first and last output rows
+    and columns read 3/4 of an edge sample, so they are scaled by 3/4 afterwards.
+    """
+    y = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+    for dim in (2, 3):
+        y.narrow(dim, 0, 1).mul_(0.75)
+        y.narrow(dim, y.shape[dim] - 1, 1).mul_(0.75)
+    return y if scale == 4.0 else y.mul_(scale / 4)
+
+
+def _resampling_pads(taps: int, up: int, down: int) -> tuple[int, int]:
+    """(before, after) padding that makes the upfirdn output exactly up (or 1 / down) times the input size.
+
+    The output length L * up + before + after - taps + 1 must be L * up, so before + after = taps - 1; when
+    downsampling, (L + before + after - taps) // down + 1 = L / down gives before + after = taps - down. The odd
+    sample goes before.
+    """
+    total = taps - 1 if down == 1 else taps - down
+    after = (taps - up) // 2 if up > 1 else total // 2
+    return total - after, after
+
+
+def centred_padding(padding: Padding, f: torch.Tensor | None, up: int = 1, down: int = 1) -> list[int]:
+    """`padding` plus the padding that keeps f centred and the size exactly up (or 1 / down) times: [x0, x1, y0, y1]."""
+    px0, px1, py0, py1 = parse_padding(padding)
+    fw, fh = filter_size(f)
+    (ax0, ax1), (ay0, ay1) = _resampling_pads(fw, up, down), _resampling_pads(fh, up, down)
+    return [px0 + ax0, px1 + ax1, py0 + ay0, py1 + ay1]
+
+
+def pad_for_conv(x: torch.Tensor, padding: Padding) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Splits padding into what F.pad must apply to x (asymmetric or negative parts) and what a convolution's own
+    symmetric zero padding can do. Returns (x, (py, px))."""
+    px0, px1, py0, py1 = parse_padding(padding)
+    return _split_padding(x, _Axis(1, 1, py0, py1), _Axis(1, 1, px0, px1))
 
 
 def filter2d(
     x: torch.Tensor, f: torch.Tensor, padding: Padding = 0, flip_filter: bool = False, gain: float = 1.0
-):
-    """Same-size FIR filtering (plus optional extra padding)."""
-    px0, px1, py0, py1 = parse_padding(padding)
-    fw, fh = filter_size(f)
-    p = [px0 + fw // 2, px1 + (fw - 1) // 2, py0 + fh // 2, py1 + (fh - 1) // 2]
-    return upfirdn2d(x, f, padding=p, flip_filter=flip_filter, gain=gain)
+) -> torch.Tensor:
+    """FIR filtering that keeps the size of x ([N, C, H, W] -> same, grown by any extra padding)."""
+    return upfirdn2d(x, f, padding=centred_padding(padding, f), flip_filter=flip_filter, gain=gain)
 
 
 def upsample2d(
-    x: torch.Tensor, f: torch.Tensor, up: int = 2, padding: Padding = 0, flip_filter=False, gain=1.0
-):
-    """Upsample by `up` with FIR filter f; output is exactly `up` times larger (plus padding)."""
-    px0, px1, py0, py1 = parse_padding(padding)
-    fw, fh = filter_size(f)
-    p = [px0 + (fw + up - 1) // 2, px1 + (fw - up) // 2, py0 + (fh + up - 1) // 2, py1 + (fh - up) // 2]
-    return upfirdn2d(x, f, up=up, padding=p, flip_filter=flip_filter, gain=gain * up * up)
+    x: torch.Tensor, f: torch.Tensor, up: int = 2, padding: Padding = 0, flip_filter: bool = False, gain: float = 1.0
+) -> torch.Tensor:
+    """Upsampling by `up` ([N, C, H, W] -> [N, C, H * up, W * up]); the gain up² keeps the mean level."""
+    pads = centred_padding(padding, f, up=up)
+    return upfirdn2d(x, f, up=up, padding=pads, flip_filter=flip_filter, gain=gain * up * up)
 
 
 def downsample2d(
-    x: torch.Tensor, f: torch.Tensor, down: int = 2, padding: Padding = 0, flip_filter=False, gain=1.0
-):
-    """Downsample by `down` with FIR filter f; output is exactly `down` times smaller (plus padding)."""
-    px0, px1, py0, py1 = parse_padding(padding)
-    fw, fh = filter_size(f)
-    p = [
-        px0 + (fw - down + 1) // 2,
-        px1 + (fw - down) // 2,
-        py0 + (fh - down + 1) // 2,
-        py1 + (fh - down) // 2,
-    ]
-    return upfirdn2d(x, f, down=down, padding=p, flip_filter=flip_filter, gain=gain)
+    x: torch.Tensor, f: torch.Tensor, down: int = 2, padding: Padding = 0, flip_filter: bool = False, gain: float = 1.0
+) -> torch.Tensor:
+    """Downsampling by `down` ([N, C, H, W] -> [N, C, H / down, W / down])."""
+    pads = centred_padding(padding, f, down=down)
+    return upfirdn2d(x, f, down=down, padding=pads, flip_filter=flip_filter, gain=gain)
