@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from ci_skip import skip_or_fail
 from stylegan.metrics.inception import FIDInception, load_inception
 from stylegan.metrics.lpips import LPIPSVGG16, load_lpips_vgg, lpips_state_from_torchvision
 from stylegan.metrics.weights import MissingWeightsError
@@ -42,15 +43,18 @@ def oracles():
             del sys.modules[k]
         src = _torchvision_source()
         if src is None:
-            pytest.skip("torchvision (or its sources in .venv/oracles) not available")
+            skip_or_fail("torchvision (or its sources in .venv/oracles) not available")
         stub = types.ModuleType("torchvision")
         stub.__path__ = [str(src)]
         stub.__version__ = "0.29.1"
         sys.modules["torchvision"] = stub
         stub.models = importlib.import_module("torchvision.models")
     try:
-        fid = pytest.importorskip("pytorch_fid.inception")
-        lpips = pytest.importorskip("lpips")
+        try:
+            fid = importlib.import_module("pytorch_fid.inception")
+            lpips = importlib.import_module("lpips")
+        except ImportError as err:
+            skip_or_fail(f"test oracle missing ({err}): pip install --no-deps pytorch-fid==0.3.0 lpips==0.1.4")
         yield fid, lpips
     finally:
         for k in [k for k in sys.modules if k.split(".")[0] in ORACLE_PREFIXES]:
@@ -169,7 +173,7 @@ def test_lpips_heads_found_in_installed_package(tmp_path):
 
     heads = _lpips_package_heads()
     if heads is None:
-        pytest.skip("lpips package not installed")
+        skip_or_fail("lpips package not installed")
     vgg = {f"features.{k.split('.', 2)[2]}": v for k, v in LPIPSVGG16().state_dict().items() if "slice" in k}
     torch.save(vgg, tmp_path / "vgg16.pth")
     model = load_lpips_vgg(vgg_path=tmp_path / "vgg16.pth", download=False)

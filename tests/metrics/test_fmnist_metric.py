@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from ci_skip import skip_or_fail
 from stylegan.io import load_generator
 from stylegan.metrics.features import Detector, extract, iterate_generated
 from stylegan.metrics.fid import fid_from_features
@@ -22,7 +23,7 @@ def fmnist():
     from stylegan.data.fashion_mnist import find_fashion_mnist, load_fashion_mnist
 
     if find_fashion_mnist() is None or not default_fmnist_weights().is_file():
-        pytest.skip("Fashion-MNIST (apt-get install dataset-fashion-mnist) or the classifier asset missing")
+        skip_or_fail("Fashion-MNIST (apt-get install dataset-fashion-mnist) or the classifier asset missing")
     train, _ = load_fashion_mnist("train")
     test, labels = load_fashion_mnist("test")
     return (
@@ -39,7 +40,7 @@ def _pad(img: torch.Tensor) -> torch.Tensor:
 def test_asset_is_small_and_loads():
     path = default_fmnist_weights()
     if not path.is_file():
-        pytest.skip("classifier asset missing")
+        skip_or_fail("classifier asset missing")
     assert path.stat().st_size < 2_000_000
     net = load_fmnist_classifier()
     assert isinstance(net, FMNISTClassifier) and not net.training

@@ -21,6 +21,29 @@ needs_classifier = pytest.mark.skipif(
 )
 
 
+def _fid_reference(a: np.ndarray, b: np.ndarray) -> float:
+    """FID via eigen-decompositions (no scipy.linalg.sqrtm): Tr (S1 S2)^(1/2) = sum sqrt eig(S1^1/2 S2 S1^1/2)."""
+    mu1, mu2 = a.mean(0), b.mean(0)
+    s1, s2 = np.cov(a.T), np.cov(b.T)
+    vals, vecs = np.linalg.eigh(s1)
+    root1 = vecs @ np.diag(np.sqrt(np.clip(vals, 0, None))) @ vecs.T
+    middle = np.linalg.eigvalsh(root1 @ s2 @ root1)
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.sqrt(np.clip(middle, 0, None)).sum())
+
+
+@torch.no_grad()
+def _fid_fmnist_oracle(G, real: torch.Tensor, num_gen: int) -> float:
+    """fid_fmnist written out: the classifier's pooled features of uint8 reals [N, 1, H, W] and of G's images for
+    the metric's latents (one torch.Generator seeded 0, z drawn batch after batch; const noise)."""
+    from stylegan.metrics.fmnist import load_fmnist_classifier
+
+    net = load_fmnist_classifier()
+    z = torch.randn(num_gen, G.z_dim, generator=torch.Generator().manual_seed(0))
+    fake = (G(z, torch.zeros(num_gen, 0), noise_mode="const") * 127.5 + 128).clamp(0, 255).to(torch.uint8)
+    feats = [net.features(x.float() / 127.5 - 1).double().numpy() for x in (real, fake)]
+    return _fid_reference(*feats)
+
+
 def _tiny_G(seed: int = 0):
     from stylegan.networks.stylegan2 import Generator, GeneratorConfig
 
@@ -83,7 +106,9 @@ def test_fmnist_metrics_run_and_report():
         progress=False,
     )
     assert [r["metric"] for r in results] == ["fid_fmnist", "kid_fmnist", "pr3_fmnist"]
-    assert results[0]["results"]["fid_fmnist"] > 0 and results[0]["num_gen"] == 48
+    assert results[0]["num_gen"] == 48
+    oracle = _fid_fmnist_oracle(G, torch.cat(_real_batches()), 48)
+    assert results[0]["results"]["fid_fmnist"] == pytest.approx(oracle, rel=1e-3)
     assert set(results[2]["results"]) == {"pr3_fmnist_precision", "pr3_fmnist_recall"}
 
 
@@ -109,9 +134,17 @@ def test_real_features_are_cached_by_dataset_hash(tmp_path):
 
 
 @needs_classifier
-def test_linear_separability_runs():
-    out = calc_metric("ls", G=_tiny_G(), num_gen=64, batch_size=32, progress=False)["results"]
-    assert set(out) == {"ls_z", "ls_w"} and all(v >= 1.0 for v in out.values())
+def test_linear_separability_known_values():
+    """A G whose images do not depend on z gives every attribute one class: H(Y|X) = 0, so ls = exp(0) = 1
+    exactly; any G stays within [1, 2^10] (10 binary attributes, each H <= ln 2)."""
+    G = _tiny_G()
+    out = calc_metric("ls", G=G, num_gen=64, batch_size=32, progress=False)["results"]
+    assert set(out) == {"ls_z", "ls_w"} and all(1.0 <= v <= 2.0**10 for v in out.values())
+    with torch.no_grad():
+        for p in G.mapping.parameters():
+            p.zero_()  # w = 0 for every z: one image, one set of class probabilities
+    const = calc_metric("ls", G=G, num_gen=64, batch_size=32, progress=False)["results"]
+    assert const == {"ls_z": 1.0, "ls_w": 1.0}
 
 
 def test_ppl_with_given_lpips_weights(tmp_path):
@@ -137,8 +170,9 @@ def test_is_with_given_inception_weights(tmp_path):
     assert out["results"]["is50k_mean"] == pytest.approx(1.0)  # one image: p(y|x) = p(y), KL = 0
 
 
-def test_missing_weights_and_data_errors():
-    with pytest.raises(MissingWeightsError, match="pt_inception-2015-12-05-6726825d.pth"):
+def test_missing_weights_and_data_errors(monkeypatch):
+    monkeypatch.delenv("STYLEGAN_OFFLINE")  # even online, nothing is downloaded unless asked
+    with pytest.raises(MissingWeightsError, match="pt_inception-2015-12-05-6726825d.pth.*not downloaded by default"):
         calc_metric("fid50k_full", G=_tiny_G(), dataset=_real_batches(), num_gen=4, progress=False)
     with pytest.raises(ValueError, match="needs a dataset"):
         calc_metric("kid50k_full", G=_tiny_G(), num_gen=4)
@@ -178,13 +212,32 @@ def test_cli_metrics(tmp_path):
     result = runner.invoke(main, args)
     assert result.exit_code == 0, result.output
     line = json.loads(result.output.strip().splitlines()[-1])
-    assert line["metric"] == "fid_fmnist" and line["results"]["fid_fmnist"] > 0
+    oracle = _fid_fmnist_oracle(G, torch.cat(_real_batches(16)), 16)
+    assert line["metric"] == "fid_fmnist" and line["results"]["fid_fmnist"] == pytest.approx(oracle, rel=1e-3)
     assert (tmp_path / "metric.jsonl").read_text().count("\n") == 1
     bad = runner.invoke(main, args[:5] + ["--metrics", "fid1k"])
     assert bad.exit_code == 1 and "unknown metric(s) fid1k" in bad.output
     missing = runner.invoke(main, args[:5] + ["--metrics", "fid50k_full"])
     assert missing.exit_code == 1 and "pt_inception-2015-12-05-6726825d.pth" in missing.output
-    assert "Traceback" not in missing.output
+    assert "Traceback" not in missing.output and len(missing.output.strip().splitlines()) == 1
+    assert "--download" in missing.output and str(tmp_path / "cache") in missing.output  # where to put it
+
+
+def test_missing_scipy_is_one_line_before_any_work(tmp_path, monkeypatch):
+    """A plain install (no [metrics] extra) is refused up front, by `metrics` and by `train --metrics`."""
+    import importlib.util
+
+    from stylegan.cli.main import main
+
+    real_find_spec = importlib.util.find_spec
+    no_scipy = lambda name, *a: None if name == "scipy" else real_find_spec(name, *a)  # noqa: E731
+    monkeypatch.setattr(importlib.util, "find_spec", no_scipy)
+    monkeypatch.setattr("stylegan.cli.metrics.load_G", lambda *a, **k: pytest.fail("G loaded before the check"))
+    result = CliRunner().invoke(main, ["metrics", "--metrics", "fid_fmnist", "--data", str(tmp_path)])
+    assert result.exit_code == 1 and "pip install 'stylegan[metrics]'" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    train = CliRunner().invoke(main, ["train", "--data", str(tmp_path), "--metrics", "fid_fmnist", "--dry-run"])
+    assert train.exit_code == 1 and "pip install 'stylegan[metrics]'" in train.output
 
 
 def test_dataset_fingerprint_sees_dataset_options(tmp_path):

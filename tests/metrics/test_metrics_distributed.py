@@ -166,7 +166,7 @@ def test_bad_gpus_and_rank_errors_are_one_line(tmp_path, model_and_data):
     args = _cli_args(network, data, tmp_path / "m.jsonl", 2)
     failed = runner.invoke(main, [*args[:5], "--metrics", "fid50k_full", *args[7:]])  # no Inception offline
     assert failed.exit_code == 1 and "Traceback" not in failed.output, failed.output
-    assert failed.output.startswith("Error: pt_inception-2015-12-05-6726825d.pth is not available offline")
+    assert failed.output.startswith("Error: pt_inception-2015-12-05-6726825d.pth is needed and not downloaded")
     assert len(failed.output.strip().splitlines()) == 1
 
 

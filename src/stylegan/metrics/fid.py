@@ -17,9 +17,8 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2)); the imaginary part of the root is numerical noise."""
     import scipy.linalg
 
-    with warnings.catch_warnings():  # rank-deficient covariances (few samples, dead units) are expected
-        warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
-        covmean = scipy.linalg.sqrtm(np.dot(sigma1, sigma2))
+    with warnings.catch_warnings(record=True):  # rank-deficient covariances (few samples, dead units): expected
+        covmean = scipy.linalg.sqrtm(sigma1 @ sigma2)
     if isinstance(covmean, tuple):  # older SciPy returns (root, error estimate)
         covmean = covmean[0]
     diff = np.square(mu1 - mu2).sum()

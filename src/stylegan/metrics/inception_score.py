@@ -10,9 +10,13 @@ def inception_score(logits: np.ndarray, num_splits: int = 10) -> tuple[float, fl
     logits = np.asarray(logits, dtype=np.float64)
     logp = logits - logits.max(axis=1, keepdims=True)
     logp = logp - np.log(np.exp(logp).sum(axis=1, keepdims=True))  # log softmax
-    scores = []
-    for part in np.array_split(logp, min(num_splits, len(logp))):
-        log_marginal = np.log(np.exp(part).mean(axis=0, keepdims=True))
-        kl = (np.exp(part) * (part - log_marginal)).sum(axis=1)
-        scores.append(np.exp(kl.mean()))
-    return float(np.mean(scores)), float(np.std(scores))
+    parts = np.array_split(logp, min(num_splits, len(logp)))
+    scores = np.array([_split_score(part) for part in parts])
+    return float(scores.mean()), float(scores.std())
+
+
+def _split_score(logp: np.ndarray) -> float:
+    """exp of the mean KL(p(y|x) || p(y)) over one split of log-probabilities [n, K]."""
+    log_marginal = np.log(np.exp(logp).mean(axis=0, keepdims=True))
+    kl = (np.exp(logp) * (logp - log_marginal)).sum(axis=1)
+    return float(np.exp(kl.mean()))

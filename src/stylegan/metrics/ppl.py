@@ -8,16 +8,23 @@ import numpy as np
 import torch
 
 
+def _unit(x: torch.Tensor) -> torch.Tensor:
+    return x / torch.linalg.vector_norm(x, dim=-1, keepdim=True)
+
+
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """Spherical interpolation between the directions of a and b [N, D] at t [N, 1]; unit-norm result."""
-    a = a / a.norm(dim=-1, keepdim=True)
-    b = b / b.norm(dim=-1, keepdim=True)
-    cos = (a * b).sum(dim=-1, keepdim=True).clamp(-1, 1)
-    omega = torch.acos(cos) * t
-    c = b - a * cos
-    c = c / c.norm(dim=-1, keepdim=True)
-    out = a * torch.cos(omega) + c * torch.sin(omega)
-    return out / out.norm(dim=-1, keepdim=True)
+    """Spherical interpolation between the directions of a and b [N, D] at t [N, 1]; unit-norm result.
+
+    On the great circle through the unit vectors a', b' (angle omega = acos(a'.b')): the point at angle t*omega
+    from a' is cos(t omega) a' + sin(t omega) u, with u the unit vector of the circle's plane orthogonal to a'.
+    This equals the textbook sin((1-t) omega)/sin(omega) a' + sin(t omega)/sin(omega) b' without dividing by
+    sin(omega).
+    """
+    a, b = _unit(a), _unit(b)
+    cos_omega = torch.sum(a * b, dim=-1, keepdim=True).clamp(-1, 1)
+    u = _unit(b - cos_omega * a)
+    angle = t * torch.acos(cos_omega)
+    return _unit(torch.cos(angle) * a + torch.sin(angle) * u)
 
 
 def filter_and_mean(dist: np.ndarray) -> float:
