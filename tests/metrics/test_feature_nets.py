@@ -180,3 +180,21 @@ def test_lpips_heads_found_in_installed_package(tmp_path):
     expected = torch.load(heads, map_location="cpu", weights_only=True)
     torch.testing.assert_close(model.lin2.model[1].weight, expected["lin2.model.1.weight"])
     assert all((getattr(model, f"lin{k}").model[1].weight >= 0).all() for k in range(5))
+
+
+def test_download_only_when_asked_with_sha256_check(tmp_path, monkeypatch):
+    from stylegan.metrics.weights import WeightsSpec, resolve_weights, sha256_of
+
+    monkeypatch.setenv("STYLEGAN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("STYLEGAN_OFFLINE", raising=False)
+    source = tmp_path / "served.pth"
+    source.write_bytes(b"weights")
+    good = WeightsSpec("w.pth", source.as_uri(), sha256_of(source)[:8])
+    with pytest.raises(MissingWeightsError, match="w.pth is needed and not downloaded by default"):
+        resolve_weights(good)
+    got = resolve_weights(good, download=True)
+    assert got == tmp_path / "cache" / "metrics" / "w.pth" and got.read_bytes() == b"weights"
+    bad = WeightsSpec("v.pth", source.as_uri(), "00000000")
+    with pytest.raises(MissingWeightsError, match="v.pth could not be downloaded .*sha256"):
+        resolve_weights(bad, download=True)
+    assert not list((tmp_path / "cache" / "metrics").glob("v.pth*"))

@@ -92,3 +92,20 @@ def test_unknown_augpipe(faces, tiny_args):
     _one_line_error(
         _invoke([*tiny_args, "--data", str(faces), "--augpipe", "nope", "--dry-run"]), "--augpipe"
     )
+
+
+def test_cpu_run_says_its_size_and_suggests_the_cpu_recipe(faces, tmp_path, tiny_options):
+    from stylegan.distributed import ProcessInfo
+    from stylegan.training.loop import CPU_RECIPE, setup_run
+
+    lines: list[str] = []
+    default_size = dict(cbase=None, cmax=None, z_dim=512, w_dim=512, map_depth=None, mbstd_group=None, batch=None)
+    run = setup_run(tiny_options(data=str(faces), outdir=str(tmp_path), **default_size), ProcessInfo(),
+                    say=lines.append)  # fmt: skip
+    n = sum(p.numel() for p in run.G.parameters())
+    assert lines[0] == f"run folder: {run.run_dir}"
+    assert lines[1].startswith(f"CPU run: --cfg auto at 16x16, G {n / 1e6:.2f}M parameters, batch 32")
+    assert CPU_RECIPE in lines[1] and f"--data {faces} --resolution 16" in lines[1] and n > 5_000_000
+    tiny: list[str] = []
+    setup_run(tiny_options(data=str(faces), outdir=str(tmp_path)), ProcessInfo(), say=tiny.append)
+    assert tiny[1].startswith("CPU run: --cfg auto at 16x16") and CPU_RECIPE not in tiny[1]
