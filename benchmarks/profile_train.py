@@ -18,7 +18,7 @@ import torch
 
 from stylegan.nn import conv_gradfix
 from stylegan.training import loop
-from stylegan.training.distributed import ProcessInfo
+from stylegan.distributed import ProcessInfo
 from stylegan.training.options import TrainingOptions
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from stylegan.images import to_uint8
 from stylegan.metrics.weights import cache_dir
 
 Images = torch.Tensor  # uint8 [N, C, H, W]
@@ -83,9 +84,7 @@ def iterate_real(
 
 
 def _map_style(dataset) -> bool:
-    return isinstance(dataset, torch.utils.data.Dataset) and not isinstance(
-        dataset, torch.utils.data.IterableDataset
-    )
+    return isinstance(dataset, torch.utils.data.Dataset) and not isinstance(dataset, torch.utils.data.IterableDataset)
 
 
 def _num_real(data, max_items: int | None, rank: int, world: int) -> int | None:
@@ -214,11 +213,6 @@ def random_labels(G, n: int, generator: torch.Generator) -> torch.Tensor:
     if G.c_dim:
         c[torch.arange(n), torch.randint(G.c_dim, (n,), generator=generator)] = 1
     return c
-
-
-def to_uint8(img: torch.Tensor) -> Images:
-    """Generator output [N, C, H, W] in [-1, 1] -> uint8, rounding as NVIDIA does."""
-    return (img * 127.5 + 128).clamp(0, 255).to(torch.uint8)
 
 
 def latent_batches(

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from stylegan.images import to_uint8
 from stylegan.metrics import features as feat
 from stylegan.metrics.features import Detector
 
@@ -71,9 +72,7 @@ class MissingDependencyError(ImportError):
 _PACKAGES = {"fid": ("scipy",)}  # metric kind -> importable modules it needs beyond the core install
 
 
-def check_metrics_ready(
-    names: list[str], weights: dict | None = None, download: bool = False
-) -> None:
+def check_metrics_ready(names: list[str], weights: dict | None = None, download: bool = False) -> None:
     """Checks, before any work, that `names` are known and their packages and weights files are there.
 
     Args:
@@ -196,9 +195,7 @@ def _load_detector(name: str, weights: dict, device: torch.device, download: boo
     if name == "lpips":
         from stylegan.metrics.lpips import load_lpips_vgg
 
-        net = load_lpips_vgg(
-            weights.get("lpips"), vgg_path=weights.get("vgg16"), device=device, download=download
-        )
+        net = load_lpips_vgg(weights.get("lpips"), vgg_path=weights.get("vgg16"), device=device, download=download)
         return Detector("lpips", net, device)
     raise ValueError(f"unknown detector {name!r}")
 
@@ -211,12 +208,25 @@ def _real_and_gen(spec: MetricSpec, opts: MetricOptions, num_gen: int) -> tuple[
     real_key, gen_key = ("real", spec.detector, spec.max_real), ("gen", spec.detector, num_gen)
     if real_key not in opts._features:
         opts._features[real_key] = feat.real_features(
-            det, opts.dataset, max_items=spec.max_real, batch_size=opts.batch_size, use_cache=opts.use_cache,
-            progress=opts.progress, **opts.shard)
+            det,
+            opts.dataset,
+            max_items=spec.max_real,
+            batch_size=opts.batch_size,
+            use_cache=opts.use_cache,
+            progress=opts.progress,
+            **opts.shard,
+        )
     if gen_key not in opts._features:
         opts._features[gen_key] = feat.generated_features(
-            det, opts.G, num=num_gen, batch_size=opts.batch_size, device=opts.device, seed=opts.seed,
-            progress=opts.progress, **opts.shard)
+            det,
+            opts.G,
+            num=num_gen,
+            batch_size=opts.batch_size,
+            device=opts.device,
+            seed=opts.seed,
+            progress=opts.progress,
+            **opts.shard,
+        )
     return opts._features[real_key], opts._features[gen_key]
 
 
@@ -297,7 +307,7 @@ def _run_ls(name: str, spec: MetricSpec, opts: MetricOptions, num_gen: int) -> d
     zs, ws, probs = [], [], []
     for z, c in feat.latent_batches(opts.G, num_gen, opts.batch_size, opts.seed, **opts.shard):
         w = opts.G.mapping(z.to(opts.device), c.to(opts.device))  # [n, num_ws, w_dim]
-        probs.append(det(feat.to_uint8(opts.G.synthesis(w, noise_mode="const").float())).cpu())
+        probs.append(det(to_uint8(opts.G.synthesis(w, noise_mode="const").float())).cpu())
         zs.append(z)
         ws.append(w[:, 0].cpu())
     z_all, w_all, p_all = (_gather(parts, opts) for parts in (zs, ws, probs))

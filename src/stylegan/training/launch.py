@@ -7,7 +7,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from stylegan import distributed as dist_utils
-from stylegan.training.loop import open_dataset, pick_device, resume_options, run_description, training_loop
+from stylegan.device import select_device
+from stylegan.training.loop import open_dataset, resume_options, run_description, training_loop
 from stylegan.training.options import OptionsError, TrainingOptions, resolve_hyper
 from stylegan.training.state import find_resume_state
 
@@ -33,7 +34,7 @@ def prepare(
     _check_augpipe(opts)
     world = int(os.environ["WORLD_SIZE"]) if dist_utils.launched_by_torchrun() else opts.gpus
     opts = replace(opts, gpus=world)
-    pick_device(opts.device)
+    _device(opts)
     dataset = open_dataset(opts)
     hyper = resolve_hyper(opts, dataset.resolution, world)
     summary = {
@@ -53,6 +54,13 @@ def prepare(
     return opts, state_path, summary, dataset
 
 
+def _device(opts: TrainingOptions):
+    try:
+        return select_device(opts.device)
+    except ValueError as err:
+        raise OptionsError(str(err)) from None
+
+
 def train(
     opts: TrainingOptions,
     resume: str | None = None,
@@ -65,7 +73,7 @@ def train(
     processes (gloo on CPU, NCCL on CUDA).
     """
     opts, state_path, _, dataset = prepare(opts, resume, resume_updates)
-    device_type = pick_device(opts.device).type
+    device_type = _device(opts).type
     if dist_utils.launched_by_torchrun():
         info = dist_utils.init_from_env(device_type)
         try:

@@ -25,7 +25,9 @@ import torch
 from torch import nn
 
 from stylegan import distributed as dist_utils
+from stylegan.device import select_device
 from stylegan.distributed import ProcessInfo
+from stylegan.images import save_png, tile, to_uint8
 from stylegan.io import atomic_write, load_native, save_networks
 from stylegan.networks.presets import build_configs
 from stylegan.networks.registry import build_network
@@ -112,17 +114,6 @@ class Run:
 
 
 # ---- public entry points -----------------------------------------------------------------------------------
-
-
-def pick_device(name: str = "auto", local_rank: int = 0) -> torch.device:
-    """'auto' picks CUDA, then MPS, then CPU; 'cuda' uses the process's local rank."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
-    if name == "cuda":
-        if not torch.cuda.is_available():
-            raise OptionsError("--device cuda: no CUDA device is available")
-        return torch.device("cuda", local_rank)
-    return torch.device(name)
 
 
 def training_loop(
@@ -247,7 +238,7 @@ def setup_run(
     `say` gets one-line notes: the run folder, what is resumed, and on a CPU the size and a CPU recipe.
     """
     opts.validate()
-    device = pick_device(opts.device, info.local_rank)
+    device = select_device(opts.device, local_rank=info.local_rank)
     torch.backends.cudnn.benchmark = True  # NVIDIA's choice: speed over bitwise-repeatable CUDA kernels
     dataset = dataset if dataset is not None else open_dataset(opts)
     hyper = resolve_hyper(opts, dataset.resolution, info.world_size)
@@ -256,12 +247,8 @@ def setup_run(
         dist_utils.broadcast_module(module, info)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     augment_pipe, ada = build_augment_pipe(opts, hyper.batch, device)
-    loss_cfg = LossConfig(
-        r1_gamma=hyper.gamma, style_mixing_prob=hyper.style_mixing, pl_weight=hyper.pl_weight
-    )
-    loss = StyleGAN2Loss(
-        G, D, loss_cfg, augment_pipe, on_real_logits=ada.observe if ada is not None else None
-    )
+    loss_cfg = LossConfig(r1_gamma=hyper.gamma, style_mixing_prob=hyper.style_mixing, pl_weight=hyper.pl_weight)
+    loss = StyleGAN2Loss(G, D, loss_cfg, augment_pipe, on_real_logits=ada.observe if ada is not None else None)
     if resume_state:
         run_dir = Path(resume_state).parent
     else:
@@ -329,9 +316,7 @@ def build_networks(opts: TrainingOptions, hyper: Hyper, dataset, device: torch.d
     """G and D of the preset at the data resolution, with the small-network overrides; seeded by --seed."""
     overrides = {
         k: v
-        for k, v in dict(
-            channel_base=opts.cbase, channel_max=opts.cmax, mapping_layers=opts.map_depth
-        ).items()
+        for k, v in dict(channel_base=opts.cbase, channel_max=opts.cmax, mapping_layers=opts.map_depth).items()
         if v is not None
     }
     g_cfg, d_cfg = build_configs(
@@ -381,9 +366,7 @@ def run_description(opts: TrainingOptions, dataset, hyper: Hyper) -> str:
     return desc + (f"-{opts.desc}" if opts.desc else "")
 
 
-CPU_RECIPE = (
-    "--cfg cifar --batch 32 --cbase 1024 --cmax 64 --z-dim 64 --w-dim 64 --map-depth 2 --aug noaug"
-)  # the packaged model's recipe: 100 kimg of 32x32 images in about an hour on 2 cores
+CPU_RECIPE = "--cfg cifar --batch 32 --cbase 1024 --cmax 64 --z-dim 64 --w-dim 64 --map-depth 2 --aug noaug"  # the packaged model's recipe: 100 kimg of 32x32 images in about an hour on 2 cores
 CPU_LARGE_PARAMS = 2_000_000  # G parameters above which a CPU run gets the recipe hint
 
 
@@ -411,12 +394,15 @@ def resume_line(run: Run, state_path: Path) -> str:
 
 def start_run_dir(run: Run) -> None:
     """Creates the run folder with config.json (options and resolved hyper-parameters) and a grid of reals."""
-    run.run_dir.mkdir(parents=True, exist_ok=False)
+    try:
+        run.run_dir.mkdir(parents=True, exist_ok=False)
+    except OSError as err:
+        raise OptionsError(f"--outdir: cannot create the run folder {run.run_dir}: {err.strerror or err}") from None
     config = {**run.opts.to_dict(), "resolved": _hyper_dict(run)}
     atomic_write(run.run_dir / "config.json", lambda tmp: Path(tmp).write_text(json.dumps(config, indent=2)))
     idx = np.random.default_rng(run.opts.seed).permutation(len(run.dataset))[: _grid_count(run)]
     reals = torch.from_numpy(np.stack([run.dataset.image(int(i)) for i in idx]))
-    save_image_grid(reals, run.run_dir / "reals.png")
+    save_png(tile(reals, cols=_grid_cols(len(reals)), fill=0), run.run_dir / "reals.png")
 
 
 def _hyper_dict(run: Run) -> dict:
@@ -466,9 +452,7 @@ def train_step(run: Run) -> None:
     for phase_idx, phase in enumerate(run.phases):
         if run.batch_idx % phase.interval == 0:
             run_phase(run, phase_idx, phase, real_img, real_c, chunks)
-    update_ema(
-        run.G_ema, run.G, ema_beta(run.hyper.batch, run.hyper.ema_kimg, run.cur_nimg, run.hyper.ema_rampup)
-    )
+    update_ema(run.G_ema, run.G, ema_beta(run.hyper.batch, run.hyper.ema_kimg, run.cur_nimg, run.hyper.ema_rampup))
     run.cur_nimg += run.hyper.batch
     run.batch_idx += 1
     adjust_augment(run)
@@ -492,9 +476,7 @@ def load_real(run: Run, idx: np.ndarray, chunks: list[int]) -> tuple[dict, dict]
     return imgs, cs
 
 
-def run_phase(
-    run: Run, phase_idx: int, phase: Phase, real_img: dict, real_c: dict, chunks: list[int]
-) -> None:
+def run_phase(run: Run, phase_idx: int, phase: Phase, real_img: dict, real_c: dict, chunks: list[int]) -> None:
     """Accumulates the phase's gradients over this rank's chunks, sums them over ranks and steps."""
     started = time.perf_counter()
     params = list(phase.module.parameters())
@@ -543,9 +525,7 @@ def draw_latents(run: Run) -> tuple[torch.Tensor, torch.Tensor]:
 def check_finite(run: Run, phase: Phase, stats: dict, flat: torch.Tensor | None) -> None:
     """Stops the run (on every rank alike) when a loss or the reduced gradient is NaN/inf."""
     bad_losses = sorted(name for name, v in stats.items() if not math.isfinite(v))
-    flags = torch.tensor(
-        [float(len(bad_losses)), 0.0 if flat is None else float(~torch.isfinite(flat).all())]
-    )
+    flags = torch.tensor([float(len(bad_losses)), 0.0 if flat is None else float(~torch.isfinite(flat).all())])
     flags = dist_utils.all_reduce_sum(flags, run.info, run.device)
     if flags.sum() == 0:
         return
@@ -663,7 +643,8 @@ def save_snapshot(run: Run, metrics: bool = True) -> None:
             {"G": run.G, "D": run.D, "G_ema": run.G_ema},
             extra={"kimg": run.cur_nimg / 1000, "training_options": run.opts.to_dict()},
         )
-        save_image_grid(sample_grid(run), run.run_dir / snapshot_name("fakes", run.cur_nimg))
+        fakes = sample_grid(run)
+        save_png(tile(fakes, cols=_grid_cols(len(fakes)), fill=0), run.run_dir / snapshot_name("fakes", run.cur_nimg))
         save_training_state(run.run_dir / snapshot_name("training-state", run.cur_nimg), collect_state(run))
         run.last_snapshot = run.run_dir / snapshot_name("network", run.cur_nimg)
     if metrics:
@@ -746,24 +727,12 @@ def sample_grid(run: Run) -> torch.Tensor:
     c = run.labels[torch.randint(len(run.labels), [n], generator=gen)].to(run.device)
     pairs = zip(z.split(16), c.split(16), strict=True)
     img = torch.cat([run.G_ema(zz, cc, noise_mode="const") for zz, cc in pairs])  # [n, C, H, W]
-    return (img * 127.5 + 128).clamp(0, 255).to(torch.uint8).cpu()
+    return to_uint8(img).cpu()
 
 
-def save_image_grid(img: torch.Tensor, path: Path, cols: int | None = None) -> None:
-    """Tiles uint8 images [N, C, H, W] (C = 1 or 3) into one PNG, written atomically."""
-    import PIL.Image
-
-    n, c, h, w = img.shape
-    cols = cols or max(int(math.ceil(math.sqrt(n * 2))), 1) if n > 1 else 1
-    cols = min(cols, n)
-    rows = -(-n // cols)
-    canvas = torch.zeros([c, rows * h, cols * w], dtype=torch.uint8)
-    for i in range(n):
-        r, q = divmod(i, cols)
-        canvas[:, r * h : (r + 1) * h, q * w : (q + 1) * w] = img[i]
-    arr = canvas.permute(1, 2, 0).numpy()
-    pil = PIL.Image.fromarray(arr[:, :, 0] if c == 1 else arr, "L" if c == 1 else "RGB")
-    atomic_write(path, lambda tmp: pil.save(tmp, format="PNG"))
+def _grid_cols(n: int) -> int:
+    """Columns of a sample grid: about twice as wide as tall."""
+    return math.ceil(math.sqrt(2 * n))
 
 
 def run_metrics(run: Run) -> None:
