@@ -116,7 +116,8 @@ def _build(record: NetworkRecord, key: str, path: Path) -> nn.Module:
     try:
         module.load_state_dict(record.state_dict)
     except RuntimeError as err:
-        first = str(err).splitlines()[1].strip() if len(str(err).splitlines()) > 1 else str(err)
+        lines = str(err).splitlines()
+        first = (lines[1] if len(lines) > 1 else lines[0]).strip()[:120]
         raise ModelFormatError(f"{where}: tensors do not match the stored configuration ({first})") from None
     return module.eval().requires_grad_(False)
 
