@@ -128,10 +128,11 @@ def test_resampling_helpers_are_upfirdn_with_centring_pads(taps, factor, grad):
     fd = f.double().numpy()
     k = len(taps)
     same = (k // 2, (k - 1) // 2)
+    extra_same = (same[0] + 1, same[1], same[0], same[1] + 2)
     up = ((k + factor - 1) // 2, (k - factor) // 2)
     down = ((k - factor + 1) // 2, (k - factor) // 2)
     cases = [
-        (filter2d(xt, f, padding=(1, 0, 0, 2)), naive_upfirdn2d(x, fd, pads=(same[0] + 1, same[1], same[0], same[1] + 2))),
+        (filter2d(xt, f, padding=(1, 0, 0, 2)), naive_upfirdn2d(x, fd, pads=extra_same)),
         (upsample2d(xt, f, up=factor), naive_upfirdn2d(x, fd, (factor,) * 2, pads=up * 2, gain=factor**2)),
         (downsample2d(xt, f, down=factor), naive_upfirdn2d(x, fd, down=(factor,) * 2, pads=down * 2)),
     ]

@@ -24,7 +24,15 @@ import torch.nn.functional as F
 
 from stylegan.nn import conv_gradfix
 from stylegan.nn.bias_act import ACTIVATIONS, bias_act, no_autograd
-from stylegan.nn.upfirdn2d import Padding, centred_padding, pad_for_conv, parse_padding, upfirdn2d
+from stylegan.nn.upfirdn2d import (
+    Padding,
+    binomial_filter_,
+    binomial_gain,
+    centred_padding,
+    pad_for_conv,
+    parse_padding,
+    upfirdn2d,
+)
 
 
 def _with_bias(y: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
@@ -84,9 +92,9 @@ def conv2d_resample(
     """
     if up > 1 and down > 1:
         raise ValueError(f"conv2d_resample resamples one way, got up={up} and down={down}")
-    k = w if flip_weight or w.shape[2:] == (1, 1) else w.flip([2, 3])  # correlation kernel
     if up > 1:
-        return _conv_up(x, k, f, up, centred_padding(padding, f, up=up), groups, flip_filter, bias)
+        return _conv_up(x, w, f, up, centred_padding(padding, f, up=up), groups, flip_weight, flip_filter, bias)
+    k = w if flip_weight or w.shape[2:] == (1, 1) else w.flip([2, 3])  # correlation kernel
     if down > 1:
         pads = centred_padding(padding, f, down=down)
         if k.shape[2:] == (1, 1):  # a pointwise w commutes with filtering: run it on the small image
@@ -98,22 +106,27 @@ def conv2d_resample(
     return conv2d(x, k, padding=conv_pad, groups=groups, bias=bias)
 
 
-def _conv_up(x, k, f, up, pads, groups, flip_filter, bias):
+def _conv_up(x, w, f, up, pads, groups, flip_weight, flip_filter, bias):
     """Zero filling, w and f with total padding pads = [x0, x1, y0, y1]: transposed conv, then a same-size f."""
-    if k.shape[2:] == (1, 1):
-        x = conv2d(x, k * (up * up), groups=groups)
+    kernel = w.flip([2, 3]) if flip_weight and w.shape[2:] != (1, 1) else w  # as conv_transpose2d applies it
+    if kernel.shape[2:] == (1, 1):  # pointwise: commutes with the resampling, so run it on the small image
+        x = conv2d(x, kernel * (up * up), groups=groups)
         return _with_bias(upfirdn2d(x, f, up=up, padding=pads, flip_filter=flip_filter), bias)
-    kh, kw = k.shape[2:]
-    # The transposed convolution's full output t has sample j of the padded zero-filled signal's w-filtering at
+    kh, kw = kernel.shape[2:]
+    # The transposed convolution's full output t holds sample j of the w-filtered, padded, zero-filled signal at
     # t[j + k - 1 - before]; f then needs (before - k + 1, after - k + up) around t, of which the symmetric
     # cropping part is left to conv_transpose2d's padding.
     fir = [pads[0] - kw + 1, pads[1] - kw + up, pads[2] - kh + 1, pads[3] - kh + up]
     trim_x, trim_y = max(0, -min(fir[0], fir[1])), max(0, -min(fir[2], fir[3]))
-    h = k.flip([2, 3]) * (up * up)  # conv_transpose2d convolves (no flip of its own); f's gain folded in
-    h = h.unflatten(0, (groups, -1)).transpose(1, 2).flatten(0, 1)  # [C_in, C_out / groups, kh, kw]
-    t = conv2d(x, h, stride=up, padding=(trim_y, trim_x), groups=groups, transpose=True)
     fir = [fir[0] + trim_x, fir[1] + trim_x, fir[2] + trim_y, fir[3] + trim_y]
-    return _with_bias(upfirdn2d(t, f, padding=fir, flip_filter=flip_filter), bias)
+    binomial = binomial_gain(f, x) if no_autograd(x, w) else None
+    scale = up * up if binomial is None else up * up * binomial / 64  # f's gain, folded into the weights
+    kernel = (kernel * scale).unflatten(0, (groups, -1)).transpose(1, 2).flatten(0, 1)  # [C_in, C_out / g, kh, kw]
+    t = conv2d(x, kernel, stride=up, padding=(trim_y, trim_x), groups=groups, transpose=True)
+    y = None if binomial is None else binomial_filter_(t, fir)
+    if y is None:
+        y = upfirdn2d(t, f, padding=fir, flip_filter=flip_filter, gain=1 if binomial is None else 64 / binomial)
+    return _with_bias(y, bias)
 
 
 def modulated_conv2d(

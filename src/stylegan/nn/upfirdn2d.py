@@ -134,7 +134,7 @@ class _Axis(NamedTuple):
 
 def _upfirdn(x: torch.Tensor, k: torch.Tensor, ay: _Axis, ax: _Axis) -> torch.Tensor:
     """upfirdn2d with a convolution kernel k [kh, kw] already in x's dtype, scaled and oriented."""
-    binomial = _binomial_scale(x, k)
+    binomial = binomial_gain(k, x)
     if binomial is not None and ay.up == ax.up == 1:
         return _box3(x, ay, ax, binomial)
     if binomial is not None and ay == ax == _Axis(2, 1, 2, 1):
@@ -170,16 +170,18 @@ def _split_padding(x: torch.Tensor, ay: _Axis, ax: _Axis) -> tuple[torch.Tensor,
     return (F.pad(x, rest) if any(rest) else x), (sy, sx)
 
 
-def _binomial_scale(x: torch.Tensor, k: torch.Tensor) -> float | None:
-    """s when k == s * outer(b, b) / 64 with b = [1, 3, 3, 1], for gradient-free CPU tensors; else None.
+def binomial_gain(f: torch.Tensor | None, x: torch.Tensor) -> float | None:
+    """s when the 2-D filter f == s * outer(b, b) / 64 with b = [1, 3, 3, 1] and x is a CPU tensor that needs no
+    gradient; else None.
 
-    The test reads 16 numbers, so it is made only where that costs nothing (no device sync) and where the shortcuts
-    apply (no autograd graph wanted).
+    The test reads 16 numbers, so it is made only where that costs nothing (no device sync) and where the
+    shortcuts apply (no autograd graph wanted). b is symmetric: flipping does not matter.
     """
-    if x.device.type != "cpu" or k.shape != (4, 4) or (torch.is_grad_enabled() and x.requires_grad):
+    if f is None or f.shape != (4, 4) or x.device.type != "cpu" or not no_grad_needed(x):
         return None
-    scale = float(k.sum())
-    return scale if torch.equal(k, torch.outer(_BINOMIAL4, _BINOMIAL4).to(k.dtype) * (scale / 64)) else None
+    gain = float(f.sum())
+    expected = torch.outer(_BINOMIAL4, _BINOMIAL4).to(device=f.device, dtype=f.dtype) * (gain / 64)
+    return gain if torch.equal(f, expected) else None
 
 
 def _box3(x: torch.Tensor, ay: _Axis, ax: _Axis, scale: float) -> torch.Tensor:
@@ -195,6 +197,57 @@ def _box3(x: torch.Tensor, ay: _Axis, ax: _Axis, scale: float) -> torch.Tensor:
     x = F.avg_pool2d(x, 2, stride=1)
     x = F.avg_pool2d(x, 2, stride=(ay.down, ax.down))
     return x if scale == 1.0 else x.mul_(scale)
+
+
+def binomial_filter_(x: torch.Tensor, pads: Sequence[int]) -> torch.Tensor | None:
+    """Valid correlation of x, padded by pads = (x0, x1, y0, y1) in {(0, 0), (1, 1)} per axis, with the
+    unnormalised binomial outer([1, 3, 3, 1], [1, 3, 3, 1]) (sum 64); None where this form does not apply.
+
+    Six passes of [1, 1] sums (three per axis) that alternate between x's memory, which is consumed, and one
+    scratch buffer: no other large tensor is allocated (on the CPU a fresh 100 MB tensor costs more in page faults
+    than the sums themselves). The result is a contiguous view of x's memory. Gradient-free use only.
+    """
+    if any(p not in (0, 1) for p in pads) or pads[0] != pads[1] or pads[2] != pads[3] or not no_grad_needed(x):
+        return None
+    n, c, h, w = x.shape
+    nhwc = x.is_contiguous(memory_format=torch.channels_last)
+    if not (nhwc or x.is_contiguous()):
+        return None
+    passes = [(1, pads[0]), (1, 0), (1, 0), (0, pads[2]), (0, 0), (0, 0)]  # (axis of [h, w], starts "full")
+    shapes = [[h, w]]
+    for axis, full in passes:  # a full sum is one sample longer, a valid one one shorter
+        shapes.append([size + (1 if full else -1) * (i == axis) for i, size in enumerate(shapes[-1])])
+    if min(min(shape) for shape in shapes) < 1 or any(hh * ww > h * w for hh, ww in shapes[2::2]):
+        return None  # an even pass would not fit into x's memory
+    memories = [x, x.new_empty(n * c * max(hh * ww for hh, ww in shapes[1::2]))]
+    for i, (axis, full) in enumerate(passes):
+        src = _as_image(memories[i % 2], n, c, shapes[i], nhwc)
+        _pair_sum(src, _as_image(memories[1 - i % 2], n, c, shapes[i + 1], nhwc), 2 + axis, full=bool(full))
+    return _as_image(memories[0], n, c, shapes[-1], nhwc)
+
+
+def no_grad_needed(x: torch.Tensor) -> bool:
+    return not (torch.is_grad_enabled() and x.requires_grad)
+
+
+def _as_image(memory: torch.Tensor, n: int, c: int, shape: list[int], nhwc: bool) -> torch.Tensor:
+    """A contiguous [n, c, *shape] view at the start of memory (NHWC or NCHW order)."""
+    h, w = shape
+    flat = memory.permute(0, 2, 3, 1) if memory.ndim == 4 and nhwc else memory
+    flat = flat.reshape(-1)[: n * c * h * w]
+    if nhwc:
+        return flat.view(n, h, w, c).permute(0, 3, 1, 2)
+    return flat.view(n, c, h, w)
+
+
+def _pair_sum(src: torch.Tensor, out: torch.Tensor, dim: int, full: bool) -> None:
+    """out = src[i] + src[i + 1] along dim; `full` also keeps the two edge samples (zero beyond them)."""
+    m = src.shape[dim]
+    inner = out.narrow(dim, 1, m - 1) if full else out
+    torch.add(src.narrow(dim, 0, m - 1), src.narrow(dim, 1, m - 1), out=inner)
+    if full:
+        out.narrow(dim, 0, 1).copy_(src.narrow(dim, 0, 1))
+        out.narrow(dim, m, 1).copy_(src.narrow(dim, m - 1, 1))
 
 
 def _bilinear2x(x: torch.Tensor, scale: float) -> torch.Tensor:
