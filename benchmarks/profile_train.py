@@ -16,9 +16,9 @@ from collections import defaultdict
 
 import torch
 
+from stylegan.distributed import ProcessInfo
 from stylegan.nn import conv_gradfix
 from stylegan.training import loop
-from stylegan.distributed import ProcessInfo
 from stylegan.training.options import TrainingOptions
 
 

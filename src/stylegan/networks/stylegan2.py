@@ -405,7 +405,7 @@ class SynthesisNetwork(nn.Module):
         layers = [layer for block in self.blocks() for layer in block.modulated_layers()]
         weight = torch.cat([layer.affine.weight * layer.affine.weight_gain for layer in layers])  # [S, w_dim]
         bias = torch.cat([layer.affine.bias * layer.affine.bias_gain for layer in layers])  # [S]
-        every = ws @ weight.t()  # [N, num_ws, S]: each style row against every w
+        every = ws.to(weight.dtype) @ weight.t()  # [N, num_ws, S]: each style row against every w
         index = self._style_w_index.view(1, 1, -1).expand(ws.shape[0], 1, -1)
         flat = (every.gather(1, index).squeeze(1) + bias) * self._style_gain  # [N, S]
         per_layer = iter(flat.split([layer.affine.out_features for layer in layers], dim=1))
@@ -421,7 +421,7 @@ class SynthesisNetwork(nn.Module):
         check_ws(ws, self.num_ws, self.w_dim)
         check_noise_mode(noise_mode)
         x = img = None
-        for block, styles in zip(self.blocks(), self.styles(ws.float()), strict=True):
+        for block, styles in zip(self.blocks(), self.styles(ws), strict=True):
             x, img = block(x, img, styles, noise_mode=noise_mode, force_fp32=force_fp32)
         return img
 

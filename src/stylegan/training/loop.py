@@ -366,7 +366,8 @@ def run_description(opts: TrainingOptions, dataset, hyper: Hyper) -> str:
     return desc + (f"-{opts.desc}" if opts.desc else "")
 
 
-CPU_RECIPE = "--cfg cifar --batch 32 --cbase 1024 --cmax 64 --z-dim 64 --w-dim 64 --map-depth 2 --aug noaug"  # the packaged model's recipe: 100 kimg of 32x32 images in about an hour on 2 cores
+# The packaged model's recipe: 100 kimg of 32x32 images in about an hour on 2 cores.
+CPU_RECIPE = "--cfg cifar --batch 32 --cbase 1024 --cmax 64 --z-dim 64 --w-dim 64 --map-depth 2 --aug noaug"
 CPU_LARGE_PARAMS = 2_000_000  # G parameters above which a CPU run gets the recipe hint
 
 
