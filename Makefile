@@ -30,8 +30,8 @@ test-all: venv
 
 demo: venv
 	$(BIN)/stylegan generate --seeds 0-15 --grid --outdir out/demo
-	$(BIN)/stylegan mix --rows 1,2,3,4,5 --cols 6,7,8,9,10,11 --out out/demo/mixing.png
-	$(BIN)/stylegan figure mixing --out out/demo/figure3.png
+	$(BIN)/stylegan mix --rows 1,2,3,4,5 --cols 6,7,8,9,10,11 --out out/demo/mixing.png --force
+	$(BIN)/stylegan figure mixing --out out/demo/figure3.png --force
 	@echo "demo: out/demo/grid.png, out/demo/mixing.png, out/demo/figure3.png"
 
 lint: venv
