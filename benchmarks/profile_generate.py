@@ -154,11 +154,30 @@ def print_tables(res: int, by_pair: dict, by_module: dict, total: float, flops: 
     by_op: dict = defaultdict(float)
     for (_module, op), ms in by_pair.items():
         by_op[op] += ms
+    print_matrix(res, by_pair, by_op, total, n)
     print(f"\n#### {res}²: per op kind (outermost aten op, whole forward)\n")
     print("| op | ms | % |")
     print("|---|---|---|")
     for op, ms in sorted(by_op.items(), key=lambda kv: -kv[1])[:15]:
         print(f"| {op} | {ms / n:.1f} | {100 * ms / total:.1f} |")
+
+
+def print_matrix(res: int, by_pair: dict, by_op: dict, total: float, n: int) -> None:
+    """Block resolution × op kind (ms per image): the six costliest op kinds, the rest summed."""
+    kinds = [op for op, _ in sorted(by_op.items(), key=lambda kv: -kv[1])[:6]]
+    cells: dict = defaultdict(float)
+    for (module, op), ms in by_pair.items():
+        cells[block_of(module), op if op in kinds else "other"] += ms
+    blocks = sorted({block for block, _ in cells}, key=lambda b: _block_key((b,)))
+    names = [op.removeprefix("aten::") for op in kinds]
+    print(f"\n#### {res}²: block × op kind (ms per image)\n")
+    print("| block | " + " | ".join(names) + " | other | total |")
+    print("|---" * (len(kinds) + 3) + "|")
+    for block in blocks:
+        row = [cells[block, op] / n for op in [*kinds, "other"]]
+        print(f"| {block} | " + " | ".join(f"{v:.1f}" for v in row) + f" | {sum(row):.1f} |")
+    col = [sum(cells[b, op] for b in blocks) / n for op in [*kinds, "other"]]
+    print("| all | " + " | ".join(f"{v:.1f}" for v in col) + f" | {total / n:.1f} |")
 
 
 def _block_key(item):
