@@ -29,7 +29,7 @@ from stylegan.networks.base import (
     track_mean,
     truncate,
 )
-from stylegan.nn.bias_act import ACTIVATIONS, bias_act
+from stylegan.nn.bias_act import ACTIVATIONS
 from stylegan.nn.conv import modulated_conv2d
 from stylegan.nn.layers import Conv2dLayer, FullyConnectedLayer, MinibatchStdLayer, normalize_2nd_moment
 from stylegan.nn.upfirdn2d import downsample2d, setup_filter, upsample2d
@@ -274,7 +274,7 @@ class SynthesisLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, styles: torch.Tensor, noise_mode: str = "random", gain: float = 1):
         """x [N, C_in, r/up, r/up], styles [N, C_in] -> [N, C_out, r, r]."""
-        x = modulated_conv2d(
+        return modulated_conv2d(
             x,
             self.weight,
             styles,
@@ -283,10 +283,11 @@ class SynthesisLayer(nn.Module):
             padding=1,
             resample_filter=self.resample_filter,
             flip_weight=self.up == 1,
+            bias=self.bias,
+            act=self.activation,
+            gain=ACTIVATIONS[self.activation].def_gain * gain,
+            clamp=None if self.conv_clamp is None else self.conv_clamp * gain,
         )
-        clamp = None if self.conv_clamp is None else self.conv_clamp * gain
-        act_gain = ACTIVATIONS[self.activation].def_gain * gain
-        return bias_act(x, self.bias.to(x.dtype), act=self.activation, gain=act_gain, clamp=clamp, inplace=True)
 
 
 class ToRGBLayer(nn.Module):
@@ -302,8 +303,7 @@ class ToRGBLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
         """x [N, C, r, r], styles [N, C] (already times style_gain) -> [N, img_channels, r, r]."""
-        x = modulated_conv2d(x, self.weight, styles, demodulate=False)
-        return bias_act(x, self.bias.to(x.dtype), clamp=self.conv_clamp, inplace=True)
+        return modulated_conv2d(x, self.weight, styles, demodulate=False, bias=self.bias, clamp=self.conv_clamp)
 
 
 class SynthesisBlock(nn.Module):
