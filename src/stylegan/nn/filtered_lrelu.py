@@ -18,6 +18,8 @@ zero-insertion form through `upfirdn2d`, the oracle in tests.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -78,9 +80,24 @@ def filtered_lrelu(
     if (fu is None and up != 1) or (fd is None and down != 1):
         raise ValueError("filtered_lrelu: up/down-sampling needs a filter")
     x = _add_bias(x, b)
+    if fu is not None and gain > 0:  # gain * lrelu(y) = lrelu(gain * y): fold the gain into the linear up-sampling
+        fu, gain = fu * (math.sqrt(gain) if fu.ndim == 1 else gain), 1.0
+    if clamp is not None and _cannot_reach(x, fu, up, gain, slope, clamp):
+        clamp = None  # provably a no-op: saves a pass over the largest tensor
     x = _upsample(x, fu, up, parse_padding(padding))
-    x = _activate(x, gain, slope, clamp)
-    return _downsample(x, fd, down)
+    return _downsample(_activate(x, gain, slope, clamp), fd, down)
+
+
+def _cannot_reach(x: torch.Tensor, fu, up: int, gain: float, slope: float, clamp: float) -> bool:
+    """True when |activation| <= clamp is guaranteed: max|x| times the filter's L1 gain bounds the up-sampled signal.
+
+    Only on the CPU, where reading max|x| (a quarter of the up-sampled size or less) costs no device sync.
+    """
+    if x.device.type != "cpu" or x.numel() == 0:
+        return False
+    l1 = 1.0 if fu is None else fu.abs().sum().item() * (up if fu.ndim == 1 else up * up)
+    bound = x.abs().max().item() * (l1 * l1 if fu is not None and fu.ndim == 1 else l1)
+    return bound * abs(gain) * max(1.0, abs(slope)) <= clamp
 
 
 def _activate(x: torch.Tensor, gain: float, slope: float, clamp: float | None) -> torch.Tensor:
