@@ -147,7 +147,7 @@ def print_tables(res: int, by_pair: dict, by_module: dict, total: float, flops: 
     print("|---|---|---|---|---|---|")
     for module, ms in sorted(by_module.items(), key=lambda kv: -kv[1])[:24]:
         ops = sorted(((op, t) for (m, op), t in by_pair.items() if m == module), key=lambda kv: -kv[1])[:3]
-        gf = flops.get(module, 0.0)
+        gf = own_flops(module, flops, by_module)
         rate = f"{gf / (ms / n / 1e3):.1f}" if gf else "-"
         top = ", ".join(f"{op.removeprefix('aten::')} {t / n:.1f}" for op, t in ops)
         print(f"| {module} | {ms / n:.1f} | {100 * ms / total:.1f} | {gf:.2f} | {rate} | {top} |")
@@ -160,6 +160,12 @@ def print_tables(res: int, by_pair: dict, by_module: dict, total: float, flops: 
     print("|---|---|---|")
     for op, ms in sorted(by_op.items(), key=lambda kv: -kv[1])[:15]:
         print(f"| {op} | {ms / n:.1f} | {100 * ms / total:.1f} |")
+
+
+def own_flops(module: str, flops: dict, labelled) -> float:
+    """GFLOP of a labelled module minus those of its labelled sub-modules (a block's own image path)."""
+    inner = sum(v for k, v in flops.items() if k.startswith(module + ".") and k in labelled)
+    return flops.get(module, 0.0) - inner
 
 
 def print_matrix(res: int, by_pair: dict, by_op: dict, total: float, n: int) -> None:
