@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from stylegan.device import activation_format, block_dtype
-from stylegan.networks.base import StyleGenerator, check_ws
+from stylegan.networks.base import StyleGenerator, check_noise_mode, check_ws
 from stylegan.networks.stylegan2 import MappingConfig, MappingNetwork
 from stylegan.nn.conv import modulated_conv2d
 from stylegan.nn.filter_design import lowpass_filter
@@ -364,6 +364,7 @@ class SynthesisNetwork(nn.Module):
     ) -> torch.Tensor:
         """ws [N, num_ws, w_dim] -> img [N, img_channels, R, R] float32. noise_mode is accepted and ignored."""
         check_ws(ws, self.num_ws, self.w_dim)
+        check_noise_mode(noise_mode)  # StyleGAN3 has no noise inputs; the argument is kept for the common interface
         w_each = ws.to(self.input.weight.dtype).unbind(1)
         x = self.input(w_each[0])
         for layer, w in zip(self.layers(), w_each[1:], strict=True):
