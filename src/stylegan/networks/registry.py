@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from stylegan.networks import stylegan1, stylegan2
+from stylegan.networks import stylegan1, stylegan2, stylegan3
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,10 @@ class Family:
 FAMILIES: dict[str, Family] = {
     "stylegan2": Family(
         stylegan2.GeneratorConfig, stylegan2.Generator, stylegan2.DiscriminatorConfig, stylegan2.Discriminator
+    ),
+    # StyleGAN3 trains with StyleGAN2's discriminator.
+    "stylegan3": Family(
+        stylegan3.GeneratorConfig, stylegan3.Generator, stylegan2.DiscriminatorConfig, stylegan2.Discriminator
     ),
     "stylegan1": Family(
         stylegan1.GeneratorConfig, stylegan1.Generator, stylegan1.DiscriminatorConfig, stylegan1.Discriminator
