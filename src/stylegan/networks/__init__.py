@@ -1,6 +1,7 @@
-"""Network families: `stylegan1` (the 2019 paper) and `stylegan2` (StyleGAN2/ADA); presets name NVIDIA's configs."""
+"""Network families: `stylegan1` (the 2019 paper), `stylegan2` (StyleGAN2/ADA) and `stylegan3` (alias-free T and R
+generators); presets name NVIDIA's configs."""
 
-from stylegan.networks import stylegan1, stylegan2
+from stylegan.networks import stylegan1, stylegan2, stylegan3
 from stylegan.networks.presets import PRESETS, Preset, build_configs, resolve_preset
 from stylegan.networks.stylegan2 import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
 
@@ -15,4 +16,5 @@ __all__ = [
     "DiscriminatorConfig",
     "stylegan1",
     "stylegan2",
+    "stylegan3",
 ]
