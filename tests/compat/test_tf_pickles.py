@@ -119,6 +119,23 @@ def test_tf_pickle_round_trip(case, tmp_path):
     _assert_same(nets, ref)
 
 
+def _set_version(rec, version):
+    rec.version = version
+    for comp in rec.components.values():
+        _set_version(comp, version)
+
+
+def test_stylegan2_ada_tf_version_5_state(tmp_path):
+    """StyleGAN2-ADA-TF writes tflib state version 5 (version 4 plus input/output shapes and names)."""
+    ref = [_randomize(m) for m in CASES["sg2-16-ada-cond-orig"]()]
+    records = to_tf_records(*ref)
+    for rec in records:
+        _set_version(rec, 5)
+    path = tmp_path / "ada-tf.pkl"
+    write_tf_pickle(path, *records)
+    _assert_same(convert_tf_pickle(path), ref)
+
+
 @pytest.mark.parametrize("case", ["sg1-32-auto", "sg2-16-skip", "sg2-16-ada-cond-orig"])
 def test_sizes_come_from_the_variables(case, tmp_path):
     """Only NVIDIA's training-loop kwargs (resolution, channels, labels): the rest is read from the shapes."""

@@ -136,6 +136,8 @@ def _tf_network(net: Any) -> NewObject:
         "build_func_name": str(_field(net, "build_func_name")),
         "variables": _variable_list(_field(net, "variables") or []),
     }
+    if state["version"] >= 5:  # StyleGAN2-ADA-TF also records its graph's inputs and outputs
+        state.update(input_shapes=[[None, 1]], output_shapes=[[None, 1]], input_names=["x"], output_names=["y"])
     return NewObject(NETWORK, state)
 
 

@@ -56,7 +56,7 @@ class TFNetworkRecord:
     """One `dnnlib.tflib.network.Network` state from a TensorFlow pickle.
 
     Attributes:
-        version: tflib state version: 3 = StyleGAN1, 4 = StyleGAN2 / StyleGAN2-ADA-TF (2 = old StyleGAN1).
+        version: tflib state version: 3 = StyleGAN1, 4 = StyleGAN2, 5 = StyleGAN2-ADA-TF (2 = old StyleGAN1).
         name: network name, e.g. 'G', 'D', 'Gs', 'G_mapping', 'G_synthesis'.
         build_func_name: e.g. 'G_style', 'G_main', 'G_synthesis_stylegan2', 'D_basic', 'D_stylegan2'.
         static_kwargs: constructor kwargs as plain Python values.

@@ -360,7 +360,7 @@ def _sg1_ignored(name: str, value: np.ndarray, what: str) -> bool:
 
 
 # ----------------------------------------------------------------------------------------------------------
-# StyleGAN2 / ADA-TF (version 4: G_main, D_stylegan2 / D_main)
+# StyleGAN2 / ADA-TF (version 4, and 5 for StyleGAN2-ADA-TF: G_main, D_stylegan2 / D_main)
 
 
 def _sg2_refuse_growing(rec: TFNetworkRecord, v: dict, what: str) -> None:
@@ -476,7 +476,7 @@ _FAMILIES = {
         module=stylegan1,
     ),
     "G_main": dict(
-        versions=(4,),
+        versions=(4, 5),  # 5: StyleGAN2-ADA-TF, which adds input/output shapes and names to the state
         g_config=_sg2_generator_config,
         d_config=_sg2_discriminator_config,
         g_name=sg2_generator_name,
