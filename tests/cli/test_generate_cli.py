@@ -274,3 +274,47 @@ def test_stylegan1_models_default_to_the_papers_truncation(tmp_path):
         assert res.exit_code == 0, res.output
         assert_same_image(png(tmp_path / name / "seed0005.png"), oracle(psi, cutoff))
     assert not np.array_equal(oracle(0.7, 8), oracle(1.0, None))
+
+
+def test_stylegan3_translate_moves_the_content(tmp_path):
+    """--translate by whole pixels shifts an SG3-R image by those pixels (alias-free: up to the border margin);
+    the same flag on a StyleGAN2 model is refused in one line."""
+    from stylegan.io import load_generator
+    from stylegan.networks.stylegan3 import make_transform
+
+    pkl = FIXTURES / "sg3r_tiny.pkl"
+    res = CliRunner().invoke(
+        main,
+        ["generate", "--network", str(pkl), "--seeds", "5", "--outdir", str(tmp_path / "a"), "--translate", "0.125,0"],
+    )
+    assert res.exit_code == 0, res.output
+    moved = np.asarray(Image.open(tmp_path / "a" / "seed0005.png")).astype(float)
+    G = load_generator(pkl)
+    z = torch.from_numpy(np.random.RandomState(5).randn(1, G.z_dim))
+    with torch.no_grad():
+        G.synthesis.input.transform.copy_(torch.linalg.inv(make_transform((0.125, 0), 0)))  # independent of the CLI
+        direct = G(z, None, noise_mode="const")
+        G.synthesis.input.transform.copy_(torch.eye(3))
+        still = G(z, None, noise_mode="const")
+    to_px = lambda t: (t[0].permute(1, 2, 0) * 127.5 + 128).clamp(0, 255).to(torch.uint8).numpy().astype(float)  # noqa: E731
+    np.testing.assert_allclose(moved, to_px(direct), atol=1)
+    shift = round(0.125 * G.img_resolution)  # 4 pixels to the right
+    inner = slice(8, -8)
+    aligned = np.abs(to_px(direct)[inner, shift + 8 : -8] - to_px(still)[inner, 8 : -8 - shift]).mean()
+    unaligned = np.abs(to_px(direct)[inner, 8:-8] - to_px(still)[inner, 8:-8]).mean()
+    assert aligned < unaligned / 4, (aligned, unaligned)
+    res = CliRunner().invoke(
+        main,
+        [
+            "generate",
+            "--network",
+            str(FIXTURES / "sg2_tiny.pkl"),
+            "--seeds",
+            "0",
+            "--outdir",
+            str(tmp_path / "b"),
+            "--rotate",
+            "10",
+        ],
+    )
+    assert res.exit_code == 1 and "StyleGAN3" in res.output and "Traceback" not in res.output

@@ -36,27 +36,42 @@ from stylegan.cli.common import (
     help="Folder for seedNNNN.png (and grid.png); files of those names already there are replaced.",
 )
 @click.option("--grid", is_flag=True, help="Also write all images as one grid, grid.png.")
+@click.option(
+    "--translate",
+    default="0,0",
+    show_default=True,
+    help="StyleGAN3: move the content by TX,TY (canvas units, 1/resolution = one pixel).",
+)
+@click.option("--rotate", type=float, default=0.0, show_default=True, help="StyleGAN3: turn the content (degrees).")
 @device_option
-def generate(network, seeds, truncation_psi, truncation_cutoff, class_idx, noise_mode, outdir, grid, device):
+def generate(
+    network, seeds, truncation_psi, truncation_cutoff, class_idx, noise_mode, outdir, grid, translate, rotate, device
+):
     """Generate one PNG per seed (seed0000.png, ...) into --outdir.
 
     Like NVIDIA's generate.py, an existing seedNNNN.png for the same seed is replaced; other files are kept.
 
     \b
-    Example:
+    Examples:
       stylegan generate --network ffhq.pkl --seeds 0-7,12 --trunc 0.7 --outdir out
+      stylegan generate --network stylegan3-r.pkl --seeds 0-3 --translate 0.1,0 --rotate 15
     """
     from stylegan.editing.figures import PAD
     from stylegan.editing.generate import generate_images
     from stylegan.images import save_png, tile
 
     seed_list = parse_seeds(seeds)
+    shift = _parse_pair(translate, "--translate")
     if outdir.exists() and not outdir.is_dir():
         raise click.ClickException(f"--outdir {outdir} is a file; give a folder name")
     G, dev, truncation_psi, truncation_cutoff = load_G_and_truncation(
         network, device, truncation_psi, truncation_cutoff
     )
     with user_errors():
+        if shift != (0.0, 0.0) or rotate:
+            from stylegan.networks.stylegan3 import set_transform
+
+            set_transform(G, shift, rotate)
         images = generate_images(
             G,
             seed_list,
@@ -71,6 +86,14 @@ def generate(network, seeds, truncation_psi, truncation_cutoff, class_idx, noise
         if grid:
             save_png(tile(images, pad=PAD), outdir / "grid.png")
     click.echo(f"wrote {len(images)} images to {outdir}" + (" and grid.png" if grid else ""))
+
+
+def _parse_pair(text: str, flag: str) -> tuple[float, float]:
+    try:
+        x, y = (float(v) for v in text.split(","))
+    except ValueError:
+        raise click.ClickException(f"{flag} takes two numbers, e.g. 0.1,-0.05; got {text!r}") from None
+    return x, y
 
 
 @click.command()

@@ -378,3 +378,16 @@ class Generator(StyleGenerator):
 
     def __init__(self, config: GeneratorConfig):
         super().__init__(config, SynthesisNetwork(config), MappingNetwork(config.mapping_config()))
+
+
+def set_transform(G: nn.Module, translate: tuple[float, float] = (0.0, 0.0), angle: float = 0.0) -> None:
+    """Moves the content of every image G makes by `translate` (canvas units) and turns it by `angle` degrees.
+
+    Sets `G.synthesis.input.transform` to the inverse of `make_transform(translate, angle)`, as NVIDIA's
+    gen_images.py does. Raises ValueError for a generator without a StyleGAN3 input layer.
+    """
+    layer = getattr(getattr(G, "synthesis", None), "input", None)
+    if not isinstance(layer, SynthesisInput):
+        raise ValueError("translate/rotate need a StyleGAN3 generator (its input layer takes the transform)")
+    with torch.no_grad():
+        layer.transform.copy_(torch.linalg.inv(make_transform(translate, angle)))
