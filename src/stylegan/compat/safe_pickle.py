@@ -72,7 +72,7 @@ class _StandIn:
     def __call__(self, *args: Any) -> Any:
         return self._fn(*args)
 
-    def __setattr__(self, name: str, value: Any) -> None:
+    def __setattr__(self, attribute: str, value: Any) -> None:  # a pickle's BUILD on an allowed function
         raise ModelFormatError(f"a pickle tried to modify {self._fn.__name__}")
 
 
@@ -101,11 +101,10 @@ class PersistentObject:
 class PickledEasyDict(dict, metaclass=_Sealed):
     """Stands in for `dnnlib.util.EasyDict`: a dict that also allows attribute access."""
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
+    def __getattr__(self, key: str) -> Any:
+        if key in self:
+            return self[key]
+        raise AttributeError(key)
 
 
 class TFNetworkStub(metaclass=_Sealed):

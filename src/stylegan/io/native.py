@@ -28,7 +28,7 @@ META_KEY = "stylegan"
 def atomic_write(path: str | Path, write_fn) -> None:
     """Calls write_fn(tmp_path) and renames the result onto path, so readers never see a partial file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    os.makedirs(path.parent, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
