@@ -20,10 +20,10 @@ from stylegan.metrics.features import Detector
 class MetricSpec:
     """One metric: its kind, the number of generated images, how many real images (None: all) and options."""
 
-    kind: str  # fid | kid | pr | is | ppl | ls
+    kind: str  # fid | kid | pr | is | ppl | ls | eq
     num_gen: int
     max_real: int | None = None
-    detector: str = "inception"  # inception | inception_logits | vgg16 | fmnist | lpips
+    detector: str = "inception"  # inception | inception_logits | vgg16 | fmnist | lpips | none
     options: dict = field(default_factory=dict)
 
     @property
@@ -51,6 +51,10 @@ METRICS: dict[str, MetricSpec] = {
     "ppl_wfull": _ppl("w", "full", crop=True),
     "ppl_zend": _ppl("z", "end", crop=True),
     "ppl_wend": _ppl("w", "end", crop=True),
+    # StyleGAN3 paper (appendix E): PSNR in dB of g(moved input) against the moved g(input); StyleGAN3 only.
+    "eqt50k_int": MetricSpec("eq", 50000, detector="none", options=dict(mode="int")),
+    "eqt50k_frac": MetricSpec("eq", 50000, detector="none", options=dict(mode="frac")),
+    "eqr50k": MetricSpec("eq", 50000, detector="none", options=dict(mode="rot")),
     # StyleGAN paper: 200k generated, the most confident half kept; labels from our Fashion-MNIST classifier.
     "ls": MetricSpec("ls", 200_000, detector="fmnist_probs", options=dict(keep=0.5)),
     # Offline domain metrics on the shipped Fashion-MNIST classifier.
@@ -325,7 +329,25 @@ def _gather(parts: list[torch.Tensor], opts: MetricOptions) -> torch.Tensor:
     return torch.from_numpy(feat.gather_rows(local, opts.rank, opts.num_gpus, opts.device))
 
 
-_RUNNERS = {"fid": _run_fid, "kid": _run_kid, "pr": _run_pr, "is": _run_is, "ppl": _run_ppl, "ls": _run_ls}
+def _run_eq(name: str, spec: MetricSpec, opts: MetricOptions, num_gen: int) -> dict:
+    from tqdm import tqdm
+
+    from stylegan.metrics.equivariance import equivariance_psnr, psnr
+
+    mine = feat.shard(-(-num_gen // opts.batch_size), **opts.shard)
+    total = feat.num_latents(num_gen, opts.batch_size, **opts.shard)
+    with tqdm(total=total, desc=name, unit="img", disable=not opts.progress, leave=False) as bar:
+        rows = equivariance_psnr(
+            opts.G, spec.options["mode"], num_gen, opts.batch_size, opts.device,
+            batch_seed=lambda b: _batch_seed(opts.seed, b), batches=mine, progress=bar.update,
+        )  # fmt: skip
+    rows = feat.gather_rows(rows.astype(np.float32), opts.rank, opts.num_gpus, opts.device).reshape(-1, 2)
+    return {name: psnr(float(rows[:, 0].sum()), float(rows[:, 1].sum()))} if opts.rank == 0 else {}
+
+
+_RUNNERS = {
+    "fid": _run_fid, "kid": _run_kid, "pr": _run_pr, "is": _run_is, "ppl": _run_ppl, "ls": _run_ls, "eq": _run_eq,
+}  # fmt: skip
 
 
 def calc_metric(
