@@ -15,9 +15,10 @@ from stylegan.editing.generate import NOISE_MODE
 network_option = click.option(
     "--network",
     "network",
-    type=click.Path(path_type=Path),
+    type=str,  # not click.Path: a URL's "//" must survive
     default=None,
-    help="Model file: .safetensors (native) or NVIDIA .pkl. Default: the model shipped with the package.",
+    help="Model: a .safetensors or NVIDIA .pkl file, a model name (`stylegan models` lists them) or an http(s) "
+    "URL; names and URLs are downloaded once into the cache. Default: the model shipped with the package.",
 )
 device_option = click.option(
     "--device",
@@ -101,12 +102,14 @@ def get_device(name: str) -> torch.device:
         return select_device(name)
 
 
-def load_G(network: Path | None, device: torch.device, which: str | None = None):
-    """The generator of a model file (or the packaged default), on device."""
+def load_G(network: str | Path | None, device: torch.device, which: str | None = None):
+    """The generator of a model file, zoo name or URL (or the packaged default), on device."""
     from stylegan.io import default_model_path, load_generator
 
     if network is None and not default_model_path().exists():
-        raise click.ClickException("no --network given and no default model is installed; pass --network PATH")
+        raise click.ClickException(
+            "no --network given and no default model is installed; pass --network PATH, NAME or URL"
+        )
     with user_errors():
         return load_generator(network, device=device, which=which)
 
@@ -149,7 +152,7 @@ noise_option = click.option(
 
 
 def load_G_and_truncation(
-    network: Path | None, device: str, truncation_psi: float | None, truncation_cutoff: int | None
+    network: str | Path | None, device: str, truncation_psi: float | None, truncation_cutoff: int | None
 ):
     """(G, device, psi, cutoff): the model on its device, with unset truncation options taken from the model."""
     from stylegan.editing.figures import default_truncation

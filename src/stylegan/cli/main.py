@@ -16,6 +16,7 @@ COMMANDS = {
     "train": "stylegan.cli.train:train",
     "dataset": "stylegan.cli.dataset:dataset",
     "metrics": "stylegan.cli.metrics:metrics",
+    "models": "stylegan.cli.models:models",
 }
 
 

@@ -73,9 +73,7 @@ def read_native_metadata(path: str | Path) -> dict:
     except Exception as err:  # safetensors raises several types for a bad header
         raise _open_error(path, err) from None
     if raw is None:
-        raise ModelFormatError(
-            f"{path}: a safetensors file, but not a stylegan model (no '{META_KEY}' metadata)"
-        )
+        raise ModelFormatError(f"{path}: a safetensors file, but not a stylegan model (no '{META_KEY}' metadata)")
     try:
         meta = json.loads(raw)
     except ValueError:
