@@ -31,7 +31,7 @@ class TinyG(nn.Module):
     def mapping(self, z, c, update_emas=False):
         return self.map(z).view(-1, NUM_WS, W_DIM)
 
-    def synthesis(self, ws):
+    def synthesis(self, ws, update_emas=False):
         return torch.tanh(self.syn(ws.flatten(1))).view(-1, C, H, W)
 
 

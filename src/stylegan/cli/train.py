@@ -23,7 +23,11 @@ def _metrics_list(value: str) -> tuple[str, ...]:
 @click.option("--gpus", default=1, type=click.IntRange(min=1), help="Processes (GPUs) to spawn.")
 @click.option("--batch", type=click.IntRange(min=1), help="Global batch size [default: from --cfg].")
 @click.option("--batch-gpu", type=click.IntRange(min=1), help="Images per process per step (accumulate the rest).")
-@click.option("--gamma", type=click.FloatRange(min=0), help="R1 weight [default: from --cfg].")
+@click.option(
+    "--gamma",
+    type=click.FloatRange(min=0),
+    help="R1 weight [default: from --cfg; stylegan3-t/-r: 0.0002 * resolution^2 / batch].",
+)
 @click.option("--kimg", default=25000.0, type=click.FloatRange(min=0, min_open=True), help="Length in kimg.")
 @click.option("--snap", default=50, type=click.IntRange(min=1), help="Snapshot every N ticks.")
 @click.option("--tick", default=4.0, type=click.FloatRange(min=0, min_open=True), help="kimg per tick (stats).")
@@ -50,6 +54,9 @@ def _metrics_list(value: str) -> tuple[str, ...]:
 @click.option("--cbase", type=click.IntRange(min=1), help="Channel base [default: from --cfg].")
 @click.option("--cmax", type=click.IntRange(min=1), help="Max channels per layer [default: 512].")
 @click.option("--map-depth", type=click.IntRange(min=1), help="Mapping layers [default: from --cfg].")
+@click.option(
+    "--num-layers", type=click.IntRange(min=3), help="StyleGAN3 synthesis layers [default: 14]; fewer for CPU runs."
+)
 @click.option("--mbstd-group", type=click.IntRange(min=1), help="Minibatch-std group size.")
 @click.option("--z-dim", default=512, type=click.IntRange(min=1), help="Latent z size.")
 @click.option("--w-dim", default=512, type=click.IntRange(min=1), help="Latent w size.")
@@ -62,13 +69,15 @@ def _metrics_list(value: str) -> tuple[str, ...]:
 @click.option("--dry-run", is_flag=True, help="Print the resolved options and exit.")
 @click.pass_context
 def train(ctx: click.Context, resume: str | None, dry_run: bool, metrics: str, **kwargs) -> None:
-    """Train a StyleGAN2(-ADA) or StyleGAN (2019) generator; writes OUTDIR/NNNNN-<desc>/ (snapshots, stats,
-    sample grids). `--resume latest` continues a run exactly (kimg, optimizers, EMA, augment p, RNG).
+    """Train a StyleGAN2(-ADA), StyleGAN3 (alias-free, T or R) or StyleGAN (2019) generator; writes
+    OUTDIR/NNNNN-<desc>/ (snapshots, stats, sample grids). `--resume latest` continues a run exactly (kimg,
+    optimizers, EMA, augment p, RNG).
     Ctrl-C (or SIGTERM) stops at the next step with a snapshot; `--resume latest` goes on from there.
 
     \b
     Examples:
       stylegan train --data faces64.zip --outdir runs --cfg auto --kimg 1000 --mirror --aug ada
+      stylegan train --data afhq256.zip --outdir runs --cfg stylegan3-t --batch 32 --gamma 2 --mirror
       stylegan train --outdir runs --resume latest
       torchrun --nproc_per_node 2 -m stylegan train --data faces64.zip --outdir runs
     \b
@@ -77,6 +86,8 @@ def train(ctx: click.Context, resume: str | None, dry_run: bool, metrics: str, *
           --z-dim 64 --w-dim 64 --map-depth 2 --aug noaug --kimg 100
       stylegan train --data faces32.zip --cfg cifar --batch 8 --cbase 256 --cmax 32 \\
           --z-dim 32 --w-dim 32 --map-depth 2 --aug noaug --kimg 0.04 --tick 0.008
+      stylegan train --data faces16.zip --cfg stylegan3-t --batch 8 --cbase 512 --cmax 64 --num-layers 6 \
+          --z-dim 64 --w-dim 64 --aug noaug --kimg 10
     """
     from stylegan.data import DatasetError
     from stylegan.training import TrainingDiverged, TrainingInterrupted, TrainingOptions, prepare, train_run

@@ -1,19 +1,30 @@
-"""Named configurations after NVIDIA's `--cfg` table (stylegan2-ada-pytorch train.py), at any resolution.
+"""Named configurations after NVIDIA's `--cfg` tables (stylegan2-ada-pytorch and stylegan3 train.py), at any
+resolution.
 
 A preset gives the network configs plus the training hyper-parameters that go with them. `auto` derives them from
-the resolution and GPU count like NVIDIA's `--cfg=auto`.
+the resolution and GPU count like NVIDIA's `--cfg=auto`. `stylegan3-t` / `stylegan3-r` are the alias-free
+generator with StyleGAN2's discriminator and the 2021 recipe: no style mixing, no path-length regulariser, R1 on D
+every 16 steps and G updated without lazy regularisation; `-r` also blurs D's inputs early in training.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from stylegan.networks import stylegan3
 from stylegan.networks.stylegan2 import DiscriminatorConfig, GeneratorConfig
+
+AUTO = -1  # a Preset field value derived from the resolution and batch (see resolve_gamma / resolve_ema_kimg)
 
 
 @dataclass(frozen=True)
 class Preset:
-    """Hyper-parameters of one `--cfg` entry. `fmaps` scales channel_base = fmaps * 32768."""
+    """Hyper-parameters of one `--cfg` entry. `fmaps` scales channel_base = fmaps * 32768.
+
+    `lrate` is G's Adam learning rate and D's unless `d_lrate` is set. A regulariser runs every `*_reg_interval`
+    steps (1: in the main phase, every step). `blur_sigma` > 0 blurs D's inputs, fading out over the first
+    `blur_fade_kimg` thousand images at batch 32 (proportionally longer for larger batches).
+    """
 
     name: str
     ref_gpus: int
@@ -30,6 +41,20 @@ class Preset:
     style_mixing_prob: float = 0.9
     d_architecture: str = "resnet"
     family: str = "stylegan2"
+    d_lrate: float | None = None
+    g_reg_interval: int = 4
+    d_reg_interval: int = 16
+    blur_sigma: float = 0.0
+    blur_fade_kimg: float = 0.0
+
+
+def _stylegan3(name: str, **kw) -> Preset:
+    """NVIDIA's stylegan3 train.py settings: G lr 0.0025, D lr 0.002, 2 mapping layers, EMA half-life
+    batch * 10/32 kimg with ramp-up 0.05, R1 every 16 steps, G without lazy regularisation."""
+    return Preset(
+        name, 8, 25000, 32, 4, 1, 0.0025, AUTO, AUTO, 0.05, 2, pl_weight=0.0, style_mixing_prob=0.0,
+        family="stylegan3", d_lrate=0.002, g_reg_interval=1, **kw,
+    )  # fmt: skip
 
 
 PRESETS: dict[str, Preset] = {
@@ -55,7 +80,13 @@ PRESETS: dict[str, Preset] = {
         d_architecture="orig",
     ),
     # The 2019 paper's networks at a fixed resolution: R1 gamma 10, style mixing 0.9, no path-length reg.
-    "stylegan1": Preset("stylegan1", 8, 25000, 32, 4, 1, 0.001, 10, 10, None, 8, pl_weight=0.0, family="stylegan1"),
+    "stylegan1": Preset(
+        "stylegan1", 8, 25000, 32, 4, 1, 0.001, 10, 10, None, 8, pl_weight=0.0, family="stylegan1",
+        g_reg_interval=1, d_reg_interval=1,
+    ),  # fmt: skip
+    # --gamma has no default in NVIDIA's stylegan3 train.py; ours is the ADA heuristic (resolve_gamma).
+    "stylegan3-t": _stylegan3("stylegan3-t"),
+    "stylegan3-r": _stylegan3("stylegan3-r", blur_sigma=10.0, blur_fade_kimg=200.0),
 }
 
 
@@ -73,9 +104,19 @@ def resolve_preset(name: str, resolution: int, gpus: int = 1) -> Preset:
         mbstd=min(batch // gpus, 4),
         fmaps=1 if resolution >= 512 else 0.5,
         lrate=0.002 if resolution >= 1024 else 0.0025,
-        gamma=0.0002 * resolution**2 / batch,
+        gamma=heuristic_gamma(resolution, batch),
         ema_kimg=batch * 10 / 32,
     )
+
+
+def heuristic_gamma(resolution: int, batch: int) -> float:
+    """R1 weight 0.0002 * resolution^2 / batch (Karras et al. 2020a, ADA), the default where a preset has none."""
+    return 0.0002 * resolution**2 / batch
+
+
+def blur_fade_kimg(p: Preset, batch: int) -> float:
+    """The D-input blur fades out over blur_fade_kimg * batch / 32 kimg (NVIDIA: 200 kimg at batch 32)."""
+    return p.blur_fade_kimg * batch / 32
 
 
 def build_configs(
@@ -87,15 +128,20 @@ def build_configs(
     gpus: int = 1,
     num_fp16_res: int = 4,
     conv_clamp: float | None = 256,
+    batch: int | None = None,
     **overrides,
-) -> tuple[GeneratorConfig, DiscriminatorConfig]:
+):
     """Generator and discriminator configs of a preset at the given resolution.
 
-    `overrides` may set channel_base, channel_max, mapping_layers or mbstd_group_size (e.g. for tiny test nets).
+    `overrides` may set channel_base, channel_max, mapping_layers or mbstd_group_size (e.g. for tiny test nets),
+    and num_layers for StyleGAN3. `batch` (default: the preset's) sets StyleGAN3's magnitude_ema_beta.
     """
     p = resolve_preset(name, resolution, gpus)
     if p.family == "stylegan1":
         return _stylegan1_configs(p, resolution, img_channels, c_dim, overrides)
+    if p.family == "stylegan3":
+        kinds = dict(img_channels=img_channels, c_dim=c_dim, num_fp16_res=num_fp16_res, conv_clamp=conv_clamp)
+        return _stylegan3_configs(p, resolution, batch or p.batch, kinds, overrides)
     channel_base = overrides.pop("channel_base", int(p.fmaps * 32768))
     channel_max = overrides.pop("channel_max", 512)
     mapping_layers = overrides.pop("mapping_layers", p.map_layers)
@@ -142,3 +188,25 @@ def _stylegan1_configs(p: Preset, resolution: int, img_channels: int, c_dim: int
     return stylegan1.preset_configs(
         "ffhq1024", img_resolution=resolution, img_channels=img_channels, c_dim=c_dim, **kwargs
     )
+
+
+def _stylegan3_configs(p: Preset, resolution: int, batch: int, common: dict, overrides: dict):
+    """SG3 G by stylegan3.preset_config (R doubles G's channels); D is StyleGAN2's with the undoubled ones."""
+    known = {"channel_base", "channel_max", "mapping_layers", "mbstd_group_size", "z_dim", "w_dim", "num_layers"}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"unknown overrides: {unknown}")
+    channels = {
+        "channel_base": overrides.get("channel_base", int(p.fmaps * 32768)),
+        "channel_max": overrides.get("channel_max", 512),
+    }
+    g_extra = {k: overrides[k] for k in ("z_dim", "w_dim", "num_layers") if overrides.get(k) is not None}
+    g = stylegan3.preset_config(
+        p.name, resolution, batch=batch, mapping_layers=overrides.get("mapping_layers", p.map_layers),
+        **channels, **common, **g_extra,
+    )  # fmt: skip
+    d = DiscriminatorConfig(
+        img_resolution=resolution, architecture=p.d_architecture,
+        mbstd_group_size=overrides.get("mbstd_group_size", p.mbstd), **channels, **common,
+    )  # fmt: skip
+    return g, d

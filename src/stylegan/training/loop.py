@@ -247,7 +247,10 @@ def setup_run(
         dist_utils.broadcast_module(module, info)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     augment_pipe, ada = build_augment_pipe(opts, hyper.batch, device)
-    loss_cfg = LossConfig(r1_gamma=hyper.gamma, style_mixing_prob=hyper.style_mixing, pl_weight=hyper.pl_weight)
+    loss_cfg = LossConfig(
+        r1_gamma=hyper.gamma, style_mixing_prob=hyper.style_mixing, pl_weight=hyper.pl_weight,
+        blur_sigma=hyper.blur_sigma, blur_fade_kimg=hyper.blur_fade_kimg,
+    )  # fmt: skip
     loss = StyleGAN2Loss(G, D, loss_cfg, augment_pipe, on_real_logits=ada.observe if ada is not None else None)
     if resume_state:
         run_dir = Path(resume_state).parent
@@ -314,11 +317,10 @@ def open_dataset(opts: TrainingOptions) -> _CachedDataset:
 
 def build_networks(opts: TrainingOptions, hyper: Hyper, dataset, device: torch.device):
     """G and D of the preset at the data resolution, with the small-network overrides; seeded by --seed."""
-    overrides = {
-        k: v
-        for k, v in dict(channel_base=opts.cbase, channel_max=opts.cmax, mapping_layers=opts.map_depth).items()
-        if v is not None
-    }
+    given = dict(
+        channel_base=opts.cbase, channel_max=opts.cmax, mapping_layers=opts.map_depth, num_layers=opts.num_layers
+    )
+    overrides = {k: v for k, v in given.items() if v is not None}
     g_cfg, d_cfg = build_configs(
         opts.cfg,
         dataset.resolution,
@@ -327,6 +329,7 @@ def build_networks(opts: TrainingOptions, hyper: Hyper, dataset, device: torch.d
         gpus=opts.gpus,
         num_fp16_res=0 if opts.fp32 else 4,
         conv_clamp=None if opts.fp32 else 256,
+        batch=hyper.batch,
         mbstd_group_size=hyper.mbstd_group,
         z_dim=opts.z_dim,
         w_dim=opts.w_dim,
@@ -341,8 +344,10 @@ def build_networks(opts: TrainingOptions, hyper: Hyper, dataset, device: torch.d
 def make_phases(G: nn.Module, D: nn.Module, hyper: Hyper) -> list[Phase]:
     """The optimisation phases and their Adam optimizers (see options.optimizer_settings).
 
-    StyleGAN2: Gmain and Dmain every step, Greg every 4 and Dreg every 16 steps, a reg phase only when its
-    weight is > 0 (an empty phase would still move Adam's state). StyleGAN1: Gboth and Dboth (R1) every step.
+    A network with regulariser interval k > 1 gets a main phase every step and a reg phase every k steps, the
+    latter only when its weight is > 0 (an empty phase would still move Adam's state); with k = 1 one 'both'
+    phase every step. StyleGAN2: Gmain, Greg/4, Dmain, Dreg/16. StyleGAN3: Gboth (no path length, so G's loss
+    alone), Dmain, Dreg/16. StyleGAN1: Gboth and Dboth (R1) every step.
     """
     settings = optimizer_settings(hyper)
     reg_weight = {"G": hyper.pl_weight, "D": hyper.gamma}
@@ -420,6 +425,8 @@ def _hyper_dict(run: Run) -> dict:
         "pl_weight": h.pl_weight,
         "style_mixing": h.style_mixing,
         "mbstd_group": h.mbstd_group,
+        "blur_sigma": h.blur_sigma,
+        "blur_fade_kimg": h.blur_fade_kimg,
         "world_size": run.info.world_size,
         "resolution": run.dataset.resolution,
         "channels": run.dataset.num_channels,
@@ -490,8 +497,9 @@ def run_phase(run: Run, phase_idx: int, phase: Phase, real_img: dict, real_c: di
             torch.manual_seed(chunk_seed(run.opts.seed, run.batch_idx, phase_idx, k))
             gen_z, gen_c = draw_latents(run)
             out = run.loss.accumulate_gradients(
-                phase.name, real_img[k], real_c[k], gen_z, gen_c, gain=phase.interval / num_chunks
-            )
+                phase.name, real_img[k], real_c[k], gen_z, gen_c, gain=phase.interval / num_chunks,
+                cur_nimg=run.cur_nimg,
+            )  # fmt: skip
             for name, value in out.items():
                 stats[name] += float(value)
     if "pl" in run.loss.active_terms(phase.name):

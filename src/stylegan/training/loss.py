@@ -8,6 +8,10 @@ Per sample, with D's logit D(.) and the generated image G(z):
 where J_w is the Jacobian of the image with respect to w (its norm averaged over the num_ws copies) and mu an
 exponential moving average of a (Karras et al. 2020, eq. 4). Each term is averaged over the chunk.
 
+StyleGAN3-R (Karras et al. 2021) blurs every image D sees, real or generated, with a Gaussian whose width fades
+linearly to zero early in training (`blur_sigma_at`); the blur sits before the augmentation, inside R1's graph.
+The fakes D is trained on are made with update_emas, so G's running statistics (w_avg, magnitude_ema) track them.
+
 The loss owns the regularisers and style mixing (the networks never do). `accumulate_gradients` runs one
 phase on one chunk of the batch and calls backward; the training loop sums chunks and steps the optimizers.
 Phases: 'Gmain', 'Greg', 'Gboth', 'Dmain', 'Dreg', 'Dboth' (NVIDIA's names).
@@ -15,6 +19,7 @@ Phases: 'Gmain', 'Greg', 'Gboth', 'Dmain', 'Dreg', 'Dboth' (NVIDIA's names).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -42,10 +47,14 @@ class LossConfig:
     pl_weight: float = 2.0
     pl_batch_shrink: int = 2
     pl_decay: float = 0.01
+    blur_sigma: float = 0.0  # D-input blur at cur_nimg 0 (half width at half maximum, pixels) ...
+    blur_fade_kimg: float = 0.0  # ... reaching 0 at this kimg; 0 = no blur
 
     def __post_init__(self):
         if self.r1_gamma < 0 or self.pl_weight < 0:
             raise ValueError("r1_gamma (--gamma) and pl_weight must be >= 0")
+        if self.blur_sigma < 0 or self.blur_fade_kimg < 0:
+            raise ValueError("blur_sigma and blur_fade_kimg must be >= 0")
         if not 0 <= self.style_mixing_prob <= 1:
             raise ValueError(f"style_mixing_prob must be in [0, 1], got {self.style_mixing_prob}")
         if self.pl_batch_shrink < 1:
@@ -76,6 +85,34 @@ def r1_squared_norms(logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     return grad_x.flatten(1).pow(2).sum(1)
 
 
+def blur_sigma_at(config: LossConfig, cur_nimg: int) -> float:
+    """The D-input blur after cur_nimg images: blur_sigma, falling linearly to 0 at blur_fade_kimg."""
+    if config.blur_fade_kimg <= 0:
+        return 0.0
+    remaining = 1 - cur_nimg / (config.blur_fade_kimg * 1000)
+    return config.blur_sigma * max(remaining, 0.0)
+
+
+def gaussian_blur(img: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable blur with taps 2^-(x/sigma)^2 at x = -r..r, r = floor(3 sigma), normalised; zeros outside.
+
+    sigma is the half width at half maximum in pixels; below 1/3 there is a single tap and img comes back as is.
+    Args:
+        img: [N, C, H, W]. Returns the same shape, differentiable in img.
+    """
+    radius = math.floor(3 * sigma)
+    if radius < 1:
+        return img
+    offsets = torch.arange(-radius, radius + 1, device=img.device, dtype=img.dtype)
+    taps = torch.exp2(-(offsets / sigma).square())
+    taps = taps / taps.sum()  # [2r + 1]
+    n, c, h, w = img.shape
+    flat = img.reshape(n * c, 1, h, w)
+    flat = F.conv2d(flat, taps.view(1, 1, 1, -1), padding=(0, radius))  # along W
+    flat = F.conv2d(flat, taps.view(1, 1, -1, 1), padding=(radius, 0))  # along H
+    return flat.reshape(n, c, h, w)
+
+
 def mixing_cutoff(num_ws: int, prob: float) -> int:
     """Where the second latent takes over (1..num_ws-1) with probability `prob`, else num_ws (no mixing)."""
     if num_ws < 2:
@@ -104,6 +141,7 @@ class StyleGAN2Loss:
     ):
         self.G, self.D, self.config, self.augment_pipe = G, D, config, augment_pipe
         self.on_real_logits = on_real_logits
+        self.blur_sigma = 0.0  # of the phase being run (set from cur_nimg by accumulate_gradients)
         ref = next(G.parameters())
         self.pl_mean = torch.tensor(0.0, device=ref.device, dtype=ref.dtype)  # mu, the running mean path length
         self._pl_sum = torch.zeros_like(self.pl_mean)  # sum of chunk mean path lengths this phase
@@ -112,7 +150,7 @@ class StyleGAN2Loss:
     # ---- network calls ------------------------------------------------------------------------------------
     def generate(self, z: torch.Tensor, c: torch.Tensor, update_emas: bool = False):
         """(img [N, C, H, W], ws [N, num_ws, w_dim]); with style_mixing_prob, ws after the cutoff come from
-        a second random z."""
+        a second random z. update_emas moves G's running statistics (w_avg; StyleGAN3's magnitude_ema)."""
         mapping = self.G.mapping
         ws = mapping(z, c, update_emas=update_emas)
         if self.config.style_mixing_prob > 0:
@@ -120,11 +158,12 @@ class StyleGAN2Loss:
             if cut < ws.shape[1]:
                 other = mapping(torch.randn_like(z), c, update_emas=False)
                 ws = torch.cat([ws[:, :cut], other[:, cut:]], dim=1)
-        return self.G.synthesis(ws), ws
+        return self.G.synthesis(ws, update_emas=update_emas), ws
 
     def discriminate(self, img: torch.Tensor, c: torch.Tensor, update_emas: bool = False) -> torch.Tensor:
-        """D logits [N, 1] of the (augmented, when a pipe is set) images."""
-        seen = img if self.augment_pipe is None else self.augment_pipe(img)
+        """D logits [N, 1] of the images, blurred (while blur_sigma > 0), then augmented (when a pipe is set)."""
+        seen = gaussian_blur(img, self.blur_sigma) if self.blur_sigma > 0 else img
+        seen = seen if self.augment_pipe is None else self.augment_pipe(seen)
         return self.D(seen, c, update_emas=update_emas)
 
     # ---- phases -------------------------------------------------------------------------------------------
@@ -144,16 +183,19 @@ class StyleGAN2Loss:
         gen_z: torch.Tensor,
         gen_c: torch.Tensor,
         gain: float,
+        cur_nimg: int = 0,
     ) -> dict[str, torch.Tensor]:
         """Runs `phase` on one chunk and calls backward with loss * gain.
 
         Args:
             real_img: [N, C, H, W] float in [-1, 1]; real_c, gen_c: [N, c_dim]; gen_z: [N, z_dim].
             gain: the phase interval divided by the number of chunks in the global batch.
+            cur_nimg: images shown before this step (sets the D-input blur).
         Returns:
             Detached per-chunk means of each loss term computed, by name (e.g. 'G/loss', 'D/r1_penalty').
         """
         terms = self.active_terms(phase)
+        self.blur_sigma = blur_sigma_at(self.config, cur_nimg)
         stats: dict[str, torch.Tensor] = {}
         if "gen" in terms:
             stats.update(self._generator_term(gen_z, gen_c, gain))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-from stylegan.networks.presets import PRESETS, Preset, resolve_preset
+from stylegan.networks.presets import AUTO, PRESETS, Preset, blur_fade_kimg, heuristic_gamma, resolve_preset
 
 AUG_MODES = ("ada", "fixed", "noaug")
 
@@ -43,6 +43,7 @@ class TrainingOptions:
     cbase: int | None = None
     cmax: int | None = None
     map_depth: int | None = None
+    num_layers: int | None = None  # StyleGAN3 synthesis layers (NVIDIA: 14)
     mbstd_group: int | None = None
     z_dim: int = 512
     w_dim: int = 512
@@ -86,6 +87,10 @@ class TrainingOptions:
             raise OptionsError("--aug fixed needs --p")
         if not 0 < self.target < 1:
             raise OptionsError(f"--target must be in (0, 1), got {self.target}")
+        if self.num_layers is not None and PRESETS[self.cfg].family != "stylegan3":
+            raise OptionsError("--num-layers sets StyleGAN3's synthesis layers: use it with --cfg stylegan3-t/-r")
+        if self.num_layers is not None and self.num_layers < 3:
+            raise OptionsError(f"--num-layers must be >= 3 (two of them are critically sampled), got {self.num_layers}")
 
 
 @dataclass(frozen=True)
@@ -104,6 +109,8 @@ class Hyper:
     pl_weight: float
     style_mixing: float
     mbstd_group: int
+    blur_sigma: float = 0.0  # D-input blur at kimg 0 (stylegan3-r: 10 px), fading linearly ...
+    blur_fade_kimg: float = 0.0  # ... to 0 at this kimg
 
 
 def resolve_hyper(opts: TrainingOptions, resolution: int, world_size: int) -> Hyper:
@@ -122,44 +129,43 @@ def resolve_hyper(opts: TrainingOptions, resolution: int, world_size: int) -> Hy
             f"--batch-gpu {batch_gpu} must be a multiple of the minibatch-std group {mbstd} "
             f"(set --mbstd-group)"
         )
-    ema_kimg = (
-        opts.ema_kimg
-        if opts.ema_kimg is not None
-        else (batch * 10 / 32 if opts.cfg == "auto" else p.ema_kimg)
-    )
+    derived_ema = opts.cfg == "auto" or p.ema_kimg == AUTO
+    ema_kimg = opts.ema_kimg if opts.ema_kimg is not None else (batch * 10 / 32 if derived_ema else p.ema_kimg)
+    preset_gamma = heuristic_gamma(resolution, batch) if p.gamma == AUTO else p.gamma
     return Hyper(
         preset=p,
         batch=batch,
         batch_gpu=batch_gpu,
         rounds=batch // (world_size * batch_gpu),
-        gamma=opts.gamma if opts.gamma is not None else p.gamma,
+        gamma=opts.gamma if opts.gamma is not None else preset_gamma,
         glr=opts.glr if opts.glr is not None else p.lrate,
-        dlr=opts.dlr if opts.dlr is not None else p.lrate,
+        dlr=opts.dlr if opts.dlr is not None else (p.d_lrate or p.lrate),
         ema_kimg=ema_kimg,
         ema_rampup=p.ema_rampup,
         pl_weight=opts.pl_weight if opts.pl_weight is not None else p.pl_weight,
         style_mixing=opts.style_mixing if opts.style_mixing is not None else p.style_mixing_prob,
         mbstd_group=mbstd,
+        blur_sigma=p.blur_sigma,
+        blur_fade_kimg=blur_fade_kimg(p, batch),
     )
-
-
-REG_INTERVALS = {"G": 4, "D": 16}  # NVIDIA's G_reg_interval / D_reg_interval for every StyleGAN2 preset
 
 
 def optimizer_settings(hyper: Hyper) -> dict[str, dict]:
     """Adam settings of G and D as NVIDIA's recipe yields them, and how often each regulariser runs.
 
-    StyleGAN2 presets regularise lazily, every k steps (G: k = 4, D: k = 16), and NVIDIA keeps k even when the
-    regulariser is off (`--cfg cifar` has no path length): lr and the betas are raised to the power / scaled by
-    k / (k + 1), which keeps the effective step of a k-step cycle. The 2019 recipe (`stylegan1`) applies R1 at
-    every step: lr and betas (0, 0.99) as given.
+    A network regularised lazily, every k > 1 steps, gets lr * k / (k + 1) and beta2 ** (k / (k + 1)): a cycle
+    of k main steps and one regulariser step then moves as far as k steps at the base settings. NVIDIA keeps k even
+    when the regulariser is off (`--cfg cifar` has no path length). StyleGAN2 presets: G k = 4, D k = 16;
+    StyleGAN3: G k = 1 (no lazy regularisation: lr and betas as given), D k = 16; the 2019 recipe (`stylegan1`)
+    regularises at every step, k = 1 for both.
 
     Returns:
-        {"G": {...}, "D": {...}}, each with lr, betas, eps and reg_interval (k, or 1 for every step).
+        {"G": {...}, "D": {...}}, each with lr, betas, eps and reg_interval (k).
     """
+    intervals = {"G": hyper.preset.g_reg_interval, "D": hyper.preset.d_reg_interval}
     out = {}
     for net, base_lr in (("G", hyper.glr), ("D", hyper.dlr)):
-        k = REG_INTERVALS[net] if hyper.preset.family == "stylegan2" else 1
-        share = k / (k + 1) if k > 1 else 1.0  # a cycle is k main steps + 1 reg step
+        k = intervals[net]
+        share = k / (k + 1) if k > 1 else 1.0
         out[net] = {"lr": base_lr * share, "betas": (0.0, 0.99**share), "eps": 1e-8, "reg_interval": k}
     return out
