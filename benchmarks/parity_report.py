@@ -1,10 +1,10 @@
 """Achieved parity with NVIDIA's official outputs, per fixture and array, as markdown tables (the README's source).
 
-For each NVIDIA fixture in tests/fixtures/nvlabs (official tiny stylegan2-ada pickles with the official outputs
-in NAME.npz), the pickle is read by our safe loader ("pickle") and also converted to native safetensors and read
+For each NVIDIA fixture in tests/fixtures/nvlabs (official tiny stylegan2-ada and stylegan3 pickles, the official
+outputs in NAME.npz), the pickle is read by our safe loader ("pickle") and also converted to native safetensors and read
 back ("native"); both get the fixture's inputs (z, c, ws, images) and are compared with the official arrays, exactly
 as tests/compat/test_ada_parity.py does. Printed per array: max |ours - official|, that divided by max |official|,
-and the bar the test enforces. Fixtures our loader refuses (StyleGAN3 today) are listed with the reason.
+and the bar the test enforces. Fixtures our loader refuses are listed with the reason.
 
 Then the TF round trips of tests/compat/test_tf_pickles.py (there are no official TF fixtures: networks built here
 are written as NVIDIA TF pickles by the tests' writer, read back and converted; the two must agree).
@@ -32,7 +32,13 @@ ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "nvlabs"
 
 # The bars tests/compat/test_ada_parity.py enforces (keep in step with it): absolute, or relative to max |official|.
-TOLERANCE = {"w_avg": ("abs", 0.0), "ws": ("abs", 1e-5), "img": ("abs", 1e-4), "D": ("abs", 1e-4)}
+TOLERANCE = {
+    "w_avg": ("abs", 0.0),
+    "magnitude": ("abs", 0.0),
+    "ws": ("abs", 1e-5),
+    "img": ("abs", 1e-4),
+    "D": ("abs", 1e-4),
+}
 CLAMP_TOLERANCE = ("rel", 5e-6)
 
 
@@ -64,8 +70,14 @@ def generator_arrays(nets: dict, ref) -> dict[str, Callable[[], torch.Tensor]]:
         "img_psi100_G": lambda: nets["G"](z, c, noise_mode="const"),
         "img_mix": synth("ws_mix"),
         "img_clamp": synth("ws_clamp"),
+        "magnitude_ema": lambda: magnitude_emas(G),
     }
     return {key: fn for key, fn in table.items() if key in ref}
+
+
+def magnitude_emas(G: torch.nn.Module) -> torch.Tensor:
+    """StyleGAN3's per-layer magnitude EMA buffers in module order, [num_layers] (compared with the official list)."""
+    return torch.stack([b.reshape(()) for name, b in G.named_buffers() if name.endswith("magnitude_ema")])
 
 
 def discriminator_arrays(nets: dict, ref) -> dict[str, Callable[[], torch.Tensor]]:
@@ -89,7 +101,7 @@ def tolerance(key: str, ref: np.ndarray) -> tuple[float, str]:
     if key.endswith("clamp"):
         kind, bar = CLAMP_TOLERANCE
     else:
-        kind, bar = TOLERANCE["w_avg" if key == "w_avg" else key.split("_")[0]]
+        kind, bar = TOLERANCE["w_avg" if key == "w_avg" else key.split("_")[0]]  # magnitude_ema -> "magnitude"
     if kind == "rel":
         return bar * float(np.abs(ref).max()), f"{bar:g}·max = {bar * float(np.abs(ref).max()):.2g}"
     return bar, f"{bar:g}"
@@ -99,7 +111,7 @@ def compare(fn: Callable[[], torch.Tensor], ref: np.ndarray) -> tuple[float, flo
     """(max abs diff, max abs diff / max |ref|) of our array against the official one, in float64."""
     with torch.no_grad():
         ours = fn().detach().double()
-    official = torch.from_numpy(np.asarray(ref)).double()
+    official = torch.from_numpy(np.asarray(ref)).double().reshape(ours.shape)
     diff = (ours - official).abs().max().item()
     scale = official.abs().max().item()
     return diff, diff / scale if scale else diff
@@ -128,7 +140,8 @@ def kind(array: str) -> str:
     """Summary group of an official array name."""
     if array.endswith("clamp"):
         return "conv_clamp arrays (img_clamp, D_logits_clamp)"
-    return {"w": "w_avg", "ws": "ws (mapping)", "img": "images", "D": "D logits"}[array.split("_")[0]]
+    groups = {"w": "w_avg", "magnitude": "magnitude_ema (SG3)", "ws": "ws (mapping)", "img": "images", "D": "D logits"}
+    return groups[array.split("_")[0]]
 
 
 def print_fixture_tables(rows: list[tuple]) -> None:
