@@ -145,7 +145,7 @@ def _copy_body(resp, f, start: int, total: int | None, limits: Limits, bar) -> N
     """Appends the body to f from `start`; a short or broken body raises _Stopped with the bytes kept."""
     got = start
     try:
-        while piece := resp.read(CHUNK):
+        while piece := resp.read1(CHUNK):  # what has arrived (read() would wait for a whole CHUNK)
             got += len(piece)
             if got > limits.max_bytes:
                 raise _TooBig
