@@ -1,4 +1,4 @@
-"""The StyleGAN paper's figures for any loaded generator (StyleGAN1 and StyleGAN2 modules alike).
+"""The StyleGAN paper's figures for any loaded generator (StyleGAN1, StyleGAN2 and StyleGAN3 modules alike).
 
 - Fig. 3 `style_mixing_figure`: top row sources B, left column sources A; each row copies some of B's styles
   into A (`group_rows` picks the paper's coarse / middle / fine groups; `stylegan mix` any list of layers).
@@ -8,7 +8,9 @@
 - `interpolation_frames` / `write_video`: a loop through the seeds' ws (GIF: Pillow, mp4: imageio-ffmpeg).
 
 Layer groups come from the model's own resolutions (`layer_groups`, `describe_groups`): the paper's split at 64²
-and above, the resolutions in thirds below. Per-layer noise is switched off by zeroing the layers'
+and above, the resolutions in thirds below. StyleGAN3 has no resolution blocks: there each w counts at the
+resolution whose Nyquist frequency is its layer's cutoff (`ws_resolutions`). StyleGAN3 has no noise inputs, so
+Figs. 4 and 5 refuse it in one line. Per-layer noise is switched off by zeroing the layers'
 `noise_strength` inside `noise_only_at` (restored after), so the network code needs no hook. Figures are uint8
 images [C, H, W]; frames too.
 """
@@ -25,6 +27,7 @@ import torch
 from stylegan.editing.generate import NOISE_MODE, compute_ws, mix_ws, synthesize
 from stylegan.images import tile, to_pil, to_uint8
 from stylegan.io.native import atomic_write
+from stylegan.networks import stylegan3
 
 GROUPS = ("coarse", "middle", "fine")
 PAPER_PSIS = (1.0, 0.7, 0.5, 0.0, -0.5, -1.0)
@@ -38,13 +41,27 @@ def default_truncation(G) -> tuple[float, int | None]:
 
 
 def ws_resolutions(G) -> list[int]:
-    """Resolution of the layer each of the num_ws ws drives (StyleGAN2's last w drives the final ToRGB)."""
+    """Resolution of the layer each of the num_ws ws drives (StyleGAN2's last w drives the final ToRGB).
+
+    StyleGAN3: w 0 drives the Fourier-feature input, w i + 1 synthesis layer i (the last one ToRGB). A layer
+    whose output is band-limited to the cutoff f_c counts as resolution 2 f_c (the one whose Nyquist frequency
+    is f_c), rounded to a power of two, so that the same groups apply as for the blocks of StyleGAN2.
+    """
+    if isinstance(G.synthesis, stylegan3.SynthesisNetwork):
+        return _band_limit_resolutions(G.config)
     if not hasattr(G.synthesis, "block_resolutions"):
-        raise ValueError("layer groups need a StyleGAN1 or StyleGAN2 generator (resolution blocks)")
+        raise ValueError("layer groups need a StyleGAN1, StyleGAN2 or StyleGAN3 generator")
     out: list[int] = []
     for res in G.synthesis.block_resolutions:
         out += [res] * getattr(getattr(G.synthesis, f"b{res}"), "num_conv", 2)
     return (out + [G.img_resolution] * G.num_ws)[: G.num_ws]
+
+
+def _band_limit_resolutions(cfg) -> list[int]:
+    """[num_ws] 2 f_c of the input and of each layer's output (layer_schedule), rounded to a power of two."""
+    points = stylegan3.layer_schedule(cfg)  # [0]: the input; [i]: the output of layer i
+    cutoffs = [points[0].cutoff] + [points[i].cutoff for i in range(cfg.num_layers + 1)]
+    return [2 ** math.floor(math.log2(2 * fc) + 0.5) for fc in cutoffs]
 
 
 def _group_of(res: int, img_resolution: int) -> str:
