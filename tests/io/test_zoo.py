@@ -370,3 +370,32 @@ def test_cli_models_lists_fetches_and_marks_cached(cache, server, monkeypatch):
     assert set(rows) == set(MODELS) and res.output.splitlines()[-1] == f"cache: {cache}"
     res = CliRunner().invoke(main, ["models", "--urls"])
     assert f"{cache / 'stylegan2-ffhq-1024' / 'stylegan2-ffhq-1024x1024.pkl'}" in res.output
+
+
+def test_native_file_behind_a_url_is_used_as_it_is(cache, server, tmp_path):
+    from stylegan.io import convert_model
+
+    native = tmp_path / "g.safetensors"
+    convert_model(SG2, native, which="all")
+    server.routes["/g.safetensors"] = Route(native.read_bytes())
+    got = fetch_model(server.url("/g.safetensors"), progress=False)
+    assert got.name == "g.safetensors" and got.read_bytes() == native.read_bytes()
+    assert sorted(p.name for p in got.parent.iterdir()) == [".lock", "g.safetensors", "manifest.json"]
+    _same_networks(load_networks(server.url("/g.safetensors")), load_networks(SG2))
+
+
+def test_a_url_made_into_a_path_is_named_as_such(cache):
+    with pytest.raises(ModelFormatError, match="lost a '/'"):
+        load_networks(Path("https://example.com/a.pkl"))
+
+
+def test_cli_convert_takes_a_zoo_name(cache, server, monkeypatch, tmp_path):
+    from stylegan.io import read_native_metadata
+
+    server.routes[SG3_HOST_PATH + "stylegan3-r-metfaces-1024x1024.pkl"] = Route(SG3T.read_bytes())
+    monkeypatch.setenv("STYLEGAN_ZOO_MIRROR", server.url())
+    out = tmp_path / "m.safetensors"
+    res = CliRunner().invoke(main, ["convert", "stylegan3-r-metfaces-1024", str(out), "--which", "all"])
+    assert res.exit_code == 0, res.output
+    meta = read_native_metadata(out)
+    assert list(meta["networks"]) == ["G", "D", "G_ema"] and meta["converted_from"] == "stylegan3-r-metfaces-1024"

@@ -240,11 +240,12 @@ def unknown_model(spec: str) -> ModelFormatError:
 def resolve_model(spec: str | os.PathLike, **fetch_options) -> Path:
     """A local file for `spec`: an existing path as it is, else a zoo name or URL through the cache.
 
-    A local file wins over a zoo name of the same spelling. A `Path` object is always a local path.
+    A local file wins over a zoo name of the same spelling. URLs must come as `str`: a `Path` merges the
+    slashes of "https://", so such a Path gets an error that says so.
     """
-    if isinstance(spec, Path):
-        return check_file(spec)
     spec = os.fspath(spec)
+    if re.match(r"(?i)https?:/[^/]", spec):
+        raise ModelFormatError(f"{spec}: a URL that lost a '/' (made a path?); pass URLs as plain strings")
     if is_url(spec):
         return fetch_model(spec, **fetch_options)
     if Path(spec).exists():

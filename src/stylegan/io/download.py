@@ -109,12 +109,13 @@ def _reason(err: BaseException, timeout: float) -> str:
     return " ".join(str(inner).split())[:120] or type(inner).__name__
 
 
-def _first_byte(resp, have: int) -> int:
+def _first_byte(resp, have: int, part: Path) -> int:
     """The offset the body starts at: `have` for a 206 answer to our Range request, 0 for a full 200."""
     if resp.status != 206:
         return 0
     match = re.match(r"bytes (\d+)-", resp.headers.get("Content-Range", ""))
     if not match or int(match.group(1)) != have:
+        part.unlink()  # the next attempt starts over
         raise _Stopped("the server resumed at the wrong offset")
     return have
 
@@ -173,7 +174,7 @@ def _attempt(url: str, part: Path, dest: Path, limits: Limits, progress: bool | 
             raise _Stopped("the partial file did not fit; starting over") from None
         raise
     with resp:
-        start = _first_byte(resp, have)
+        start = _first_byte(resp, have, part)
         total = _expected_total(resp, start)
         _check_headers(url, resp, total, limits, dest)
         quiet = None if progress is None else not progress  # None: tqdm shows the bar on a terminal only
