@@ -399,3 +399,14 @@ def test_cli_convert_takes_a_zoo_name(cache, server, monkeypatch, tmp_path):
     assert res.exit_code == 0, res.output
     meta = read_native_metadata(out)
     assert list(meta["networks"]) == ["G", "D", "G_ema"] and meta["converted_from"] == "stylegan3-r-metfaces-1024"
+
+
+def test_concurrent_first_loads_download_once(cache, server):
+    """Two processes' worth of first loads (e.g. torchrun ranks; threads here) share one download."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    server.routes["/shared.pkl"] = Route(SG2.read_bytes(), stall_mid=0.3)
+    url = server.url("/shared.pkl")
+    with ThreadPoolExecutor(2) as pool:
+        paths = list(pool.map(lambda _: fetch_model(url, progress=False, limits=FAST), range(2)))
+    assert paths[0] == paths[1] and len(server.log) == 1
