@@ -410,3 +410,13 @@ def test_concurrent_first_loads_download_once(cache, server):
     with ThreadPoolExecutor(2) as pool:
         paths = list(pool.map(lambda _: fetch_model(url, progress=False, limits=FAST), range(2)))
     assert paths[0] == paths[1] and len(server.log) == 1
+
+
+def test_cli_convert_by_url(cache, server, tmp_path):
+    server.routes["/sg3t.pkl"] = Route(SG3T.read_bytes())
+    dest = tmp_path / "sg3t.safetensors"
+    res = CliRunner().invoke(main, ["convert", server.url("/sg3t.pkl"), str(dest), "--which", "all"])
+    assert res.exit_code == 0, res.output
+    from stylegan.io import load_networks
+
+    assert set(load_networks(dest)) == {"G", "D", "G_ema"}

@@ -10,7 +10,7 @@ from stylegan.cli.common import user_errors
 
 
 @click.command()
-@click.argument("src", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("src", type=str)  # a file, a zoo name or an http(s) URL (a Path would eat the '//')
 @click.argument("dest", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--which",
@@ -21,14 +21,17 @@ from stylegan.cli.common import user_errors
 )
 @click.option("--force", is_flag=True, help="Overwrite DEST if it exists.")
 def convert(src, dest, which, force):
-    """Convert an NVIDIA .pkl (stylegan2-ada-pytorch, TensorFlow StyleGAN/StyleGAN2) to .safetensors.
+    """Convert an NVIDIA .pkl (stylegan2-ada-pytorch, stylegan3, TensorFlow StyleGAN/StyleGAN2/ADA) to .safetensors.
+
+    SRC is a file, a model name (`stylegan models`) or an http(s) URL.
 
     The pickle is read by a restricted reader: code embedded in it is never executed, and anything that is not
     part of a network pickle is refused. DEST is written atomically and never overwritten without --force.
 
     \b
-    Example:
+    Examples:
       stylegan convert network-snapshot-025000.pkl ffhq.safetensors --which all
+      stylegan convert stylegan3-r-ffhqu-256 sg3r-ffhqu-256.safetensors
     """
     from stylegan.io import OutputExistsError, convert_model
 
