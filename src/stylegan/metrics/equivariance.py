@@ -100,11 +100,13 @@ def resample(img: torch.Tensor, src: torch.Tensor, a: int = LANCZOS_A) -> tuple[
     iy = y.floor().long()[..., None] + offsets
     wx, wy = lanczos(x[..., None] - ix, a), lanczos(y[..., None] - iy, a)
     inside = ((ix >= 0) & (ix < w)).all(-1) & ((iy >= 0) & (iy < h)).all(-1)  # [Ho, Wo]
-    weights = (wy[..., :, None] * wx[..., None, :]).flatten(-2)  # [Ho, Wo, (2a)^2]
-    weights = weights / weights.sum(-1, keepdim=True) * inside[..., None]
-    flat = (iy.clamp(0, h - 1)[..., :, None] * w + ix.clamp(0, w - 1)[..., None, :]).flatten(-2)
-    taps = img.flatten(-2)[..., flat]  # [N, C, Ho, Wo, (2a)^2]
-    out = (taps * weights).sum(-1)
+    norm = inside / (wy.sum(-1) * wx.sum(-1))  # weights sum to one (the kernel is separable); 0 outside
+    rows, cols = iy.clamp(0, h - 1) * w, ix.clamp(0, w - 1)
+    flat = img.flatten(-2)
+    out = torch.zeros(*img.shape[:-2], *src.shape[:2], dtype=img.dtype, device=img.device)
+    for j in range(2 * a):  # one tap at a time: memory stays at one image batch
+        for i in range(2 * a):
+            out += flat[..., rows[..., j] + cols[..., i]] * (wy[..., j] * wx[..., i] * norm)
     return out, inside.to(img.dtype)
 
 
