@@ -77,6 +77,7 @@ def test_ema_half_life_and_rampup():
 # D_reg_interval 16 for every preset, lr * k/(k+1) and beta2 = 0.99 ** (k/(k+1)). Literal values, worked out by
 # hand: G 0.0025 -> 0.002, 0.002 -> 0.0016, beta2 0.99**0.8 = 0.99199197; D 0.0025 -> 0.00235294118,
 # 0.002 -> 0.00188235294, beta2 0.99**(16/17) = 0.99058546. StyleGAN1 (2019): R1 every step, lr 0.001, (0, 0.99).
+# StyleGAN3 (stylegan3 train.py): G lr 0.0025 with G_reg_interval None (no correction), D lr 0.002 with 16.
 NVIDIA_ADAM = {  # cfg, resolution -> (G lr, G beta2, D lr, D beta2)
     ("auto", 16): (0.002, 0.99199197, 0.00235294118, 0.99058546),
     ("auto", 1024): (0.0016, 0.99199197, 0.00188235294, 0.99058546),
@@ -86,6 +87,8 @@ NVIDIA_ADAM = {  # cfg, resolution -> (G lr, G beta2, D lr, D beta2)
     ("paper1024", 16): (0.0016, 0.99199197, 0.00188235294, 0.99058546),
     ("cifar", 16): (0.002, 0.99199197, 0.00235294118, 0.99058546),  # no path length, G interval still 4
     ("stylegan1", 16): (0.001, 0.99, 0.001, 0.99),
+    ("stylegan3-t", 16): (0.0025, 0.99, 0.00188235294, 0.99058546),
+    ("stylegan3-r", 1024): (0.0025, 0.99, 0.00188235294, 0.99058546),
 }
 
 

@@ -223,3 +223,37 @@ def test_stylegan3_r_resume_equals_an_uninterrupted_run(faces, tmp_path, tiny_op
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-6, msg=key)
     emas = [v for k, v in a.items() if k.startswith("G.") and k.endswith("magnitude_ema")]
     assert emas and all(float(v) != 1.0 for v in emas)
+
+
+@pytest.mark.slow
+def test_stylegan3_t_learns_fashion_mnist(tmp_path):
+    """1 kimg of a tiny SG3-T on 2000 Fashion-MNIST images at 16²: fid_fmnist (1000 images, the shipped
+    classifier's features) at least 35% lower than after the first step. Measured: 62 -> 23 (2000 images)."""
+    pytest.importorskip("scipy")
+    from ci_skip import skip_or_fail
+    from stylegan.data import make_dataset
+    from stylegan.data.fashion_mnist import find_fashion_mnist
+    from stylegan.metrics import calc_metric
+    from stylegan.training import TrainingOptions
+
+    if find_fashion_mnist() is None:
+        skip_or_fail("Fashion-MNIST absent (apt-get install dataset-fashion-mnist)")
+    data = tmp_path / "fmnist16.zip"
+    make_dataset("fashion-mnist", data, resolution=16, max_images=2000)
+    opts = TrainingOptions(
+        data=str(data), outdir=str(tmp_path / "runs"), cfg="stylegan3-t", batch=8, cbase=512, cmax=64, z_dim=64,
+        w_dim=64, map_depth=2, mbstd_group=4, num_layers=6, device="cpu", aug="noaug", kimg=1.0, tick=0.5,
+        snap=1000,
+    )  # fmt: skip
+    run = train_run(opts, progress=False)
+    snapshots = sorted(run.glob("network-*.safetensors"))  # after step 1 (tick 0) and at the end
+    first, last = snapshots[0], snapshots[-1]
+
+    def fid(path):
+        G = load_generator(path)
+        result = calc_metric("fid_fmnist", G=G, dataset=str(data), num_gen=1000, progress=False, use_cache=False)
+        return result["results"]["fid_fmnist"]
+
+    before, after = fid(first), fid(last)
+    assert first.name == "network-000000.008.safetensors" and last.name == "network-000001.000.safetensors"
+    assert after < 0.65 * before, (before, after)

@@ -42,6 +42,8 @@ def _save(image, out: Path, note: str = "") -> None:
 def figure() -> None:
     """The paper's figures: style mixing, stochastic variation, noise per layer, truncation, interpolation.
 
+    StyleGAN3 models have no noise inputs: `noise` and `noise-layers` refuse them; the others work.
+
     \b
     Example:
       stylegan figure mixing --network ffhq.pkl --out fig3.png
@@ -99,7 +101,8 @@ def mixing(
 
     The groups follow the model's resolution and are printed: on models of 64² and above coarse is 4²-8²,
     middle 16²-32², fine 64² and up (the paper's); smaller models split their resolutions in thirds
-    (a 32² model: 4²-8², 16², 32²).
+    (a 32² model: 4²-8², 16², 32²). StyleGAN3 has no resolution blocks: each of its ws counts at twice the
+    cutoff frequency of the layer it drives (rounded to a power of two).
 
     \b
     Example:
