@@ -79,6 +79,17 @@ def test_phases_no_lazy_regularisation_for_G(tiny_options):
     assert d["lr"] == pytest.approx(0.00188235294) and d["betas"] == pytest.approx((0, 0.99058546))
 
 
+def test_large_stylegan3_on_cpu_gets_the_stylegan3_recipe(faces, tmp_path, tiny_options):
+    from stylegan.distributed import ProcessInfo
+    from stylegan.training.loop import CPU_RECIPE_SG3, setup_run
+
+    lines: list[str] = []
+    opts = tiny_options(data=str(faces), outdir=str(tmp_path), cfg="stylegan3-r", cbase=None, cmax=None, z_dim=512,
+                        w_dim=512, batch=None, mbstd_group=None)  # fmt: skip
+    setup_run(opts, ProcessInfo(), say=lines.append)
+    assert f"--cfg stylegan3-r {CPU_RECIPE_SG3}" in lines[1]
+
+
 def test_num_layers_is_for_stylegan3_only(faces, tmp_path, tiny_args):
     result = CliRunner().invoke(train, [*tiny_args, "--data", str(faces), "--outdir", str(tmp_path),
                                         "--num-layers", "4", "--dry-run"])  # fmt: skip
