@@ -86,8 +86,8 @@ def train(ctx: click.Context, resume: str | None, dry_run: bool, metrics: str, *
           --z-dim 64 --w-dim 64 --map-depth 2 --aug noaug --kimg 100
       stylegan train --data faces32.zip --cfg cifar --batch 8 --cbase 256 --cmax 32 \\
           --z-dim 32 --w-dim 32 --map-depth 2 --aug noaug --kimg 0.04 --tick 0.008
-      stylegan train --data faces16.zip --cfg stylegan3-t --batch 8 --cbase 512 --cmax 64 --num-layers 6 \
-          --z-dim 64 --w-dim 64 --aug noaug --kimg 10
+      stylegan train --data faces16.zip --cfg stylegan3-t --batch 8 --cbase 512 --cmax 64 --num-layers 6 \\
+          --z-dim 64 --w-dim 64 --aug noaug --kimg 1
     """
     from stylegan.data import DatasetError
     from stylegan.training import TrainingDiverged, TrainingInterrupted, TrainingOptions, prepare, train_run
