@@ -29,7 +29,7 @@ def _env():
     }
 
 
-def _kill_after_snapshot(cmd, outdir: Path, min_kimg: float, timeout: float = 120) -> float:
+def _kill_after_snapshot(cmd, outdir: Path, min_kimg: float, timeout: float = 300) -> float:
     """Starts training, SIGKILLs it once a training state >= min_kimg exists; returns that kimg."""
     proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + timeout
@@ -79,7 +79,7 @@ def test_sigkill_and_resume_latest_equals_uninterrupted_run(faces, tmp_path, tin
         env=_env(),
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     (run_dir,) = list(killed_out.iterdir())
@@ -105,7 +105,7 @@ def test_resume_path_that_is_not_a_run_is_a_one_line_error(tmp_path):
     assert "not a run folder" in result.output and "Traceback" not in result.output
 
 
-def _wait_for_stats_lines(proc, run_glob, count: int, timeout: float = 120) -> Path:
+def _wait_for_stats_lines(proc, run_glob, count: int, timeout: float = 300) -> Path:
     deadline = time.time() + timeout
     while time.time() < deadline:
         for stats in run_glob():
@@ -131,7 +131,7 @@ def test_sigint_saves_a_snapshot_says_so_and_resume_equals_uninterrupted(faces, 
     try:
         run_dir = _wait_for_stats_lines(proc, lambda: list(out.glob("*/stats.jsonl")), 3)
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=120)
+        _, err = proc.communicate(timeout=300)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -147,7 +147,7 @@ def test_sigint_saves_a_snapshot_says_so_and_resume_equals_uninterrupted(faces, 
     assert f"stopped by SIGINT at kimg {stopped_kimg:.3f}" in err and state.name in err and "--resume latest" in err
     done = subprocess.run(
         _cli(tiny_args, "--outdir", str(out), "--resume", "latest", "--kimg", str(kimg)),
-        env=_env(), capture_output=True, text=True, timeout=120,
+        env=_env(), capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     steps = round(stopped_kimg * 1000 / 4)
