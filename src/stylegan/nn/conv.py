@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from stylegan.nn import conv_gradfix
+from stylegan.nn import conv_gradfix, winograd
 from stylegan.nn.bias_act import ACTIVATIONS, bias_act, no_autograd
 from stylegan.nn.upfirdn2d import (
     Padding,
@@ -204,6 +204,9 @@ def _demodulation(weight: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
 
 def _per_sample_conv(x, weight, styles, out_scale, resample, bias):
     """One ordinary convolution per sample with weight[o, i] * styles[n, i] * out_scale[n, o]."""
+    same = resample["up"] == resample["down"] == 1 and parse_padding(resample["padding"]) == (1, 1, 1, 1)
+    if same and resample["flip_weight"] and winograd.applies(x, weight):
+        return _winograd_conv(x, weight, styles, out_scale, bias)
     factors = styles.to(weight.dtype)[:, None, :]  # [N, 1, C_in]
     if out_scale is not None:
         factors = factors * out_scale.to(weight.dtype)[:, :, None]  # [N, C_out, C_in]
@@ -215,6 +218,20 @@ def _per_sample_conv(x, weight, styles, out_scale, resample, bias):
             outputs.append(_pointwise(x[n : n + 1], w_n[:, :, 0, 0], bias))
         else:
             outputs.append(conv2d_resample(x[n : n + 1], w_n, **resample, bias=bias))
+    return outputs[0] if len(outputs) == 1 else torch.cat(outputs)
+
+
+def _winograd_conv(x, weight, styles, out_scale, bias):
+    """The per-sample 3x3 'same' convolution by Winograd's algorithm: the shared weight is transformed once (and
+    cached), styles scale the input and out_scale the output, which equals transforming each modulated weight."""
+    u = winograd.cached_weight_transform(weight, winograd.TILE)
+    outputs = [
+        winograd.conv3x3(
+            x[n : n + 1], u, winograd.TILE, in_scale=styles[n], out_scale=None if out_scale is None else out_scale[n],
+            bias=bias,
+        )
+        for n in range(x.shape[0])
+    ]  # fmt: skip
     return outputs[0] if len(outputs) == 1 else torch.cat(outputs)
 
 
