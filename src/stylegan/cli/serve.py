@@ -1,0 +1,92 @@
+"""`stylegan serve`: the explorer, a local web page over the library (stylegan.serve)."""
+
+from __future__ import annotations
+
+import importlib.util
+import socket
+
+import click
+
+from stylegan.cli.common import device_option, get_device, user_errors
+
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+@click.command()
+@click.option(
+    "--network",
+    "networks",
+    multiple=True,
+    help="A model to offer (repeat for several): a .safetensors or NVIDIA .pkl file, a model name (`stylegan "
+    "models`) or an http(s) URL. Default: the model shipped with the package.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
+@click.option("--port", type=click.IntRange(0, 65535), default=7860, show_default=True, help="Port (0: any free one).")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=30.0,
+    show_default=True,
+    help="Seconds a request may wait and run before it is answered 504.",
+)
+@device_option
+def serve(networks, host, port, timeout, device):
+    """Open the explorer: generate images and mix styles in a web page that follows the sliders live.
+
+    \b
+    Examples:
+      stylegan serve                                    # the built-in model, http://127.0.0.1:7860
+      stylegan serve --network ffhq.pkl --network stylegan3-r-ffhqu-256 --port 8000
+    """
+    _check_extra()
+    if host not in LOCAL_HOSTS:
+        click.echo(
+            f"warning: --host {host} makes the explorer reachable from other machines; it has no login. "
+            "Use it only on a network you trust.",
+            err=True,
+        )
+    sock = _bind(host, port)
+    app = _build_app(networks, device, timeout, host)
+    _run(app, sock, host)
+
+
+def _check_extra() -> None:
+    missing = [m for m in ("starlette", "uvicorn") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise click.ClickException(f"stylegan serve needs {' and '.join(missing)}: pip install 'stylegan[serve]'")
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before the models load so that a taken port fails fast, in one line."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as err:
+        sock.close()
+        raise click.ClickException(f"cannot listen on {host}:{port} ({err.strerror}); pass another --port") from None
+    return sock
+
+
+def _build_app(networks: tuple[str, ...], device: str, timeout: float, host: str):
+    from stylegan.io import default_model_path
+    from stylegan.serve import Settings, create_app, load_slots
+
+    if not networks and not default_model_path().exists():
+        raise click.ClickException("no --network given and no default model is installed; pass --network")
+    dev = get_device(device)
+    with user_errors():
+        slots = load_slots(list(networks) or [None], dev, timeout_s=timeout)
+    hosts = ("*",) if host not in LOCAL_HOSTS else Settings().allowed_hosts
+    return create_app(slots, Settings(allowed_hosts=hosts))
+
+
+def _run(app, sock: socket.socket, host: str) -> None:
+    import uvicorn
+
+    port = sock.getsockname()[1]
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    click.echo(f"stylegan explorer on http://{shown}:{port}/ (Ctrl+C stops)")
+    config = uvicorn.Config(app, log_level="warning", access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])
