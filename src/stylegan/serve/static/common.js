@@ -154,8 +154,8 @@ export function stage(title, caption) {
   const status = el("div", { class: "status" });
   const error = el("div", { class: "error", role: "alert" });
   const cli = cliLine();
-  const root = el("section", { class: "card stage" }, el("h2", {}, title),
-    el("div", { class: "canvas" }, img, status), error, caption ? el("p", { class: "caption" }, caption) : null,
+  const root = el("section", { class: "card stage" }, el("div", { class: "stage-head" }, el("h2", {}, title), status),
+    el("div", { class: "canvas" }, img), error, caption ? el("p", { class: "caption" }, caption) : null,
     cli.root);
   return { root, img, live: new LiveImage(img, { status, error, cli: cli.code }) };
 }

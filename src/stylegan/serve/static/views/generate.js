@@ -11,7 +11,7 @@ export const GenerateView = {
     const update = () => this.refresh();
     const seedNumber = el("input", { type: "number", name: "seed", min: 0, max: MAX_SEED, value: 0 });
     const seedSlider = range("seed-slider", 0, 999, 1, 0);
-    const dice = el("button", { type: "button", class: "btn", title: "A random seed" }, "🎲");
+    const dice = el("button", { type: "button", class: "btn", title: "A random seed" }, "Random");
     seedSlider.addEventListener("input", () => { seedNumber.value = seedSlider.value; update(); });
     seedNumber.addEventListener("input", () => { seedSlider.value = seedNumber.value; update(); });
     dice.addEventListener("click", () => {

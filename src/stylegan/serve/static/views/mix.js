@@ -34,7 +34,7 @@ export const MixView = {
       } }, group));
     }
     const layers = el("div", { class: "field" }, el("div", { class: "head" }, el("label", {}, "B's styles in layers"),
-      shown), presets, el("div", { class: "row" }, first, last),
+      shown), presets, el("div", { class: "row pair" }, el("label", {}, "from", first), el("label", {}, "to", last)),
       el("div", { class: "hint" }, "coarse: pose and shape; fine: colours and texture"));
 
     this.trunc = truncationControls(update);
