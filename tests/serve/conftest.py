@@ -71,6 +71,7 @@ def start_server(app, host: str = "127.0.0.1"):
     import uvicorn
 
     sock = socket.socket()
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as `stylegan serve` does (see cli/serve.py)
     sock.bind((host, 0))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

@@ -61,8 +61,12 @@ def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Accepted connections inherit this: without it, uvicorn on a socket of ours answers keep-alive requests
+    # ~40 ms late (Nagle's algorithm meets the client's delayed ACK between the header and body writes).
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind((host, port))
+        sock.listen(2048)  # connections made from here on wait for the server instead of being refused
     except OSError as err:
         sock.close()
         raise click.ClickException(f"cannot listen on {host}:{port} ({err.strerror}); pass another --port") from None
