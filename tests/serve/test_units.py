@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from serve_helpers import require_serve_extra
 
-from conftest import require_serve_extra
 from stylegan.cli.main import main
 from stylegan.serve.params import GenerateRequest, MixRequest, ModelInfo, ParamError, seed_list
 from stylegan.serve.worker import Busy, JobTimeout, Worker

@@ -10,8 +10,7 @@ import zlib
 
 import pytest
 from PIL import Image
-
-from conftest import UPLOAD_BYTES, UPLOAD_PIXELS
+from serve_helpers import UPLOAD_BYTES, UPLOAD_PIXELS
 
 ALIVE = "/api/generate.png?seed=1"
 
