@@ -57,11 +57,41 @@ def zoom(img: torch.Tensor, factor: int) -> torch.Tensor:
     return img.repeat_interleave(factor, dim=-2).repeat_interleave(factor, dim=-1) if factor > 1 else img
 
 
-def save_png(img: torch.Tensor, path: str | Path) -> Path:
+def save_png(
+    img: torch.Tensor, path: str | Path, *, mark: bool = True, metadata: dict[str, object] | None = None
+) -> Path:
     """Writes one uint8 image [C, H, W] to `path` as PNG, atomically (readers never see half a file).
 
-    The parent folder is created. An existing file is replaced: callers that must not overwrite check first.
+    Every image is declared AI-generated: PNG text chunks with the software, the IPTC source type and the settings in
+    `metadata` (model, seed, truncation_psi, truncation_cutoff, noise_mode, class_idx; see
+    forensics.metadata.generation_metadata). With mark=True (the default) the invisible provenance mark carrying
+    the model's hash prefix and the seed is embedded too, in images whose sides are all >= forensics.mark.MIN_SIDE;
+    the `stylegan:mark` chunk says whether it was. The parent folder is created. An existing file is replaced:
+    callers that must not overwrite check first.
     """
+    from stylegan.forensics.metadata import generation_metadata, png_info
+
+    settings = dict(metadata or {})
     pil = to_pil(img)
-    atomic_write(path, lambda tmp: pil.save(tmp, format="PNG"))
+    if mark:
+        pil, settings["mark"] = _marked(pil, settings)
+    else:
+        settings["mark"] = "off (--no-mark)"
+    info = png_info(generation_metadata(**settings))
+    atomic_write(path, lambda tmp: pil.save(tmp, format="PNG", pnginfo=info))
     return Path(path)
+
+
+def _marked(pil: PIL.Image.Image, settings: dict[str, object]) -> tuple[PIL.Image.Image, str]:
+    """The image with the provenance mark (payload from the model and seed in settings), and a note on what was done."""
+    from stylegan.forensics import mark
+
+    if not mark.can_mark(pil.height, pil.width):
+        return pil, f"none (smaller than {mark.MIN_SIDE} px)"
+    model = settings.get("model")
+    payload = mark.Payload(
+        model=mark.model_hash_prefix(str(model)) if model is not None else 0,
+        seed=int(settings.get("seed") or 0) % (1 << 32),
+    )
+    marked = mark.embed(np.asarray(pil), payload)
+    return PIL.Image.fromarray(marked, pil.mode), f"v1 model={payload.model:03x} seed={payload.seed}"

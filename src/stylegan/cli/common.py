@@ -142,6 +142,25 @@ cutoff_option = click.option(
     help="Truncate only the first N ws. Default: the model's own (8 for StyleGAN1 models, else all).",
 )
 class_option = click.option("--class", "class_idx", type=int, default=None, help="Class index for conditional models.")
+mark_option = click.option(
+    "--no-mark",
+    "no_mark",
+    is_flag=True,
+    help="Leave out the invisible provenance mark (images stay tagged AI-generated in their PNG metadata).",
+)
+
+
+def image_metadata(network, truncation_psi=None, truncation_cutoff=None, noise_mode=None, class_idx=None) -> dict:
+    """The settings save_png records in every image's metadata (and the model field the mark's payload hashes)."""
+    return {
+        "model": network if network is not None else "default",
+        "truncation_psi": truncation_psi,
+        "truncation_cutoff": truncation_cutoff,
+        "noise_mode": noise_mode,
+        "class_idx": class_idx,
+    }
+
+
 noise_option = click.option(
     "--noise-mode",
     type=click.Choice(["const", "random", "none"]),

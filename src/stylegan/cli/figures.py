@@ -12,8 +12,10 @@ from stylegan.cli.common import (
     cutoff_option,
     device_option,
     get_device,
+    image_metadata,
     load_G,
     load_G_and_truncation,
+    mark_option,
     network_option,
     noise_option,
     out_option,
@@ -30,11 +32,12 @@ def _setup(network, device, truncation_psi, truncation_cutoff, out: Path, force:
     return load_G_and_truncation(network, device, truncation_psi, truncation_cutoff)
 
 
-def _save(image, out: Path, note: str = "") -> None:
-    """Writes a figure [C, H, W] atomically and says where, how big, and `note`."""
+def _save(image, out: Path, note: str = "", *, mark: bool = True, metadata: dict | None = None) -> None:
+    """Writes a figure [C, H, W] atomically (with the provenance mark unless mark=False, and `metadata`) and says
+    where, how big, and `note`."""
     from stylegan.images import save_png
 
-    save_png(image, out)
+    save_png(image, out, mark=mark, metadata=metadata)
     click.echo(f"wrote {out} ({image.shape[2]}x{image.shape[1]}{'; ' + note if note else ''})")
 
 
@@ -82,6 +85,7 @@ def figure() -> None:
 @class_option
 @noise_option
 @out_option("out/figure3-mixing.png")
+@mark_option
 @device_option
 def mixing(
     network,
@@ -95,6 +99,7 @@ def mixing(
     noise_mode,
     out,
     force,
+    no_mark,
     device,
 ):
     """Style mixing (paper figure 3): coarse, middle or fine styles of sources B copied into sources A.
@@ -129,7 +134,8 @@ def mixing(
             noise_mode=noise_mode,
             device=dev,
         )
-        _save(fig, out, describe_groups(G))
+        meta = image_metadata(network, psi, cutoff, noise_mode, class_idx)
+        _save(fig, out, describe_groups(G), mark=not no_mark, metadata=meta)
 
 
 @figure.command()
@@ -148,9 +154,21 @@ def mixing(
 @cutoff_option
 @class_option
 @out_option("out/figure4-noise.png")
+@mark_option
 @device_option
 def noise(
-    network, seeds, draws, std_draws, noise_seed, truncation_psi, truncation_cutoff, class_idx, out, force, device
+    network,
+    seeds,
+    draws,
+    std_draws,
+    noise_seed,
+    truncation_psi,
+    truncation_cutoff,
+    class_idx,
+    out,
+    force,
+    no_mark,
+    device,
 ):
     """Stochastic variation (paper figure 4): one w, several noise draws, and the per-pixel std-dev image.
 
@@ -176,6 +194,8 @@ def noise(
                 device=dev,
             ),
             out,
+            mark=not no_mark,
+            metadata=image_metadata(network, psi, cutoff, None, class_idx),
         )
 
 
@@ -187,8 +207,9 @@ def noise(
 @cutoff_option
 @class_option
 @out_option("out/figure5-noise-layers.png")
+@mark_option
 @device_option
-def noise_layers(network, seeds, noise_seed, truncation_psi, truncation_cutoff, class_idx, out, force, device):
+def noise_layers(network, seeds, noise_seed, truncation_psi, truncation_cutoff, class_idx, out, force, no_mark, device):
     """Noise per layer (paper figure 5): in all layers, none, fine layers only, coarse (and middle) only.
 
     "Fine" is the model's fine group, printed: 64² and up on models of 64² and above, the top third of the
@@ -215,6 +236,8 @@ def noise_layers(network, seeds, noise_seed, truncation_psi, truncation_cutoff, 
             ),
             out,
             describe_groups(G),
+            mark=not no_mark,
+            metadata=image_metadata(network, psi, cutoff, None, class_idx),
         )
 
 
@@ -238,8 +261,9 @@ def _parse_psis(text: str) -> list[float]:
 @class_option
 @noise_option
 @out_option("out/figure8-truncation.png")
+@mark_option
 @device_option
-def truncation(network, seeds, psis, truncation_cutoff, class_idx, noise_mode, out, force, device):
+def truncation(network, seeds, psis, truncation_cutoff, class_idx, noise_mode, out, force, no_mark, device):
     """The truncation trick (paper figure 8): w_avg + psi (w - w_avg) in W, from psi = 1 to -1.
 
     \b
@@ -262,7 +286,9 @@ def truncation(network, seeds, psis, truncation_cutoff, class_idx, noise_mode, o
             noise_mode=noise_mode,
             device=dev,
         )
-        _save(fig, out)
+        _save(
+            fig, out, mark=not no_mark, metadata=image_metadata(network, None, truncation_cutoff, noise_mode, class_idx)
+        )
 
 
 @figure.command()
@@ -275,11 +301,15 @@ def truncation(network, seeds, psis, truncation_cutoff, class_idx, noise_mode, o
 @class_option
 @noise_option
 @out_option("out/interpolation.gif")
+@mark_option
 @device_option
 def interpolate(
-    network, seeds, frames, fps, truncation_psi, truncation_cutoff, class_idx, noise_mode, out, force, device
+    network, seeds, frames, fps, truncation_psi, truncation_cutoff, class_idx, noise_mode, out, force, no_mark, device
 ):
     """Interpolation video: a loop through the seeds' ws in W. .gif always works; .mp4 needs imageio-ffmpeg.
+
+    A .gif gets the provenance metadata as a GIF comment. Frames carry no invisible mark (GIF's 256-colour palette
+    would wipe it out), so --no-mark changes nothing here.
 
     \b
     Example:
@@ -308,4 +338,9 @@ def interpolate(
             out,
             fps=fps,
         )
+        if out.suffix.lower() == ".gif":
+            from stylegan.forensics.metadata import add_gif_comment, comment_text, generation_metadata
+
+            meta = image_metadata(network, psi, cutoff, noise_mode, class_idx)
+            add_gif_comment(out, comment_text(generation_metadata(**meta, mark="none (video frames)")))
     click.echo(f"wrote {out} ({count} frames)")

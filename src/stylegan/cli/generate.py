@@ -10,7 +10,9 @@ from stylegan.cli.common import (
     class_option,
     cutoff_option,
     device_option,
+    image_metadata,
     load_G_and_truncation,
+    mark_option,
     network_option,
     noise_option,
     out_option,
@@ -43,13 +45,27 @@ from stylegan.cli.common import (
     help="StyleGAN3: move the content by TX,TY (canvas units, 1/resolution = one pixel).",
 )
 @click.option("--rotate", type=float, default=0.0, show_default=True, help="StyleGAN3: turn the content (degrees).")
+@mark_option
 @device_option
 def generate(
-    network, seeds, truncation_psi, truncation_cutoff, class_idx, noise_mode, outdir, grid, translate, rotate, device
+    network,
+    seeds,
+    truncation_psi,
+    truncation_cutoff,
+    class_idx,
+    noise_mode,
+    outdir,
+    grid,
+    translate,
+    rotate,
+    no_mark,
+    device,
 ):
     """Generate one PNG per seed (seed0000.png, ...) into --outdir.
 
     Like NVIDIA's generate.py, an existing seedNNNN.png for the same seed is replaced; other files are kept.
+    Each image carries an invisible provenance mark (model hash prefix and seed; `stylegan detect` reads it) and PNG
+    metadata (model, seed, settings, AI-generated); --no-mark leaves out the mark, not the metadata.
 
     \b
     Examples:
@@ -81,10 +97,11 @@ def generate(
             noise_mode=noise_mode,
             device=dev,
         )
+        meta = image_metadata(network, truncation_psi, truncation_cutoff, noise_mode, class_idx)
         for seed, img in zip(seed_list, images, strict=True):
-            save_png(img, outdir / f"seed{seed:04d}.png")
+            save_png(img, outdir / f"seed{seed:04d}.png", mark=not no_mark, metadata={**meta, "seed": seed})
         if grid:
-            save_png(tile(images, pad=PAD), outdir / "grid.png")
+            save_png(tile(images, pad=PAD), outdir / "grid.png", mark=not no_mark, metadata=meta)
     click.echo(f"wrote {len(images)} images to {outdir}" + (" and grid.png" if grid else ""))
 
 
@@ -130,6 +147,7 @@ def _parse_pair(text: str, flag: str) -> tuple[float, float]:
     show_default=True,
     help="Enlarge the figure by this factor (nearest neighbour), for small models.",
 )
+@mark_option
 @device_option
 def mix(
     network,
@@ -143,6 +161,7 @@ def mix(
     out,
     force,
     zoom,
+    no_mark,
     device,
 ):
     """The paper's style-mixing figure: rows are sources A, columns sources B; each cell is A with B's styles
@@ -175,5 +194,6 @@ def mix(
             noise_mode=noise_mode,
             device=dev,
         )
-        save_png(enlarge(fig, zoom), out)
+        meta = image_metadata(network, truncation_psi, truncation_cutoff, noise_mode, class_idx)
+        save_png(enlarge(fig, zoom), out, mark=not no_mark, metadata=meta)
     click.echo(f"wrote {out} ({len(rows)} rows x {len(cols)} columns, B's styles in ws {format_range(style_list)})")

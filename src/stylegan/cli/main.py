@@ -17,6 +17,7 @@ COMMANDS = {
     "dataset": "stylegan.cli.dataset:dataset",
     "metrics": "stylegan.cli.metrics:metrics",
     "models": "stylegan.cli.models:models",
+    "detect": "stylegan.cli.detect:detect",
     "serve": "stylegan.cli.serve:serve",
 }
 
