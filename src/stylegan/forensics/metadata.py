@@ -69,9 +69,10 @@ def comment_text(chunks: dict[str, str]) -> str:
 
 
 def add_gif_comment(path: str | Path, text: str) -> None:
-    """Inserts a GIF89a comment extension carrying `text` before the trailer of an existing GIF, in place (atomic).
+    """Inserts a GIF89a comment extension carrying `text` into an existing GIF, in place (atomic).
 
-    Pixels and timing are untouched: the file's bytes are copied, the comment block goes in front of the final 0x3B.
+    Pixels and timing are untouched: the file's bytes are copied and the comment block goes right after the logical
+    screen descriptor and global colour table, ahead of every frame (where readers such as Pillow look for it).
     """
     from stylegan.io.native import atomic_write
 
@@ -83,5 +84,7 @@ def add_gif_comment(path: str | Path, text: str) -> None:
     blocks = b"".join(
         bytes([len(chunk)]) + chunk for chunk in (payload[i : i + 255] for i in range(0, len(payload), 255))
     )
-    body = b"GIF89a" + data[6:-1] + b"\x21\xfe" + blocks + b"\x00\x3b"
+    packed = data[10]
+    start = 13 + (3 * 2 ** ((packed & 7) + 1) if packed & 0x80 else 0)  # header 6 + screen 7 (+ colour table)
+    body = b"GIF89a" + data[6:start] + b"\x21\xfe" + blocks + b"\x00" + data[start:]
     atomic_write(path, lambda tmp: Path(tmp).write_bytes(body))

@@ -1,0 +1,124 @@
+"""The provenance mark: payload round trip, invisibility (PSNR), survival of common laundering, no false alarms.
+
+Oracles: PSNR computed here from its definition; attacks done by Pillow/numpy (independent of the mark code); the
+payload put in is the payload expected out. Host images: AT&T faces (AT&T Laboratories Cambridge), upscaled.
+"""
+
+import binascii
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from stylegan.forensics import mark as M
+from stylegan.forensics.ecc import bits_to_int, conv_encode, crc16, int_to_bits, viterbi_decode
+
+FACES = Path("/work/shared/data/att-faces")
+if not FACES.exists():
+    FACES = Path(__file__).parents[1] / "fixtures" / "att-faces"
+FILES = sorted(FACES.glob("s*/*.pgm"))
+pytestmark = pytest.mark.skipif(not FILES, reason="AT&T faces not found")
+
+
+def face(i: int, size: int = 256, rgb: bool = False) -> np.ndarray:
+    img = Image.open(FILES[i]).resize((size, size), Image.BICUBIC)
+    if rgb:  # a colour version: tint the channels differently so R, G and B are not equal
+        g = np.asarray(img, dtype=np.float64)
+        return np.clip(np.stack([g * 1.1, g * 0.9, g * 0.7 + 30], -1), 0, 255).astype(np.uint8)
+    return np.asarray(img)
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return 10 * np.log10(255.0**2 / mse)
+
+
+def encode(x: np.ndarray, fmt: str, **kw) -> np.ndarray:
+    buf = io.BytesIO()
+    Image.fromarray(x).save(buf, fmt, **kw)
+    return np.asarray(Image.open(buf))
+
+
+def crop(x: np.ndarray, area: float = 0.8) -> np.ndarray:
+    h, w = x.shape[:2]
+    ch, cw = round(h * area**0.5), round(w * area**0.5)
+    return x[(h - ch) // 3 : (h - ch) // 3 + ch, (w - cw) // 2 : (w - cw) // 2 + cw]
+
+
+def resize(x: np.ndarray, f: float) -> np.ndarray:
+    img = Image.fromarray(x)
+    return np.asarray(img.resize((round(img.width * f), round(img.height * f)), Image.BICUBIC))
+
+
+ATTACKS = {
+    "jpeg50": lambda x: encode(x, "JPEG", quality=50),
+    "webp": lambda x: encode(x, "WEBP"),
+    "crop80": crop,
+    "rotate5": lambda x: np.asarray(Image.fromarray(x).rotate(5, resample=Image.BICUBIC)),
+    "rotate-5": lambda x: np.asarray(Image.fromarray(x).rotate(-5, resample=Image.BICUBIC)),
+    "brightness+20%": lambda x: np.clip(x * 1.2, 0, 255).astype(np.uint8),
+    "contrast-20%": lambda x: np.clip((x - x.mean()) * 0.8 + x.mean(), 0, 255).astype(np.uint8),
+    "noise0.02": lambda x: np.clip(x + np.random.default_rng(1).normal(0, 0.02 * 255, x.shape), 0, 255).astype(
+        np.uint8
+    ),
+}
+
+
+def test_crc16_matches_binascii():
+    data = b"123456789"
+    bits = np.unpackbits(np.frombuffer(data, np.uint8))
+    assert bits_to_int(crc16(bits)) == binascii.crc_hqx(data, 0xFFFF) == 0x29B1
+
+
+def test_viterbi_corrects_scattered_errors():
+    rng = np.random.default_rng(0)
+    bits = rng.integers(0, 2, 64).astype(np.uint8)
+    soft = conv_encode(bits).astype(np.float64) * 2 - 1
+    soft[rng.choice(len(soft), 6, replace=False)] *= -1  # six coded bits flipped, far enough apart on average
+    assert np.array_equal(viterbi_decode(soft), bits)
+    assert bits_to_int(int_to_bits(0xBEEF, 16)) == 0xBEEF
+
+
+@pytest.mark.parametrize("rgb", [False, True])
+def test_round_trip_and_invisible(rgb):
+    x = face(3, rgb=rgb)
+    payload = M.Payload(model=M.model_hash_prefix("ffhq"), seed=123456789)
+    y = M.embed(x, payload)
+    assert y.shape == x.shape and y.dtype == np.uint8
+    assert psnr(x, y) >= 40.0
+    found = M.detect(y)
+    assert found.found and found.payload == payload
+    assert found.bit_errors <= 10
+
+
+@pytest.mark.parametrize("attack", list(ATTACKS))
+def test_survives(attack):
+    payload = M.Payload(model=0xABC, seed=4242)
+    found = M.detect(ATTACKS[attack](M.embed(face(11, rgb=True), payload)))
+    assert found.found and found.payload == payload, found
+
+
+def test_survives_half_size_at_512():
+    payload = M.Payload(model=0x123, seed=7)
+    found = M.detect(resize(M.embed(face(5, 512), payload), 0.5))
+    assert found.found and found.payload == payload, found
+
+
+def test_unmarked_faces_give_no_detection():
+    hits = [M.detect(face(i)).found for i in range(1, 400, 40)]
+    assert not any(hits)
+
+
+def test_wrong_key_finds_nothing():
+    y = M.embed(face(2), M.Payload(seed=1))
+    assert not M.detect(y, key="another key").found
+
+
+def test_small_images_are_refused_with_one_line():
+    with pytest.raises(ValueError, match="too small"):
+        M.embed(np.zeros((64, 64), np.uint8), M.Payload())
+    assert not M.detect(np.zeros((32, 32), np.uint8)).found
+    with pytest.raises(ValueError, match="does not fit"):
+        M.Payload(seed=1 << 32)
