@@ -107,3 +107,20 @@ def test_radial_filter_is_windowed_jinc():
 
 def test_one_tap_means_no_filter():
     assert lowpass_filter(1, 2.0, 4.0, 16) is None
+
+
+@pytest.mark.parametrize("size, tu, td, up, down, padding, radial", CASES)
+def test_float64_is_exact(size, tu, td, up, down, padding, radial):
+    """In float64 every formulation (band matrices on the CPU without autograd, convolutions otherwise) must agree
+    with the definition to ~1e-12: a looser match would hide taps rounded to float32 or a misplaced gain."""
+    gen = torch.Generator().manual_seed(size)
+    x = torch.randn([2, 3, size, size + 5], generator=gen, dtype=torch.float64) * 30
+    b = torch.randn([3], generator=gen, dtype=torch.float64)
+    fu = torch.randn([tu], generator=gen, dtype=torch.float64)
+    fd = lowpass_filter(td, 3.0, 4.0, 16.0, radial=radial).double()
+    for clamp in (None, 40.0):  # 40 is active for some samples
+        args = dict(up=up, down=down, padding=padding, gain=1.3, slope=0.2, clamp=clamp)
+        want = _numpy_oracle(x.numpy(), fu.numpy(), fd.numpy(), b.numpy(), **args)
+        with torch.no_grad():
+            got = filtered_lrelu(x.contiguous(memory_format=torch.channels_last), fu, fd, b, **args)
+        np.testing.assert_allclose(got.numpy(), want, atol=1e-9 * np.abs(want).max(), rtol=0)

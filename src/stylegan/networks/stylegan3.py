@@ -316,13 +316,14 @@ class SynthesisLayer(nn.Module):
         if self.is_torgb:  # no demodulation: equalised lr and the input gain go into the styles
             styles = styles * (input_gain / math.sqrt(self.in_channels * self.conv_kernel**2))
             x = modulated_conv2d(x, self.weight, styles, demodulate=False)
-        else:  # demodulation cancels any scale of the styles: apply the input gain to the output
-            x = modulated_conv2d(x, self.weight, styles, padding=self.conv_kernel - 1) * input_gain.to(dtype)
+        else:  # demodulation cancels any scale of the styles: the input gain scales the output (with d, in place)
+            gain = input_gain.item()  # (y + bias / gain) * gain: the bias is added by the convolution too
+            x = modulated_conv2d(x, self.weight, styles, padding=self.conv_kernel - 1, bias=self.bias / gain, gain=gain)
         return filtered_lrelu(
             x,
             self.up_filter,
             self.down_filter,
-            self.bias,
+            self.bias if self.is_torgb else None,
             up=self.up_factor,
             down=self.down_factor,
             padding=self.padding,
