@@ -102,3 +102,14 @@ def test_missing_network_is_one_line(tmp_path):
         convert_model(_only_g_ema(tmp_path), tmp_path / "d.safetensors", which="D")
     with pytest.raises(ValueError, match="must end in .safetensors"):
         convert_model(FIXTURES / "sg2_tiny.pkl", tmp_path / "x.pt")
+
+
+def test_format_errors_are_one_short_line_whatever_the_file_put_in_them():
+    """A mutated pickle can put an array where a name belongs; the error stays one line of bounded length."""
+    import numpy as np
+
+    from stylegan.io import ModelFormatError
+
+    err = ModelFormatError(f"TensorFlow Network {np.arange(10_000).reshape(100, 100)!r} lacks a version")
+    assert "\n" not in str(err) and len(str(err)) <= ModelFormatError.MAX_MESSAGE
+    assert str(ModelFormatError("a\n  b")) == "a b"

@@ -7,7 +7,18 @@ from __future__ import annotations
 
 
 class ModelFormatError(ValueError):
-    """A model file is not in the expected format, or it is truncated or corrupt."""
+    """A model file is not in the expected format, or it is truncated or corrupt.
+
+    The message is folded to one line and cut to MAX_MESSAGE characters whatever a file put into it (a mutated
+    pickle can turn a name into a large array), so the CLI can always show it as it is.
+    """
+
+    MAX_MESSAGE = 300
+
+    def __init__(self, message: object = "") -> None:
+        text = " ".join(str(message).split())
+        limit = self.MAX_MESSAGE
+        super().__init__(text if len(text) <= limit else text[: limit - 3] + "...")
 
 
 class UnsafePickleError(ModelFormatError):

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from stylegan.compat.errors import ModelFormatError
+from stylegan.compat.errors import ModelFormatError, brief
 from stylegan.compat.safe_pickle import PersistentObject, TFNetworkStub, one_line, safe_load
 
 ADA_NETWORK_KEYS = ("G", "D", "G_ema", "augment_pipe")
@@ -244,7 +244,7 @@ def tf_network_record(stub: TFNetworkStub, ancestors: frozenset[int] = frozenset
     name = state.get("name")
     version, func = state.get("version"), state.get("build_func_name")
     if not isinstance(name, str) or type(version) is not int or not isinstance(func, str):
-        raise ModelFormatError(f"TensorFlow Network {name!r} lacks version, name or build_func_name")
+        raise ModelFormatError(f"TensorFlow Network {brief(name)!r} lacks version, name or build_func_name")
     components = state.get("components") or {}
     static_kwargs = state.get("static_kwargs") or {}
     if not isinstance(components, dict) or not isinstance(static_kwargs, dict):
