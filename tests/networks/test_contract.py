@@ -131,3 +131,22 @@ def test_native_round_trip(tmp_path):
         img = G(z, c)
         assert torch.equal(nets["D"](img, c), D.eval()(img, c))
     assert nets["G_ema"].config == G.config
+
+
+def test_cached_style_affines_follow_parameter_changes():
+    """Inference caches the stacked style affines; changing a weight in place (optimizer, load_state_dict) or
+    replacing it must be seen by the next pass."""
+    G, _ = _tiny("stylegan2")
+    G.eval()
+    z, c = _inputs(G)
+    with torch.no_grad():
+        before = G(z, c, noise_mode="const")
+        assert torch.equal(G(z, c, noise_mode="const"), before)  # cached path, same result
+        G.synthesis.b8.conv1.affine.weight.mul_(2)
+        changed = G(z, c, noise_mode="const")
+        assert not torch.allclose(changed, before)
+        fresh = type(G)(G.config)
+        fresh.load_state_dict(G.state_dict())
+        torch.testing.assert_close(fresh(z, c, noise_mode="const"), changed)
+        G.synthesis.b8.conv1.affine.weight = torch.nn.Parameter(G.synthesis.b8.conv1.affine.weight / 2)
+        torch.testing.assert_close(G(z, c, noise_mode="const"), before)

@@ -403,13 +403,29 @@ class SynthesisNetwork(nn.Module):
     def styles(self, ws: torch.Tensor) -> list[list[torch.Tensor]]:
         """All styles of one pass from a single matmul: per block, a list of [N, C_in] tensors."""
         layers = [layer for block in self.blocks() for layer in block.modulated_layers()]
-        weight = torch.cat([layer.affine.weight * layer.affine.weight_gain for layer in layers])  # [S, w_dim]
-        bias = torch.cat([layer.affine.bias * layer.affine.bias_gain for layer in layers])  # [S]
+        weight, bias = self._stacked_affines(layers)  # [S, w_dim], [S]
         every = ws.to(weight.dtype) @ weight.t()  # [N, num_ws, S]: each style row against every w
         index = self._style_w_index.view(1, 1, -1).expand(ws.shape[0], 1, -1)
         flat = (every.gather(1, index).squeeze(1) + bias) * self._style_gain  # [N, S]
         per_layer = iter(flat.split([layer.affine.out_features for layer in layers], dim=1))
         return [[next(per_layer) for _ in block.modulated_layers()] for block in self.blocks()]
+
+    def _stacked_affines(self, layers: list[nn.Module]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every style affine's weight [S, w_dim] and bias [S], gains applied, stacked in layer order.
+
+        Without autograd the stack is cached until a parameter changes (in place or replaced): rebuilding it costs
+        two copies of ~20 MB per pass at 1024², more than all the affines' arithmetic.
+        """
+        params = [p for layer in layers for p in (layer.affine.weight, layer.affine.bias)]
+        recording = torch.is_grad_enabled() and any(p.requires_grad for p in params)
+        key = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in params)
+        cached = getattr(self, "_affine_cache", None)
+        if not recording and cached is not None and cached[0] == key:
+            return cached[1], cached[2]
+        weight = torch.cat([layer.affine.weight * layer.affine.weight_gain for layer in layers])
+        bias = torch.cat([layer.affine.bias * layer.affine.bias_gain for layer in layers])
+        self._affine_cache = None if recording else (key, weight, bias)
+        return weight, bias
 
     def forward(
         self, ws: torch.Tensor, noise_mode: str = "random", force_fp32: bool = False, update_emas: bool = False
