@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+import stylegan.nn.filtered_lrelu as flr
 from stylegan.nn.filter_design import lowpass_filter
 from stylegan.nn.filtered_lrelu import filtered_lrelu, filtered_lrelu_reference
 
@@ -109,10 +110,12 @@ def test_one_tap_means_no_filter():
     assert lowpass_filter(1, 2.0, 4.0, 16) is None
 
 
+@pytest.mark.parametrize("max_stripes", [40, 0], ids=["bands", "convolutions"])
 @pytest.mark.parametrize("size, tu, td, up, down, padding, radial", CASES)
-def test_float64_is_exact(size, tu, td, up, down, padding, radial):
+def test_float64_is_exact(size, tu, td, up, down, padding, radial, max_stripes, monkeypatch):
     """In float64 every formulation (band matrices on the CPU without autograd, convolutions otherwise) must agree
     with the definition to ~1e-12: a looser match would hide taps rounded to float32 or a misplaced gain."""
+    monkeypatch.setattr(flr, "_MAX_STRIPES", max_stripes)
     gen = torch.Generator().manual_seed(size)
     x = torch.randn([2, 3, size, size + 5], generator=gen, dtype=torch.float64) * 30
     b = torch.randn([3], generator=gen, dtype=torch.float64)
