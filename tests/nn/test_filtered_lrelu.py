@@ -47,8 +47,10 @@ CASES = [  # (input size, up taps, down taps, up, down, padding (x0, x1, y0, y1)
 ]
 
 
+@pytest.mark.parametrize("band_threads", [0, 1024], ids=["convolutions", "bands"])
 @pytest.mark.parametrize("size, tu, td, up, down, padding, radial", CASES)
-def test_matches_definition(size, tu, td, up, down, padding, radial):
+def test_matches_definition(size, tu, td, up, down, padding, radial, band_threads, monkeypatch):
+    monkeypatch.setattr(flr, "_BAND_THREADS", band_threads)
     gen = torch.Generator().manual_seed(size + tu)
     x = torch.randn([2, 3, size, size + 3], generator=gen) * 3
     b = torch.randn([3], generator=gen)
@@ -116,6 +118,7 @@ def test_float64_is_exact(size, tu, td, up, down, padding, radial, max_stripes, 
     """In float64 every formulation (band matrices on the CPU without autograd, convolutions otherwise) must agree
     with the definition to ~1e-12: a looser match would hide taps rounded to float32 or a misplaced gain."""
     monkeypatch.setattr(flr, "_MAX_STRIPES", max_stripes)
+    monkeypatch.setattr(flr, "_BAND_THREADS", 1024)
     gen = torch.Generator().manual_seed(size)
     x = torch.randn([2, 3, size, size + 5], generator=gen, dtype=torch.float64) * 30
     b = torch.randn([3], generator=gen, dtype=torch.float64)
