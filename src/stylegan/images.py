@@ -58,7 +58,12 @@ def zoom(img: torch.Tensor, factor: int) -> torch.Tensor:
 
 
 def save_png(
-    img: torch.Tensor, path: str | Path, *, mark: bool = True, metadata: dict[str, object] | None = None
+    img: torch.Tensor,
+    path: str | Path,
+    *,
+    mark: bool = True,
+    metadata: dict[str, object] | None = None,
+    generated: bool = True,
 ) -> Path:
     """Writes one uint8 image [C, H, W] to `path` as PNG, atomically (readers never see half a file).
 
@@ -66,13 +71,18 @@ def save_png(
     `metadata` (model, seed, truncation_psi, truncation_cutoff, noise_mode, class_idx; see
     forensics.metadata.generation_metadata). With mark=True (the default) the invisible provenance mark carrying
     the model's hash prefix and the seed is embedded too, in images whose sides are all >= forensics.mark.MIN_SIDE;
-    the `stylegan:mark` chunk says whether it was. The parent folder is created. An existing file is replaced:
-    callers that must not overwrite check first.
+    the `stylegan:mark` chunk says whether it was. generated=False is for real images (a training run's grid of
+    reals): no mark, no AI-generated declaration, only the software chunk. The parent folder is created. An existing
+    file is replaced: callers that must not overwrite check first.
     """
-    from stylegan.forensics.metadata import generation_metadata, png_info
+    from stylegan.forensics.metadata import generation_metadata, png_info, software
 
-    settings = dict(metadata or {})
     pil = to_pil(img)
+    if not generated:
+        info = png_info({"Software": software()})
+        atomic_write(path, lambda tmp: pil.save(tmp, format="PNG", pnginfo=info))
+        return Path(path)
+    settings = dict(metadata or {})
     if mark:
         pil, settings["mark"] = _marked(pil, settings)
     else:

@@ -16,7 +16,8 @@ ALLOWED = {
     "networks": {"nn", "networks", "device"},
     "compat": {"compat", "networks", "nn", "device"},
     "io": {"io", "compat", "networks", "device"},
-    "images": {"io"},
+    "images": {"io", "forensics"},
+    "forensics": {"forensics", "io"},
     "data": {"data", "io", "images"},
     "distributed": set(),
 }
@@ -30,6 +31,7 @@ LIBRARY = [
     "training",
     "editing",
     "images",
+    "forensics",
     "device",
     "distributed",
 ]

@@ -103,7 +103,9 @@ def test_conditional_grayscale_model(seed, class_idx, tmp_path):
 def test_mix_equals_the_official_style_mixing(native, tmp_path):
     """Rows 0..3 with cols 4..7's styles in ws 4..7: the diagonal cells are NVIDIA's img_mix (mix_cut = 4)."""
     out = tmp_path / "fig.png"
-    res = run("mix", "--network", native, "--rows", "0-3", "--cols", "4-7", "--styles", "4-7", "--out", out)
+    res = run(
+        "mix", "--network", native, "--rows", "0-3", "--cols", "4-7", "--styles", "4-7", "--out", out, "--no-mark"
+    )
     assert res.exit_code == 0, res.output
     assert int(OFFICIAL["mix_cut"]) == 4 and int(OFFICIAL["num_ws"]) == 8
     fig = png(out)

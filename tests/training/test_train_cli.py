@@ -109,3 +109,17 @@ def test_cpu_run_says_its_size_and_suggests_the_cpu_recipe(faces, tmp_path, tiny
     tiny: list[str] = []
     setup_run(tiny_options(data=str(faces), outdir=str(tmp_path)), ProcessInfo(), say=tiny.append)
     assert tiny[1].startswith("CPU run: --cfg auto at 16x16") and CPU_RECIPE not in tiny[1]
+
+
+def test_the_grid_of_reals_is_not_declared_generated(faces, tmp_path, tiny_options):
+    """reals.png shows training images: no provenance mark and no AI-generated metadata on it."""
+    import PIL.Image
+
+    from stylegan.distributed import ProcessInfo
+    from stylegan.forensics.metadata import read_metadata, says_generated
+    from stylegan.training.loop import setup_run
+
+    run = setup_run(tiny_options(data=str(faces), outdir=str(tmp_path)), ProcessInfo(), say=lambda line: None)
+    chunks = read_metadata(PIL.Image.open(run.run_dir / "reals.png"))
+    assert chunks.get("Software", "").startswith("stylegan") and not says_generated(chunks)
+    assert not any(key.startswith("stylegan:") for key in chunks)

@@ -412,7 +412,7 @@ def start_run_dir(run: Run) -> None:
     atomic_write(run.run_dir / "config.json", lambda tmp: Path(tmp).write_text(json.dumps(config, indent=2)))
     idx = np.random.default_rng(run.opts.seed).permutation(len(run.dataset))[: _grid_count(run)]
     reals = torch.from_numpy(np.stack([run.dataset.image(int(i)) for i in idx]))
-    save_png(tile(reals, cols=_grid_cols(len(reals)), fill=0), run.run_dir / "reals.png")
+    save_png(tile(reals, cols=_grid_cols(len(reals)), fill=0), run.run_dir / "reals.png", generated=False)
 
 
 def _hyper_dict(run: Run) -> dict:
