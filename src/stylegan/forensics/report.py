@@ -21,7 +21,7 @@ def load_image(path: str | Path) -> tuple[np.ndarray, dict[str, str]]:
     """
     path = Path(path)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(record=False):  # a bomb warning becomes an error for this read only
             warnings.simplefilter("error", PIL.Image.DecompressionBombWarning)
             with PIL.Image.open(path) as img:
                 if img.width * img.height > MAX_PIXELS:
