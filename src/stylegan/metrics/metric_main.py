@@ -221,17 +221,22 @@ def _real_and_gen(spec: MetricSpec, opts: MetricOptions, num_gen: int) -> tuple[
             **opts.shard,
         )
     if gen_key not in opts._features:
-        opts._features[gen_key] = feat.generated_features(
-            det,
-            opts.G,
-            num=num_gen,
-            batch_size=opts.batch_size,
-            device=opts.device,
-            seed=opts.seed,
-            progress=opts.progress,
-            **opts.shard,
-        )
+        opts._features[gen_key] = _generated_features(det, opts, num_gen)
     return opts._features[real_key], opts._features[gen_key]
+
+
+def _generated_features(det, opts: MetricOptions, num_gen: int):
+    """The detector's features of num_gen images of opts.G (this rank's share), seeded by opts.seed."""
+    return feat.generated_features(
+        det,
+        opts.G,
+        num=num_gen,
+        batch_size=opts.batch_size,
+        device=opts.device,
+        seed=opts.seed,
+        progress=opts.progress,
+        **opts.shard,
+    )
 
 
 def _run_fid(name: str, spec: MetricSpec, opts: MetricOptions, num_gen: int) -> dict:
@@ -262,16 +267,7 @@ def _run_is(name: str, spec: MetricSpec, opts: MetricOptions, num_gen: int) -> d
     from stylegan.metrics.inception_score import inception_score
 
     det = opts.detector(spec.detector)
-    logits = feat.generated_features(
-        det,
-        opts.G,
-        num=num_gen,
-        batch_size=opts.batch_size,
-        device=opts.device,
-        seed=opts.seed,
-        progress=opts.progress,
-        **opts.shard,
-    )
+    logits = _generated_features(det, opts, num_gen)
     if opts.rank != 0:
         return {}
     mean, std = inception_score(logits, **spec.options)
