@@ -245,6 +245,15 @@ def test_interpolation_mp4(model, tmp_path):
         return
     assert res.exit_code == 0, res.output
     assert out.stat().st_size > 0
+    import subprocess
+
+    dump = subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(out), "-f", "ffmetadata", "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "trainedAlgorithmicMedia" in dump and "stylegan:seed" not in dump  # provenance, no per-image seed
 
 
 def test_layer_groups_follow_the_paper():

@@ -323,6 +323,10 @@ def interpolate(
     if out.suffix.lower() not in (".gif", ".mp4"):
         raise click.ClickException(f"--out {out}: use a .gif or .mp4 file name")
     G, dev, psi, cutoff = _setup(network, device, truncation_psi, truncation_cutoff, out, force)
+    from stylegan.forensics.metadata import add_gif_comment, comment_text, generation_metadata
+
+    meta = image_metadata(network, psi, cutoff, noise_mode, class_idx)
+    comment = comment_text(generation_metadata(**meta, mark="none (video frames)"))
     with user_errors():
         count = write_video(
             interpolation_frames(
@@ -337,10 +341,8 @@ def interpolate(
             ),
             out,
             fps=fps,
+            comment=comment,
         )
         if out.suffix.lower() == ".gif":
-            from stylegan.forensics.metadata import add_gif_comment, comment_text, generation_metadata
-
-            meta = image_metadata(network, psi, cutoff, noise_mode, class_idx)
-            add_gif_comment(out, comment_text(generation_metadata(**meta, mark="none (video frames)")))
+            add_gif_comment(out, comment)
     click.echo(f"wrote {out} ({count} frames)")

@@ -323,17 +323,19 @@ def interpolation_frames(
         yield synthesize(G, keys[-1:], noise_mode=noise_mode)[0]
 
 
-def write_video(frames: Iterable[torch.Tensor], path: str | Path, fps: int = 24) -> int:
+def write_video(frames: Iterable[torch.Tensor], path: str | Path, fps: int = 24, *, comment: str | None = None) -> int:
     """Writes frames uint8 [C, H, W] to a .gif (Pillow) or .mp4 (imageio-ffmpeg, optional), atomically.
 
-    Returns the number of frames. The parent folder is created; an existing file is replaced.
+    comment: for .mp4, stored as the container's `comment` metadata (provenance; GIFs get theirs from
+    forensics.metadata.add_gif_comment). Returns the number of frames. The parent folder is created; an existing
+    file is replaced.
     """
     path = Path(path)
     kind = path.suffix.lower()
     if kind not in (".gif", ".mp4"):
         raise ValueError(f"{path.name}: the video must be .gif or .mp4")
     if kind == ".mp4":
-        return _write_mp4(frames, path, fps)
+        return _write_mp4(frames, path, fps, comment)
     pictures = [to_pil(frame) for frame in frames]
     if not pictures:
         raise ValueError("no frames to write")
@@ -347,7 +349,7 @@ def write_video(frames: Iterable[torch.Tensor], path: str | Path, fps: int = 24)
     return len(pictures)
 
 
-def _write_mp4(frames: Iterable[torch.Tensor], path: Path, fps: int) -> int:
+def _write_mp4(frames: Iterable[torch.Tensor], path: Path, fps: int, comment: str | None) -> int:
     """H.264 through imageio-ffmpeg's pipe; frames are streamed, not held in memory."""
     try:
         import imageio_ffmpeg
@@ -363,9 +365,8 @@ def _write_mp4(frames: Iterable[torch.Tensor], path: Path, fps: int) -> int:
                 rgb = frame.expand(3, -1, -1).permute(1, 2, 0).contiguous().numpy()  # [H, W, 3]; grey repeated
                 if writer is None:
                     size = (rgb.shape[1], rgb.shape[0])
-                    writer = imageio_ffmpeg.write_frames(
-                        tmp, size, fps=fps, macro_block_size=1, output_params=["-f", "mp4"]
-                    )
+                    params = ["-f", "mp4"] + ([] if comment is None else ["-metadata", f"comment={comment}"])
+                    writer = imageio_ffmpeg.write_frames(tmp, size, fps=fps, macro_block_size=1, output_params=params)
                     writer.send(None)  # start the encoder
                 writer.send(rgb)
                 count += 1
