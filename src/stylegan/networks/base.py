@@ -13,6 +13,11 @@ from torch import nn
 NOISE_MODES = ("random", "const", "none")
 
 
+def check_resolution(img_resolution: int) -> None:
+    if img_resolution < 4 or img_resolution & (img_resolution - 1):
+        raise ValueError(f"img_resolution must be a power of two >= 4, got {img_resolution}")
+
+
 def check_noise_mode(noise_mode: str) -> None:
     if noise_mode not in NOISE_MODES:
         raise ValueError(f"noise_mode must be one of {', '.join(NOISE_MODES)}, got {noise_mode!r}")

@@ -27,6 +27,7 @@ from stylegan.networks.base import (
     StyleGenerator,
     add_stages,
     check_noise_mode,
+    check_resolution,
     check_ws,
     stages,
     track_mean,
@@ -42,8 +43,7 @@ FUSED_THRESHOLD = 128  # the official 'auto': fused resampling convs for layers 
 
 
 def _check_common(img_resolution: int, fused_scale, activation: str) -> None:
-    if img_resolution < 4 or img_resolution & (img_resolution - 1):
-        raise ValueError(f"img_resolution must be a power of two >= 4, got {img_resolution}")
+    check_resolution(img_resolution)
     if fused_scale not in ("auto", True, False):
         raise ValueError(f"fused_scale must be 'auto', True or False, got {fused_scale!r}")
     if activation not in ACTIVATIONS:

@@ -24,6 +24,7 @@ from stylegan.networks.base import (
     StyleGenerator,
     add_stages,
     check_noise_mode,
+    check_resolution,
     check_ws,
     stages,
     track_mean,
@@ -36,11 +37,6 @@ from stylegan.nn.upfirdn2d import downsample2d, setup_filter, upsample2d
 
 ARCHITECTURES = ("orig", "skip", "resnet")
 SQRT_HALF = math.sqrt(0.5)  # residual branches are summed with this gain to keep the variance
-
-
-def _check_resolution(img_resolution: int) -> None:
-    if img_resolution < 4 or img_resolution & (img_resolution - 1):
-        raise ValueError(f"img_resolution must be a power of two >= 4, got {img_resolution}")
 
 
 def _check_choice(name: str, value: str, choices) -> None:
@@ -89,7 +85,7 @@ class GeneratorConfig:
     family: str = field(default="stylegan2", init=False)
 
     def __post_init__(self):
-        _check_resolution(self.img_resolution)
+        check_resolution(self.img_resolution)
         _check_choice("architecture", self.architecture, ARCHITECTURES)
         _check_choice("activation", self.activation, ACTIVATIONS)
         if min(self.z_dim, self.c_dim, self.mapping_layers) < 0 or min(self.w_dim, self.img_channels) <= 0:
@@ -138,7 +134,7 @@ class DiscriminatorConfig:
     family: str = field(default="stylegan2", init=False)
 
     def __post_init__(self):
-        _check_resolution(self.img_resolution)
+        check_resolution(self.img_resolution)
         _check_choice("architecture", self.architecture, ARCHITECTURES)
         _check_choice("activation", self.activation, ACTIVATIONS)
         object.__setattr__(self, "resample_filter", tuple(float(v) for v in self.resample_filter))

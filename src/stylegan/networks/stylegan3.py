@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from stylegan.device import activation_format, block_dtype
-from stylegan.networks.base import StyleGenerator, check_noise_mode, check_ws
+from stylegan.networks.base import StyleGenerator, check_noise_mode, check_resolution, check_ws
 from stylegan.networks.stylegan2 import MappingConfig, MappingNetwork
 from stylegan.nn.conv import modulated_conv2d
 from stylegan.nn.filter_design import lowpass_filter
@@ -69,8 +69,7 @@ class GeneratorConfig:
     family: str = field(default="stylegan3", init=False)
 
     def __post_init__(self):
-        if self.img_resolution < 4 or self.img_resolution & (self.img_resolution - 1):
-            raise ValueError(f"img_resolution must be a power of two >= 4, got {self.img_resolution}")
+        check_resolution(self.img_resolution)
         if min(self.w_dim, self.img_channels, self.channel_base, self.channel_max, self.num_layers) <= 0:
             raise ValueError("w_dim, img_channels, channel_base, channel_max and num_layers must be positive")
         if min(self.z_dim, self.c_dim, self.mapping_layers) < 0 or self.z_dim + self.c_dim == 0:
