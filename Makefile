@@ -11,7 +11,7 @@ $(BIN)/.installed: pyproject.toml Makefile
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q "$(TORCH_PIN)"
-	$(BIN)/pip install -q -e ".[dev,metrics,video,serve]"
+	$(BIN)/pip install -q -e ".[dev,metrics,video,serve,faces,c2pa]"
 	# Test oracles (pytorch-fid, lpips and torchvision's model code), without their dependencies so torch stays
 	# as installed. Without them their tests skip; with CI=true that is an error.
 	$(BIN)/pip install -q --no-deps pytorch-fid==0.3.0 lpips==0.1.4 \
