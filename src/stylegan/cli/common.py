@@ -150,6 +150,41 @@ mark_option = click.option(
 )
 
 
+def sign_options(command: Callable) -> Callable:
+    """--sign-cert and --sign-key: a signed C2PA manifest in every PNG written (the c2pa extra)."""
+    command = click.option(
+        "--sign-key", type=click.Path(path_type=Path), default=None, help="PEM private key for --sign-cert."
+    )(command)
+    return click.option(
+        "--sign-cert",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="PEM certificate chain (end-entity first): add a signed C2PA manifest to each PNG (needs --sign-key and "
+        "pip install stylegan[c2pa]).",
+    )(command)
+
+
+def load_signing(sign_cert: Path | None, sign_key: Path | None):
+    """The C2PA credentials for --sign-cert/--sign-key (None when neither is given), checked before any work."""
+    if sign_cert is None and sign_key is None:
+        return None
+    if sign_cert is None or sign_key is None:
+        raise click.ClickException("--sign-cert and --sign-key go together; give both")
+    from stylegan.forensics.c2pa import load_credentials
+
+    with user_errors():
+        return load_credentials(sign_cert, sign_key)
+
+
+def sign_written(path: Path, credentials) -> None:
+    """Adds the signed C2PA manifest to a PNG just written (no-op without credentials)."""
+    if credentials is not None:
+        from stylegan.forensics.c2pa import sign_file
+
+        with user_errors():
+            sign_file(path, credentials)
+
+
 def image_metadata(network, truncation_psi=None, truncation_cutoff=None, noise_mode=None, class_idx=None) -> dict:
     """The settings save_png records in every image's metadata (and the model field the mark's payload hashes)."""
     return {

@@ -12,12 +12,15 @@ from stylegan.cli.common import (
     device_option,
     image_metadata,
     load_G_and_truncation,
+    load_signing,
     mark_option,
     network_option,
     noise_option,
     out_option,
     parse_seeds,
     refuse_existing,
+    sign_options,
+    sign_written,
     trunc_option,
     user_errors,
 )
@@ -46,6 +49,7 @@ from stylegan.cli.common import (
 )
 @click.option("--rotate", type=float, default=0.0, show_default=True, help="StyleGAN3: turn the content (degrees).")
 @mark_option
+@sign_options
 @device_option
 def generate(
     network,
@@ -59,13 +63,16 @@ def generate(
     translate,
     rotate,
     no_mark,
+    sign_cert,
+    sign_key,
     device,
 ):
     """Generate one PNG per seed (seed0000.png, ...) into --outdir.
 
     Like NVIDIA's generate.py, an existing seedNNNN.png for the same seed is replaced; other files are kept.
     Each image carries an invisible provenance mark (model hash prefix and seed; `stylegan detect` reads it) and PNG
-    metadata (model, seed, settings, AI-generated); --no-mark leaves out the mark, not the metadata.
+    metadata (model, seed, settings, AI-generated); --no-mark leaves out the mark, not the metadata. With
+    --sign-cert/--sign-key each PNG also gets a signed C2PA manifest (content credentials).
 
     \b
     Examples:
@@ -77,6 +84,7 @@ def generate(
     from stylegan.images import save_png, tile
 
     seed_list = parse_seeds(seeds)
+    credentials = load_signing(sign_cert, sign_key)
     shift = _parse_pair(translate, "--translate")
     if outdir.exists() and not outdir.is_dir():
         raise click.ClickException(f"--outdir {outdir} is a file; give a folder name")
@@ -99,10 +107,14 @@ def generate(
         )
         meta = image_metadata(network, truncation_psi, truncation_cutoff, noise_mode, class_idx)
         for seed, img in zip(seed_list, images, strict=True):
-            save_png(img, outdir / f"seed{seed:04d}.png", mark=not no_mark, metadata={**meta, "seed": seed})
+            path = save_png(img, outdir / f"seed{seed:04d}.png", mark=not no_mark, metadata={**meta, "seed": seed})
+            sign_written(path, credentials)
         if grid:
-            save_png(tile(images, pad=PAD), outdir / "grid.png", mark=not no_mark, metadata=meta)
-    click.echo(f"wrote {len(images)} images to {outdir}" + (" and grid.png" if grid else ""))
+            sign_written(
+                save_png(tile(images, pad=PAD), outdir / "grid.png", mark=not no_mark, metadata=meta), credentials
+            )
+    signed = " (C2PA-signed)" if credentials is not None else ""
+    click.echo(f"wrote {len(images)} images to {outdir}" + (" and grid.png" if grid else "") + signed)
 
 
 def _parse_pair(text: str, flag: str) -> tuple[float, float]:
