@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from stylegan.data.images import RESIZE_FILTERS, TRANSFORMS
+from stylegan.data.images import RESIZE_FILTERS
+from stylegan.data.tool import DATASET_TRANSFORMS
 
 
 @click.command()
@@ -20,11 +21,12 @@ from stylegan.data.images import RESIZE_FILTERS, TRANSFORMS
 @click.option("--resolution", required=True, type=int, help="Output side in pixels, a power of two.")
 @click.option(
     "--transform",
-    type=click.Choice(TRANSFORMS),
+    type=click.Choice(DATASET_TRANSFORMS),
     default="center-crop",
     show_default=True,
     help="How non-square images become square: central square, central 4:3 band padded "
-    "top and bottom, or the whole image padded with black.",
+    "top and bottom, the whole image padded with black, or align-face: the largest face, aligned as FFHQ was "
+    "(needs the faces extra; images without a face are skipped and listed).",
 )
 @click.option(
     "--channels",
@@ -53,6 +55,7 @@ def dataset(source, dest, resolution, transform, channels, max_images, resize_fi
     Examples:
       stylegan dataset --source ~/photos --dest faces64.zip --resolution 64 --transform center-crop
       stylegan dataset --source fashion-mnist --dest fmnist32.zip --resolution 32
+      stylegan dataset --source att-faces --dest faces64.zip --resolution 64 --transform align-face
     """
     from stylegan.data import DatasetError, DestinationExistsError, make_dataset
 

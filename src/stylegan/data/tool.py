@@ -28,6 +28,9 @@ from stylegan.data.images import (
     to_channels,
 )
 
+FACE_TRANSFORM = "align-face"  # detect the largest face and align it as FFHQ was aligned (stylegan.faces)
+DATASET_TRANSFORMS = (*TRANSFORMS, FACE_TRANSFORM)
+
 # One item of a source: (name, a function returning the decoded image, label or None).
 Item = tuple[str, Callable[[], PIL.Image.Image], "int | list[float] | None"]
 
@@ -77,8 +80,10 @@ def make_dataset(
         dest: a .zip path, or a folder (which must be empty or absent). Written to a temporary name first and
             renamed at the end, so an interrupted run leaves no partial dataset.
         resolution: output side, a power of two.
-        transform: how non-square images become square: 'center-crop', 'center-crop-wide', 'pad', or None
-            (non-square images are then an error).
+        transform: how non-square images become square: 'center-crop', 'center-crop-wide', 'pad', None
+            (non-square images are then an error), or 'align-face': the largest face of each image, aligned the
+            FFHQ way (needs the `faces` extra; images without a face are skipped and listed; `resize_filter`
+            does not apply).
         channels: 1 or 3; None takes the count most source images have.
         max_images: stop after writing this many images.
         resize_filter: 'lanczos' (default) or 'box' (NVIDIA's choice for its FID numbers when downscaling
@@ -94,16 +99,18 @@ def make_dataset(
     dest = os.fspath(dest)
     writer = _Writer(dest, overwrite)
     items, report = _open_source(source, dest, resolution, channels)
+    shape = _face_shaper(resolution) if transform == FACE_TRANSFORM else (
+        lambda img: make_square(img, resolution, transform, resize_filter))
     with writer:
         for name, load, label in items:
             if max_images is not None and report.num_images >= max_images:
                 break
             try:
-                img = to_channels(load(), report.channels)
+                img = shape(to_channels(load(), report.channels))
             except (OSError, ValueError, SyntaxError) as err:
                 report.skipped.append((name, str(err) or type(err).__name__))
                 continue
-            writer.add(make_square(img, resolution, transform, resize_filter), label)
+            writer.add(img, label)
             report.num_images += 1
         if report.num_images == 0:
             raise DatasetError(
@@ -113,10 +120,25 @@ def make_dataset(
     return report
 
 
+def _face_shaper(resolution: int) -> Callable[[PIL.Image.Image], PIL.Image.Image]:
+    """image -> its largest face aligned at resolution² (same channels); FaceError (a ValueError) when none."""
+    from stylegan.faces import align_faces, to_hwc
+    from stylegan.faces.photo import hwc_to_pil
+
+    return lambda img: hwc_to_pil(align_faces(to_hwc(img), resolution=resolution, largest=True)[0].image)
+
+
 def _check_options(resolution, transform, channels, max_images, resize_filter) -> None:
     check_resolution(resolution)
-    if transform not in (None, *TRANSFORMS):
-        raise DatasetError(f"unknown transform {transform!r}; choose one of {', '.join(TRANSFORMS)}")
+    if transform not in (None, *DATASET_TRANSFORMS):
+        raise DatasetError(f"unknown transform {transform!r}; choose one of {', '.join(DATASET_TRANSFORMS)}")
+    if transform == FACE_TRANSFORM:
+        from stylegan.faces import FacesUnavailableError, require_faces
+
+        try:
+            require_faces()
+        except FacesUnavailableError as err:
+            raise DatasetError(str(err)) from None
     if channels not in (None, 1, 3):
         raise DatasetError(f"channels must be 1 or 3, got {channels}")
     if max_images is not None and max_images < 1:

@@ -1,0 +1,128 @@
+"""Face detection and 5-point landmarks with dlib, and the eye and mouth positions alignment needs.
+
+dlib's 5-point model marks the two corners of each eye and the base of the nose. FFHQ's alignment also needs the
+mouth centre, which this model does not mark: `Face.mouth` estimates it on the line from the midpoint of the eyes
+through the base of the nose, MOUTH_RATIO times as far (see docs/faces.md for the proportions behind it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import PIL.Image
+
+from stylegan.faces import models
+from stylegan.faces.photo import to_hwc
+
+# Distance eye line -> mouth corners over eye line -> nose base (subnasale), from adult anthropometric means
+# (Farkas 1994): nasal height n-sn ~ 52 mm less ~ 9 mm from nasion down to the eye corners, gives ~ 43 mm to the
+# subnasale; the upper lip sn-sto adds ~ 21 mm to the mouth line: 64 / 43 ~ 1.5.
+MOUTH_RATIO = 1.5
+DETECT_SIDE = 1024  # longer side of the image the detector scans (larger photos are scanned downscaled)
+BORDER = 0.25  # edge-replicated border added before detection, as a fraction of the shorter side
+
+
+@dataclass(frozen=True)
+class Face:
+    """One detected face in photo coordinates (x, y in pixels, pixel centres at integers).
+
+    box: (left, top, right, bottom) of the detector's square; score: the detector's confidence (HOG: SVM margin,
+    > 0; CNN: its confidence); landmarks: [5, 2] in dlib's order: the outer and inner corner of the eye on the
+    image's right, the outer and inner corner of the eye on the image's left, the base of the nose.
+    """
+
+    box: tuple[float, float, float, float]
+    score: float
+    landmarks: np.ndarray
+
+    @property
+    def area(self) -> float:
+        """Area of the box in pixels²."""
+        return (self.box[2] - self.box[0]) * (self.box[3] - self.box[1])
+
+    @property
+    def eye_left(self) -> np.ndarray:
+        """Centre [2] of the eye on the image's left (the person's right eye)."""
+        return self.landmarks[2:4].mean(axis=0)
+
+    @property
+    def eye_right(self) -> np.ndarray:
+        """Centre [2] of the eye on the image's right."""
+        return self.landmarks[0:2].mean(axis=0)
+
+    @property
+    def nose(self) -> np.ndarray:
+        """Base of the nose [2]."""
+        return self.landmarks[4]
+
+    @property
+    def mouth(self) -> np.ndarray:
+        """Estimated centre [2] of the mouth: MOUTH_RATIO times eye-midpoint -> nose base, from the eye midpoint."""
+        eyes = (self.eye_left + self.eye_right) / 2
+        return eyes + MOUTH_RATIO * (self.nose - eyes)
+
+
+def detect_faces(image, *, detector: str = "hog", upsample: int | None = None) -> list[Face]:
+    """All faces in a photo, largest first, each with its box, score and 5 landmarks.
+
+    Args:
+        image: uint8 [H, W, C] (C = 1 or 3), a PIL image, or a torch uint8 tensor [C, H, W].
+        detector: 'hog' (dlib's built-in frontal detector, fast, the default) or 'cnn' (dlib's MMOD model,
+            ~0.5 s per image on a CPU, finds more turned and smaller faces).
+        upsample: how many times the detector doubles the image; None picks 2 for images up to 512 px, else 1
+            (HOG finds faces down to ~80 px / 2**upsample).
+
+    Returns:
+        A list of Face, empty when there is none.
+    """
+    arr = to_hwc(image)
+    scan, scale = _detection_image(arr)
+    pad = round(BORDER * min(scan.shape[:2]))
+    padded = np.pad(scan, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
+    if upsample is None:
+        upsample = 2 if max(scan.shape[:2]) <= 512 else 1
+    boxes = [((l - pad) / scale, (t - pad) / scale, (r - pad) / scale, (b - pad) / scale, s)
+             for l, t, r, b, s in _run_detector(padded, detector, upsample)]
+    height, width = arr.shape[:2]
+    inside = [b for b in boxes if 0 <= (b[0] + b[2]) / 2 < width and 0 <= (b[1] + b[3]) / 2 < height]
+    faces = [Face(box=b[:4], score=b[4], landmarks=_landmarks(arr, b[:4])) for b in inside]
+    return sorted(faces, key=lambda f: f.area, reverse=True)
+
+
+def _detection_image(arr: np.ndarray) -> tuple[np.ndarray, float]:
+    """The photo as the detector scans it: [h, w] uint8 grey (HOG works on grey), at most DETECT_SIDE long."""
+    grey = arr[:, :, 0] if arr.shape[2] == 1 else np.asarray(PIL.Image.fromarray(arr).convert("L"))
+    scale = min(1.0, DETECT_SIDE / max(grey.shape))
+    if scale < 1:
+        size = (round(grey.shape[1] * scale), round(grey.shape[0] * scale))
+        grey = np.asarray(PIL.Image.fromarray(grey).resize(size, PIL.Image.Resampling.BOX))
+    return np.ascontiguousarray(grey[:, :, None]), scale
+
+
+def _run_detector(grey: np.ndarray, detector: str, upsample: int) -> list[tuple[float, ...]]:
+    """(left, top, right, bottom, score) in the coordinates of `grey` [h, w, 1]."""
+    img = np.ascontiguousarray(grey[:, :, 0])
+    if detector == "hog":
+        rects, scores, _ = models.hog_detector().run(img, upsample, 0.0)
+        return [(r.left(), r.top(), r.right(), r.bottom(), float(s)) for r, s in zip(rects, scores, strict=True)]
+    if detector == "cnn":
+        found = models.cnn_detector()(np.repeat(grey, 3, axis=2), upsample)
+        return [(d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom(), float(d.confidence)) for d in found]
+    raise models.FaceError(f"unknown detector {detector!r}; choose 'hog' or 'cnn'")
+
+
+def _landmarks(arr: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    """The 5 landmarks [5, 2] (float) inside `box`, predicted on the full-resolution photo."""
+    dlib = models.dlib_module()
+    rect = dlib.rectangle(*(round(v) for v in box))
+    img = arr[:, :, 0] if arr.shape[2] == 1 else arr
+    shape = models.landmark_predictor()(np.ascontiguousarray(img), rect)
+    return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
+
+
+def dlib_shape(face: Face):
+    """The face as a dlib full_object_detection (what dlib's face-recognition model takes)."""
+    dlib = models.dlib_module()
+    rect = dlib.rectangle(*(round(v) for v in face.box))
+    return dlib.full_object_detection(rect, [dlib.point(round(x), round(y)) for x, y in face.landmarks])
