@@ -6,6 +6,7 @@ snapshots and the editing tools use them; a grid or a figure is one image [C, H,
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 
@@ -65,31 +66,47 @@ def save_png(
     metadata: dict[str, object] | None = None,
     generated: bool = True,
 ) -> Path:
-    """Writes one uint8 image [C, H, W] to `path` as PNG, atomically (readers never see half a file).
+    """Writes one uint8 image [C, H, W] to `path` as PNG (see png_bytes), atomically: readers never see half a file.
 
-    Every image is declared AI-generated: PNG text chunks with the software, the IPTC source type and the settings in
-    `metadata` (model, seed, truncation_psi, truncation_cutoff, noise_mode, class_idx; see
-    forensics.metadata.generation_metadata). With mark=True (the default) the invisible provenance mark carrying
-    the model's hash prefix and the seed is embedded too, in images whose sides are all >= forensics.mark.MIN_SIDE;
-    the `stylegan:mark` chunk says whether it was. generated=False is for real images (a training run's grid of
-    reals): no mark, no AI-generated declaration, only the software chunk. The parent folder is created. An existing
-    file is replaced: callers that must not overwrite check first.
+    The parent folder is created. An existing file is replaced: callers that must not overwrite check first.
+    """
+    data = png_bytes(img, mark=mark, metadata=metadata, generated=generated)
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+    return Path(path)
+
+
+def png_bytes(
+    img: torch.Tensor,
+    *,
+    mark: bool = True,
+    metadata: dict[str, object] | None = None,
+    generated: bool = True,
+    compress_level: int = 6,
+) -> bytes:
+    """One uint8 image [C, H, W] as the contents of a PNG file, declared AI-generated.
+
+    PNG text chunks carry the software, the IPTC source type and the settings in `metadata` (model, seed,
+    truncation_psi, truncation_cutoff, noise_mode, class_idx; see forensics.metadata.generation_metadata). With
+    mark=True (the default) the invisible provenance mark carrying the model's hash prefix and the seed is embedded
+    too, in images whose sides are all >= forensics.mark.MIN_SIDE; the `stylegan:mark` chunk says whether it was.
+    generated=False is for real images (a training run's grid of reals, an aligned photo): no mark, no AI-generated
+    declaration, only the software chunk. compress_level 1 is for bytes that only cross the loopback.
     """
     from stylegan.forensics.metadata import generation_metadata, png_info, software
 
     pil = to_pil(img)
     if not generated:
         info = png_info({"Software": software()})
-        atomic_write(path, lambda tmp: pil.save(tmp, format="PNG", pnginfo=info))
-        return Path(path)
-    settings = dict(metadata or {})
-    if mark:
-        pil, settings["mark"] = _marked(pil, settings)
     else:
-        settings["mark"] = "off (--no-mark)"
-    info = png_info(generation_metadata(**settings))
-    atomic_write(path, lambda tmp: pil.save(tmp, format="PNG", pnginfo=info))
-    return Path(path)
+        settings = dict(metadata or {})
+        if mark:
+            pil, settings["mark"] = _marked(pil, settings)
+        else:
+            settings["mark"] = "off (--no-mark)"
+        info = png_info(generation_metadata(**settings))
+    buf = io.BytesIO()
+    pil.save(buf, format="PNG", pnginfo=info, compress_level=compress_level)
+    return buf.getvalue()
 
 
 def _marked(pil: PIL.Image.Image, settings: dict[str, object]) -> tuple[PIL.Image.Image, str]:

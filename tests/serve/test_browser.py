@@ -122,7 +122,8 @@ def test_mix_view_renders_the_grid(page):
     page.locator("#tabs button[data-view=mix]").click()
     w, h, grid = shown(page, "mix", "styles=0-2")
     assert (w, h) == (5 * 32 + 4 * 2, 5 * 32 + 4 * 2)  # 4 row and 4 column seeds, plus the sources, 2-pixel gaps
-    assert (grid[:32, :32, :3] == 255).all()  # the empty corner
+    corner = grid[:32, :32, :3]  # the empty corner: white, give or take the provenance mark (a few levels)
+    assert corner.min() > 225 and corner.mean() > 250
     assert grid[:, :, :3].std() > 10  # faces of clothing, not a blank canvas
     assert cli(page, "mix").startswith("stylegan mix --rows 85,100,75,458 --cols 55,821,1789,293 --styles 0-2")
 

@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from stylegan.cli.main import main
+from stylegan.forensics import mark
 
 ALIVE = "/api/generate.png?seed=1"
 
@@ -110,6 +111,15 @@ def test_mix_equals_what_its_cli_line_writes(server, tmp_path, monkeypatch):
     assert args[:2] == ["stylegan", "mix"] and args[args.index("--styles") + 1] == "0-3"
     run_cli(args, tmp_path, monkeypatch)
     np.testing.assert_array_equal(grid, pixels((tmp_path / "mixing.png").read_bytes()))
+
+
+def test_served_images_carry_the_provenance_mark_and_metadata(server):
+    small = Image.open(io.BytesIO(server.get("/api/generate.png?seed=7&psi=0.5").body))
+    assert small.text["DigitalSourceType"].endswith("trainedAlgorithmicMedia")
+    assert small.text["stylegan:seed"] == "7" and small.text["stylegan:truncation_psi"] == "0.5"
+    assert small.text["stylegan:mark"].startswith("none")  # 32x32: too small for the mark, metadata only
+    grid = Image.open(io.BytesIO(server.get("/api/mix.png?rows=1,2,3,4&cols=5,6,7,8").body))
+    assert min(grid.size) >= mark.MIN_SIDE and grid.text["stylegan:mark"].startswith("v1")
 
 
 def test_mix_defaults_to_the_coarse_layers(server):

@@ -15,9 +15,19 @@ from stylegan.io.errors import ModelFormatError
 from stylegan.io.read import check_file, read_networks
 
 DEFAULT_MODEL_NAME = "default.safetensors"
+# Models shipped inside the package, by the name --network takes (each has a card in assets/MODEL_CARD.md).
+BUILTIN_MODELS = {"default": DEFAULT_MODEL_NAME, "faces": "faces.safetensors"}
 ModelSpec = str | os.PathLike | None
 
-__all__ = ["default_model_path", "load_discriminator", "load_generator", "load_networks", "sniff_format"]
+__all__ = [
+    "BUILTIN_MODELS",
+    "builtin_model_path",
+    "default_model_path",
+    "load_discriminator",
+    "load_generator",
+    "load_networks",
+    "sniff_format",
+]
 
 
 def default_model_path() -> Path:
@@ -25,8 +35,19 @@ def default_model_path() -> Path:
     return Path(str(resources.files("stylegan") / "assets" / DEFAULT_MODEL_NAME))
 
 
+def builtin_model_path(name: str) -> Path | None:
+    """The file of a built-in model name ('default', 'faces'), or None if `name` is not one shipped here."""
+    filename = BUILTIN_MODELS.get(name)
+    path = None if filename is None else Path(str(resources.files("stylegan") / "assets" / filename))
+    return path if path is not None and path.is_file() else None
+
+
 def _local(path: ModelSpec) -> Path:
-    return check_file(default_model_path()) if path is None else resolve_model(path)
+    """A local file for a model spec: None is the default model; a built-in name wins unless a file has that name."""
+    if path is None:
+        return check_file(default_model_path())
+    builtin = builtin_model_path(path) if isinstance(path, str) and not Path(path).exists() else None
+    return check_file(builtin) if builtin is not None else resolve_model(path)
 
 
 def load_networks(path: ModelSpec = None) -> dict[str, nn.Module]:

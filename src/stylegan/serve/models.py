@@ -8,7 +8,6 @@ transform is put back afterwards, so nothing of one request leaks into the next.
 from __future__ import annotations
 
 import contextlib
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -17,9 +16,9 @@ from torch import nn
 
 from stylegan.editing.figures import default_truncation, layer_groups, style_mixing_figure
 from stylegan.editing.generate import generate_images
-from stylegan.images import to_pil
+from stylegan.images import png_bytes
 from stylegan.networks import stylegan3
-from stylegan.serve.params import GenerateRequest, MixRequest, ModelInfo
+from stylegan.serve.params import GenerateRequest, MixRequest, ModelInfo, Truncation
 from stylegan.serve.worker import Worker
 
 BUILTIN_LABEL = "built-in (Fashion-MNIST 32², StyleGAN2)"
@@ -62,11 +61,18 @@ def is_sg3(G: nn.Module) -> bool:
     return isinstance(getattr(getattr(G, "synthesis", None), "input", None), stylegan3.SynthesisInput)
 
 
-def png_bytes(img: torch.Tensor) -> bytes:
-    """uint8 [C, H, W] -> PNG file contents (fast compression: the bytes only cross the loopback)."""
-    buf = io.BytesIO()
-    to_pil(img).save(buf, format="PNG", compress_level=1)
-    return buf.getvalue()
+def served_png(img: torch.Tensor, slot: ModelSlot, trunc: Truncation, seed: int | None = None) -> bytes:
+    """uint8 [C, H, W] -> PNG file contents with the provenance mark and metadata a CLI-written file would carry
+    (fast compression: the bytes only cross the loopback)."""
+    metadata = {
+        "model": slot.spec if slot.spec is not None else "default",
+        "seed": seed,
+        "truncation_psi": trunc.psi,
+        "truncation_cutoff": trunc.cutoff,
+        "noise_mode": trunc.noise_mode,
+        "class_idx": trunc.class_idx,
+    }
+    return png_bytes(img, metadata=metadata, compress_level=1)
 
 
 @contextlib.contextmanager
@@ -88,14 +94,14 @@ def render_generate(slot: ModelSlot, req: GenerateRequest) -> bytes:
     """One image for req.seed: PNG bytes of uint8 [C, H, W]. Runs on the slot's worker thread."""
     with transformed(slot.G, req.translate, req.rotate):
         images = generate_images(slot.G, [req.seed], device=slot.device, **req.trunc.kwargs())
-    return png_bytes(images[0])
+    return served_png(images[0], slot, req.trunc, req.seed)
 
 
 def render_mix(slot: ModelSlot, req: MixRequest) -> bytes:
     """The style-mixing grid (paper Fig. 3) as PNG bytes. Runs on the slot's worker thread."""
     rows = [(seed, list(req.styles)) for seed in req.rows]
     fig = style_mixing_figure(slot.G, list(req.cols), rows, device=slot.device, **req.trunc.kwargs())
-    return png_bytes(fig)
+    return served_png(fig, slot, req.trunc)
 
 
 def load_slots(
