@@ -19,6 +19,8 @@ COMMANDS = {
     "models": "stylegan.cli.models:models",
     "detect": "stylegan.cli.detect:detect",
     "serve": "stylegan.cli.serve:serve",
+    "edit": "stylegan.cli.edit:edit",
+    "directions": "stylegan.cli.edit:directions",
 }
 
 
