@@ -19,6 +19,7 @@ COMMANDS = {
     "models": "stylegan.cli.models:models",
     "detect": "stylegan.cli.detect:detect",
     "serve": "stylegan.cli.serve:serve",
+    "align": "stylegan.cli.align:align",
     "edit": "stylegan.cli.edit:edit",
     "directions": "stylegan.cli.edit:directions",
 }

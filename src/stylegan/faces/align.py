@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from stylegan.faces.detect import Face, detect_faces
+from stylegan.faces.detect import DETECTORS, Face, detect_faces
 from stylegan.faces.models import FaceError
 from stylegan.faces.photo import to_hwc
 
@@ -93,7 +93,7 @@ def alignment_matrix(face: Face, resolution: int) -> np.ndarray:
 
 def align_face(image, face: Face, *, resolution: int = 256) -> AlignedFace:
     """Resample the FFHQ square of `face` from `image` (uint8 [H, W, C], PIL or torch [C, H, W]) to resolution²."""
-    _check_resolution(resolution)
+    check_resolution(resolution)
     photo = to_hwc(image)
     matrix = alignment_matrix(face, resolution)
     src = torch.tensor(photo).permute(2, 0, 1)[None].float()  # [1, C, H, W]
@@ -104,10 +104,10 @@ def align_face(image, face: Face, *, resolution: int = 256) -> AlignedFace:
 
 
 def align_faces(
-    image, *, resolution: int = 256, largest: bool = False, detector: str = "hog"
+    image, *, resolution: int = 256, largest: bool = False, detector: str = DETECTORS[0]
 ) -> list[AlignedFace]:
     """Detect and align every face of a photo (largest first), or only the largest; NoFaceError when none."""
-    _check_resolution(resolution)
+    check_resolution(resolution)
     photo = to_hwc(image)
     faces = detect_faces(photo, detector=detector)
     if not faces:
@@ -266,6 +266,7 @@ def _apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
     return pts @ matrix[:2, :2].T + matrix[:2, 2]
 
 
-def _check_resolution(resolution: int) -> None:
+def check_resolution(resolution: int) -> None:
+    """Raise FaceError unless `resolution` is a power of two from 4 to MAX_RESOLUTION."""
     if not isinstance(resolution, int) or not 4 <= resolution <= MAX_RESOLUTION or resolution & (resolution - 1):
         raise FaceError(f"resolution must be a power of two from 4 to {MAX_RESOLUTION}, got {resolution}")

@@ -19,8 +19,11 @@ from stylegan.faces.photo import to_hwc
 # (Farkas 1994): nasal height n-sn ~ 52 mm less ~ 9 mm from nasion down to the eye corners, gives ~ 43 mm to the
 # subnasale; the upper lip sn-sto adds ~ 21 mm to the mouth line: 64 / 43 ~ 1.5.
 MOUTH_RATIO = 1.5
-DETECT_SIDE = 1024  # longer side of the image the detector scans (larger photos are scanned downscaled)
+# Longer side of the image each detector scans (larger photos are scanned shrunk): HOG ~1 s at 1024 px with one
+# doubling; the CNN ~2 s at 512 px.
+SCAN_SIDE = {"hog": 1024, "cnn": 512}
 BORDER = 0.25  # edge-replicated border added before detection, as a fraction of the shorter side
+DETECTORS = ("hog+cnn", "hog", "cnn")
 
 
 @dataclass(frozen=True)
@@ -63,53 +66,57 @@ class Face:
         return eyes + MOUTH_RATIO * (self.nose - eyes)
 
 
-def detect_faces(image, *, detector: str = "hog", upsample: int | None = None) -> list[Face]:
+def detect_faces(image, *, detector: str = DETECTORS[0], upsample: int | None = None) -> list[Face]:
     """All faces in a photo, largest first, each with its box, score and 5 landmarks.
 
     Args:
         image: uint8 [H, W, C] (C = 1 or 3), a PIL image, or a torch uint8 tensor [C, H, W].
-        detector: 'hog' (dlib's built-in frontal detector, fast, the default) or 'cnn' (dlib's MMOD model,
-            ~0.5 s per image on a CPU, finds more turned and smaller faces).
+        detector: 'hog' (dlib's built-in frontal detector, fast), 'cnn' (dlib's MMOD model, ~0.5-2 s per image
+            on a CPU, finds more turned and smaller faces) or 'hog+cnn' (the default: the CNN only when HOG finds
+            no face, so it costs time only on those photos).
         upsample: how many times the detector doubles the image; None picks 2 for images up to 512 px, else 1
-            (HOG finds faces down to ~80 px / 2**upsample).
+            (HOG finds faces down to ~80 px / 2**upsample), one less for the CNN.
 
     Returns:
         A list of Face, empty when there is none.
     """
+    if detector not in DETECTORS:
+        raise models.FaceError(f"unknown detector {detector!r}; choose one of {', '.join(DETECTORS)}")
     arr = to_hwc(image)
-    scan, scale = _detection_image(arr)
-    pad = round(BORDER * min(scan.shape[:2]))
-    padded = np.pad(scan, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
-    if upsample is None:
-        upsample = 2 if max(scan.shape[:2]) <= 512 else 1
-    boxes = [((l - pad) / scale, (t - pad) / scale, (r - pad) / scale, (b - pad) / scale, s)
-             for l, t, r, b, s in _run_detector(padded, detector, upsample)]
+    boxes = _scan(arr, "hog" if detector == "hog+cnn" else detector, upsample)
+    if not boxes and detector == "hog+cnn":
+        boxes = _scan(arr, "cnn", upsample)
     height, width = arr.shape[:2]
     inside = [b for b in boxes if 0 <= (b[0] + b[2]) / 2 < width and 0 <= (b[1] + b[3]) / 2 < height]
     faces = [Face(box=b[:4], score=b[4], landmarks=_landmarks(arr, b[:4])) for b in inside]
     return sorted(faces, key=lambda f: f.area, reverse=True)
 
 
-def _detection_image(arr: np.ndarray) -> tuple[np.ndarray, float]:
-    """The photo as the detector scans it: [h, w] uint8 grey (HOG works on grey), at most DETECT_SIDE long."""
+def _scan(arr: np.ndarray, detector: str, upsample: int | None) -> list[tuple[float, ...]]:
+    """Run one detector on the photo [H, W, C] shrunk to its scan size and bordered; (l, t, r, b, score) in photo
+    pixels."""
+    grey, scale = _detection_image(arr, SCAN_SIDE[detector])
+    pad = round(BORDER * min(grey.shape))
+    padded = np.pad(grey, pad, mode="edge")  # a border lets the detector window cover faces cut by the edge
+    if upsample is None:  # the CNN finds smaller faces than HOG at the same scale: one doubling fewer
+        upsample = (2 if max(grey.shape) <= 512 else 1) - (detector == "cnn")
+    if detector == "hog":
+        rects, scores, _ = models.hog_detector().run(padded, upsample, 0.0)
+        found = [(r.left(), r.top(), r.right(), r.bottom(), float(s)) for r, s in zip(rects, scores, strict=True)]
+    else:
+        dets = models.cnn_detector()(np.repeat(padded[:, :, None], 3, axis=2), upsample)
+        found = [(d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom(), float(d.confidence)) for d in dets]
+    return [(*((v - pad) / scale for v in box[:4]), box[4]) for box in found]
+
+
+def _detection_image(arr: np.ndarray, side: int) -> tuple[np.ndarray, float]:
+    """The photo as a detector scans it: uint8 grey [h, w] at most `side` long, and its scale from the photo."""
     grey = arr[:, :, 0] if arr.shape[2] == 1 else np.asarray(PIL.Image.fromarray(arr).convert("L"))
-    scale = min(1.0, DETECT_SIDE / max(grey.shape))
+    scale = min(1.0, side / max(grey.shape))
     if scale < 1:
         size = (round(grey.shape[1] * scale), round(grey.shape[0] * scale))
         grey = np.asarray(PIL.Image.fromarray(grey).resize(size, PIL.Image.Resampling.BOX))
-    return np.ascontiguousarray(grey[:, :, None]), scale
-
-
-def _run_detector(grey: np.ndarray, detector: str, upsample: int) -> list[tuple[float, ...]]:
-    """(left, top, right, bottom, score) in the coordinates of `grey` [h, w, 1]."""
-    img = np.ascontiguousarray(grey[:, :, 0])
-    if detector == "hog":
-        rects, scores, _ = models.hog_detector().run(img, upsample, 0.0)
-        return [(r.left(), r.top(), r.right(), r.bottom(), float(s)) for r, s in zip(rects, scores, strict=True)]
-    if detector == "cnn":
-        found = models.cnn_detector()(np.repeat(grey, 3, axis=2), upsample)
-        return [(d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom(), float(d.confidence)) for d in found]
-    raise models.FaceError(f"unknown detector {detector!r}; choose 'hog' or 'cnn'")
+    return np.ascontiguousarray(grey), scale
 
 
 def _landmarks(arr: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
