@@ -1,4 +1,4 @@
-"""`stylegan detect IMAGES...`: is there a provenance mark, and what does the metadata say? One line per file."""
+"""`stylegan detect IMAGES...` (mark, metadata, C2PA, detectors; one line per file) and `stylegan detect-train`."""
 
 from __future__ import annotations
 
@@ -7,12 +7,28 @@ from pathlib import Path
 
 import click
 
+from stylegan.cli.common import user_errors
+
 
 @click.command()
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line instead of text.")
-def detect(images, as_json):
-    """Report the invisible provenance mark (found? payload? bit errors) and the metadata of each image.
+@click.option(
+    "--report",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also write a self-contained HTML page (images, spectra, verdicts) to this file.",
+)
+@click.option(
+    "--detector",
+    "detector_paths",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Detector file(s) from `stylegan detect-train` (repeatable). Default: the shipped spectral and CNN ones.",
+)
+def detect(images, as_json, report, detector_paths):
+    """Report, per image: the invisible provenance mark (found? payload? bit errors), the metadata, the C2PA
+    content credentials (valid / invalid / none) and the detectors' calibrated p(generated).
 
     Files that are not images, or are broken, get one line saying so; the others are still checked.
     The exit status is 0 when every file could be read.
@@ -21,30 +37,69 @@ def detect(images, as_json):
     Example:
       stylegan detect out/*.png
       stylegan detect photo.jpg --json
+      stylegan detect out/*.png photo.jpg --report report.html
     """
-    from stylegan.forensics.report import inspect_file
+    from stylegan.forensics.report import inspect_file, load_detectors
 
-    failed = 0
+    with user_errors():
+        detectors = load_detectors(list(detector_paths))
+    results, failed = [], 0
     for path in images:
-        report = inspect_file(path)
-        failed += "error" in report
-        click.echo(json.dumps(report) if as_json else _line(report))
+        result = inspect_file(path, detectors=detectors)
+        failed += "error" in result
+        click.echo(json.dumps(result) if as_json else _line(result))
+        results.append(result)
+    if report is not None:
+        from stylegan.forensics.html import write_report
+
+        spectral = next((d for d in detectors if d.kind == "spectral"), None)
+        with user_errors():
+            write_report(results, report, spectral)
+        if not as_json:
+            click.echo(f"wrote {report}")
     if failed:
         raise SystemExit(1)
 
 
-def _line(report: dict) -> str:
-    if "error" in report:
-        return f"{report['file']}: error: {report['error']}"
-    mark = report["mark"]
-    if mark["found"]:
-        text = (
-            f"mark found (tool {mark['tool']}, model {mark['model']}, seed {mark['seed']}, "
-            f"{mark['bit_errors']}/{mark['coded_bits']} coded bits corrected)"
-        )
-    else:
-        text = f"no mark ({mark['reason']})"
-    meta = report["metadata"]
-    said = "metadata: AI-generated" if meta.get("ai_generated") else "metadata: none saying AI-generated"
-    extras = ", ".join(f"{k}={meta[k]}" for k in ("software", "model", "seed") if meta.get(k))
-    return f"{report['file']}: {text}; {said}" + (f" ({extras})" if extras else "")
+def _line(result: dict) -> str:
+    if "error" in result:
+        return f"{result['file']}: error: {result['error']}"
+    from stylegan.forensics.html import verdicts
+
+    parts = [f"{label}: {text}" if label != "mark" else _mark_phrase(text) for label, text in verdicts(result)]
+    return f"{result['file']}: " + "; ".join(parts)
+
+
+def _mark_phrase(text: str) -> str:
+    return f"mark {text}" if text.startswith("found") else f"no mark{text.removeprefix('none')}"
+
+
+@click.command("detect-train")
+@click.option("--real", "real_dir", required=True, type=click.Path(path_type=Path), help="Folder of real images.")
+@click.option("--fake", "fake_dir", required=True, type=click.Path(path_type=Path), help="Folder of generated images.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Detector file to write (.safetensors).")
+@click.option("--kind", type=click.Choice(["spectral", "cnn"]), default="spectral", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the held-out split and of training.")
+@click.option("--no-augment", is_flag=True, help="Train on the images as they are (no JPEG / resize copies).")
+@click.option("--force", is_flag=True, help="Replace --out if it exists.")
+def detect_train(real_dir, fake_dir, out, kind, seed, no_augment, force):
+    """Train a detector for unmarked generated images: real vs generated folders (images are read recursively;
+    unreadable files are skipped with a note). A quarter of each folder is held out to calibrate p(generated).
+
+    \b
+    Example:
+      stylegan detect-train --real photos/ --fake out/ --out my-detector.safetensors --kind cnn
+      stylegan detect --detector my-detector.safetensors new/*.png
+    """
+    from stylegan.cli.common import refuse_existing
+    from stylegan.forensics.detector import read_folder, train_detector
+
+    refuse_existing(out, force)
+    with user_errors():
+        real, real_skipped = read_folder(real_dir, "--real")
+        fake, fake_skipped = read_folder(fake_dir, "--fake")
+        for note in real_skipped + fake_skipped:
+            click.echo(f"skipped {note}", err=True)
+        detector = train_detector(real, fake, kind=kind, seed=seed, augment=not no_augment)
+        detector.save(out)
+    click.echo(f"wrote {out} ({len(real)} real, {len(fake)} generated): {detector.calibration_note}")

@@ -18,6 +18,7 @@ COMMANDS = {
     "metrics": "stylegan.cli.metrics:metrics",
     "models": "stylegan.cli.models:models",
     "detect": "stylegan.cli.detect:detect",
+    "detect-train": "stylegan.cli.detect:detect_train",
     "serve": "stylegan.cli.serve:serve",
     "align": "stylegan.cli.align:align",
     "edit": "stylegan.cli.edit:edit",
