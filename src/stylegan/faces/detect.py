@@ -75,7 +75,7 @@ def detect_faces(image, *, detector: str = DETECTORS[0], upsample: int | None = 
             on a CPU, finds more turned and smaller faces) or 'hog+cnn' (the default: the CNN only when HOG finds
             no face, so it costs time only on those photos).
         upsample: how many times the detector doubles the image; None picks 2 for images up to 512 px, else 1
-            (HOG finds faces down to ~80 px / 2**upsample), one less for the CNN.
+            (HOG finds faces down to ~80 px / 2**upsample); 0 for the CNN.
 
     Returns:
         A list of Face, empty when there is none.
@@ -98,8 +98,8 @@ def _scan(arr: np.ndarray, detector: str, upsample: int | None) -> list[tuple[fl
     grey, scale = _detection_image(arr, SCAN_SIDE[detector])
     pad = round(BORDER * min(grey.shape))
     padded = np.pad(grey, pad, mode="edge")  # a border lets the detector window cover faces cut by the edge
-    if upsample is None:  # the CNN finds smaller faces than HOG at the same scale: one doubling fewer
-        upsample = (2 if max(grey.shape) <= 512 else 1) - (detector == "cnn")
+    if upsample is None:  # the CNN finds faces from ~40 px without doubling (and doubling makes it 4x slower)
+        upsample = 0 if detector == "cnn" else 2 if max(grey.shape) <= 512 else 1
     if detector == "hog":
         rects, scores, _ = models.hog_detector().run(padded, upsample, 0.0)
         found = [(r.left(), r.top(), r.right(), r.bottom(), float(s)) for r, s in zip(rects, scores, strict=True)]
