@@ -20,6 +20,7 @@ COMMANDS = {
     "detect": "stylegan.cli.detect:detect",
     "detect-train": "stylegan.cli.detect:detect_train",
     "serve": "stylegan.cli.serve:serve",
+    "project": "stylegan.cli.project:project",
     "align": "stylegan.cli.align:align",
     "edit": "stylegan.cli.edit:edit",
     "directions": "stylegan.cli.edit:directions",
