@@ -1,0 +1,183 @@
+"""Detectors for unmarked generated images: the spectrum against a direct-DFT reference, logistic regression against
+known weights, calibration against observed frequencies on fresh data, the CNN on an up-sampling task, and the
+`detect-train` / `detect --report` round trip with bad files in the list."""
+
+import json
+import struct
+import zlib
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from stylegan.cli.main import main
+from stylegan.forensics import detector as D
+from stylegan.forensics import spectral
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def reference_profile(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(radii k/n, mean log10 power per ring) by the definitions: 3x3 box high-pass with mirrored edges (scipy),
+    DFT as a matrix product (no FFT), rings by looping over every frequency."""
+    from scipy.ndimage import uniform_filter
+
+    h, w = gray.shape
+    resid = gray - uniform_filter(gray, 3, mode="mirror")
+    dft = lambda m: np.exp(-2j * np.pi * np.outer(np.arange(m), np.arange(m)) / m)  # noqa: E731
+    power = np.abs(dft(h) @ resid @ dft(w).T) ** 2 / (h * w)
+    n = min(h, w)
+    rings: dict[int, list[float]] = {}
+    for u in range(h):
+        for v in range(w):
+            fu, fv = (u if u < h / 2 else u - h) / h, (v if v < w / 2 else v - w) / w
+            k = int(np.rint(np.hypot(fu, fv) * n))
+            if k <= n // 2:
+                rings.setdefault(k, []).append(np.log10(power[u, v] + 1e-12))
+    ks = np.arange(n // 2 + 1)
+    return ks / n, np.array([np.mean(rings[k]) for k in ks])
+
+
+@pytest.mark.parametrize("shape", [(32, 32), (24, 40)])
+def test_radial_profile_matches_direct_dft(shape):
+    gray = np.random.default_rng(0).random(shape)
+    radii, native = reference_profile(gray)
+    grid = spectral.frequencies()
+    np.testing.assert_allclose(spectral.radial_profile(gray), np.interp(grid, radii, native), atol=1e-9)
+
+
+def test_a_ring_of_cosines_peaks_at_its_frequency():
+    """Cosines at every integer frequency (kx, ky) with |k| rounding to 15 (random phases): all the power sits in
+    the ring of radius 15/64 cycles/pixel, so the profile peaks there (grid point i is (i + 1)/128: i = 29)."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:64, 0:64]
+    gray = 0.5 + 0.001 * rng.normal(size=(64, 64))
+    for kx in range(-16, 17):
+        for ky in range(0, 17):
+            if round(np.hypot(kx, ky)) == 15:
+                gray += 0.02 * np.cos(2 * np.pi * (kx * xx + ky * yy) / 64 + rng.uniform(0, 2 * np.pi))
+    assert int(np.argmax(spectral.radial_profile(gray, bins=64))) == 29
+
+
+def test_logistic_regression_recovers_known_weights():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(20000, 3))
+    truth = np.array([1.5, -2.0, 0.5, 0.3])  # weights then bias
+    y = (rng.random(20000) < 1 / (1 + np.exp(-(x @ truth[:3] + truth[3])))).astype(float)
+    np.testing.assert_allclose(D.fit_logistic(x, y, l2=0.0), truth, atol=0.08)
+
+
+def _textures(n: int, upsampled: bool, rng: np.random.Generator, size: int = 32) -> list[np.ndarray]:
+    """Noise images; 'generated' ones mix in nearest-neighbour 2x up-sampled noise (a checkerboard trace) at a
+    random strength, so the classes overlap and calibrated probabilities are not all 0 or 1."""
+    out = []
+    for _ in range(n):
+        base = rng.normal(size=(size, size))
+        if upsampled:
+            small = rng.normal(size=(size // 2, size // 2)).repeat(2, 0).repeat(2, 1)
+            a = rng.uniform(0.0, 0.6)
+            base = (1 - a) * base + a * small
+        out.append(np.clip(128 + 40 * base, 0, 255).astype(np.uint8))
+    return out
+
+
+def test_calibration_is_reliable_on_fresh_data():
+    rng = np.random.default_rng(2)
+    det = D.train_detector(_textures(400, False, rng), _textures(400, True, rng), kind="spectral", augment=False)
+    real, fake = _textures(600, False, rng), _textures(600, True, rng)  # never seen by training or calibration
+    p = det.probability(real + fake)
+    y = np.array([0] * 600 + [1] * 600)
+    assert 0.15 < np.mean((p > 0.05) & (p < 0.95)) < 0.85  # not a trivial task: many probabilities in between
+    for lo, hi in [(0.0, 0.2), (0.2, 0.8), (0.8, 1.0)]:  # reliability: observed frequency ~ mean predicted
+        sel = (p >= lo) & (p < hi + (hi == 1.0))
+        assert sel.sum() > 50 and abs(y[sel].mean() - p[sel].mean()) < 0.08, (lo, hi, y[sel].mean(), p[sel].mean())
+    assert abs(det.info["held_out"]["accuracy"] - np.mean((p >= 0.5) == y)) < 0.08
+
+
+def test_cnn_learns_upsampling_traces():
+    rng = np.random.default_rng(3)
+    real = _textures(160, False, rng)
+    fake = [np.clip(128 + 40 * rng.normal(size=(16, 16)).repeat(2, 0).repeat(2, 1), 0, 255).astype(np.uint8)]
+    fake += [
+        np.clip(128 + 40 * rng.normal(size=(16, 16)).repeat(2, 0).repeat(2, 1), 0, 255).astype(np.uint8)
+        for _ in range(159)
+    ]
+    torch.manual_seed(0)
+    det = D.train_detector(real, fake, kind="cnn", augment=False, epochs=6)
+    test_real = _textures(50, False, rng, size=48)  # another size: the CNN is fully convolutional
+    test_fake = [
+        np.clip(128 + 40 * rng.normal(size=(24, 24)).repeat(2, 0).repeat(2, 1), 0, 255).astype(np.uint8)
+        for _ in range(50)
+    ]
+    p = det.probability(test_real + test_fake)
+    assert np.mean((p >= 0.5) == np.array([0] * 50 + [1] * 50)) > 0.9
+
+
+def test_save_and_load_give_the_same_probabilities(tmp_path):
+    rng = np.random.default_rng(4)
+    det = D.train_detector(_textures(40, False, rng), _textures(40, True, rng), kind="spectral", augment=False)
+    det.save(tmp_path / "d.safetensors")
+    back = D.load_detector(tmp_path / "d.safetensors")
+    probe = _textures(5, True, rng)
+    np.testing.assert_array_equal(back.probability(probe), det.probability(probe))
+    assert back.info == det.info and back.kind == "spectral"
+    (tmp_path / "junk.safetensors").write_bytes(b"nope")
+    with pytest.raises(ValueError, match="not a detector file"):
+        D.load_detector(tmp_path / "junk.safetensors")
+
+
+def _huge_png(path):
+    """A valid 1x1 PNG whose header then claims 30000 x 30000 pixels (CRC fixed): a decompression bomb header."""
+    Image.new("L", (1, 1)).save(path)
+    data = bytearray(path.read_bytes())
+    data[16:24] = struct.pack(">II", 30000, 30000)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    path.write_bytes(bytes(data))
+
+
+def test_detect_train_then_detect_with_report_and_bad_files(tmp_path):
+    rng = np.random.default_rng(5)
+    for name, images in (("real", _textures(40, False, rng)), ("fake", _textures(40, True, rng))):
+        (tmp_path / name).mkdir()
+        for i, img in enumerate(images):
+            Image.fromarray(img).save(tmp_path / name / f"{i}.png")
+    (tmp_path / "real" / "broken.png").write_text("not an image")
+    out = tmp_path / "det.safetensors"
+    res = run("detect-train", "--real", tmp_path / "real", "--fake", tmp_path / "fake", "--out", out, "--no-augment")
+    assert res.exit_code == 0 and out.exists() and "40 real, 40 generated" in res.output, res.output
+    assert "skipped" in res.output and "broken.png" in res.output
+    res = run("detect-train", "--real", tmp_path / "real", "--fake", tmp_path / "nope", "--out", out, "--force")
+    assert res.exit_code != 0 and "not a folder" in res.output
+
+    gif = tmp_path / "anim.gif"
+    frames = [Image.fromarray(img) for img in _textures(3, True, rng)]
+    frames[0].save(gif, save_all=True, append_images=frames[1:])
+    _huge_png(tmp_path / "huge.png")
+    data = (tmp_path / "fake" / "0.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    files = [
+        tmp_path / "fake" / "1.png",
+        tmp_path / "real" / "broken.png",
+        tmp_path / "huge.png",
+        gif,
+        tmp_path / "cut.png",
+        tmp_path / "real" / "1.png",
+    ]
+    report = tmp_path / "report.html"
+    res = run("detect", *files, "--detector", out, "--report", report)
+    lines = res.output.strip().splitlines()
+    assert res.exit_code == 1 and len(lines) == len(files) + 1, res.output  # + "wrote report.html"
+    assert "p(generated)" in lines[0] and "error: not an image" in lines[1]
+    assert "error" in lines[2] and "too large" in lines[2]
+    assert "animated" in lines[3] and "p(generated)" in lines[3]
+    assert "error" in lines[4] and "p(generated)" in lines[5]
+    page = report.read_text()
+    assert page.count("data:image/png;base64,") == 3 * 3 and "http" not in page.replace("http://cv.iptc", "")
+    res = run("detect", "--json", "--detector", out, tmp_path / "fake" / "2.png")
+    result = json.loads(res.output)
+    assert 0.0 <= result["detector"]["p_generated"]["spectral"] <= 1.0 and "Platt" in result["detector"]["note"]
+    assert result["c2pa"]["status"] in ("none", "not checked")
