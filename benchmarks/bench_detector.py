@@ -164,8 +164,8 @@ def experiments(sets: dict[str, list[np.ndarray]], kinds: list[str], fakes: list
         table(f"{kind}: trained on Fashion-MNIST vs the default model only", rows)
         rows = []
         for held in fakes:
-            others = [img for f in fakes if f != held for img in train[f]]
-            reals = [img for r in REALS for img in train[r]]
+            reals = _all(train, REALS)
+            others = _all(train, [f for f in fakes if f != held])[: len(reals)]  # balanced, every generator in
             det = train_detector(reals, others, kind=kind)
             rows.append((kind, f"reals vs {held} (unseen)", evaluate(det, _all(test, REALS), test[held])))
         table(f"{kind}: leave one generator out (trained on all reals vs the other generators)", rows)
@@ -181,7 +181,7 @@ def ship(sets: dict[str, list[np.ndarray]], fakes: list[str], folder: Path) -> N
     """Trains the shipped detectors on the training halves of every set and writes them to folder."""
     train = {k: halves(v)[0] for k, v in sets.items()}
     reals = _all(train, REALS)
-    fake = _all(train, fakes)
+    fake = _all(train, fakes)[: len(reals)]  # balanced classes: calibration assumes a 50 % prior
     for kind in KINDS:
         det = train_detector(reals, fake, kind=kind)
         det.info["trained_on"] = {"real": list(REALS), "fake": fakes, "fraction": TRAIN_FRACTION}
