@@ -29,9 +29,10 @@ from stylegan.faces import NoFaceError, align_face, detect_faces  # noqa: E402
 
 
 def scenes(n: int, seed: int = 0):
-    """(name, photo [112, 92], placement, canvas) for the first n AT&T photos in s1..s40 / 1..10 order."""
+    """(name, photo [112, 92], placement, canvas) for n AT&T photos spread evenly over s1/1 .. s40/10."""
     rng = np.random.default_rng(seed)
-    paths = sorted(Path(ATT_FULL).glob("s*/*.pgm"), key=lambda p: (int(p.parent.name[1:]), int(p.stem)))[:n]
+    paths = sorted(Path(ATT_FULL).glob("s*/*.pgm"), key=lambda p: (int(p.parent.name[1:]), int(p.stem)))
+    paths = [paths[i * len(paths) // n] for i in range(min(n, len(paths)))]
     for path in paths:
         photo = np.asarray(PIL.Image.open(path))
         canvas = (3 * photo.shape[0], 3 * photo.shape[1])

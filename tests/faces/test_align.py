@@ -13,6 +13,7 @@ from stylegan.faces import (
     align_faces,
     alignment_matrix,
     detect_faces,
+    face_mask,
     paste_back,
     warp_to_photo,
 )
@@ -138,3 +139,14 @@ def test_noise_has_no_face():
 def test_resolution_must_be_a_power_of_two(att_photos, resolution):
     with pytest.raises(FaceError, match="power of two"):
         align_faces(att_photos["s1/1"], resolution=resolution)
+
+
+def test_face_mask_covers_the_landmarks_and_not_the_corners(att_photos):
+    aligned = align_faces(att_photos["s4/1"], resolution=64)[0]
+    mask = face_mask(aligned)
+    assert mask.shape == (64, 64) and mask.dtype == np.float32
+    for x, y in aligned.to_aligned(np.vstack([aligned.face.landmarks, aligned.face.mouth])):
+        assert mask[round(y), round(x)] == 1
+    assert mask[[0, 0, 63, 63], [0, 63, 0, 63]].sum() == 0
+    assert 0.1 < mask.mean() < 0.5
+    assert face_mask(aligned, 256).shape == (256, 256)

@@ -6,7 +6,7 @@ arrays [H, W, C] (C = 1 or 3); PIL images and torch tensors [C, H, W] are accept
     photo = load_photo("group.jpg")
     for aligned in align_faces(photo, resolution=256):
         ...  # aligned.image [256, 256, 3]; aligned.matrix maps it back into the photo
-    result = paste_back(photo, new_face, aligned)
+    result = paste_back(photo, new_face, aligned, face_mask(aligned))
 """
 
 from stylegan.faces.align import (
@@ -15,6 +15,7 @@ from stylegan.faces.align import (
     align_face,
     align_faces,
     alignment_matrix,
+    face_mask,
     paste_back,
     warp_to_photo,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "align_faces",
     "alignment_matrix",
     "detect_faces",
+    "face_mask",
     "identity_distance",
     "identity_embedding",
     "load_photo",

@@ -115,6 +115,28 @@ def align_faces(
     return [align_face(photo, f, resolution=resolution) for f in faces[: 1 if largest else None]]
 
 
+def face_mask(aligned: AlignedFace, side: int | None = None) -> np.ndarray:
+    """A landmark-based mask of the face in aligned space: float32 [side, side] (default side R), 1 inside.
+
+    An ellipse along the eye line from above the brows to below the mouth: across, 1.0 eye distance either side of
+    the eye-mouth axis; along it, from 0.7 eye distances above the eyes to 0.55 below the (estimated) mouth. Hard
+    edged: `paste_back` feathers it.
+    """
+    side = side or aligned.resolution
+    scale = side / aligned.resolution
+    eyes = aligned.to_aligned(np.stack([aligned.face.eye_left, aligned.face.eye_right])) * scale  # [2, 2]
+    mouth = aligned.to_aligned(aligned.face.mouth[None])[0] * scale
+    across = eyes[1] - eyes[0]
+    spacing = np.hypot(*across)
+    down = np.array([-across[1], across[0]]) / spacing
+    top, bottom = eyes.mean(axis=0) - 0.7 * spacing * down, mouth + 0.55 * spacing * down
+    centre, half_height = (top + bottom) / 2, np.hypot(*(bottom - top)) / 2
+    v, u = np.mgrid[0:side, 0:side].astype(np.float64)
+    rel = np.stack([u - centre[0], v - centre[1]], axis=-1)
+    along, side_way = rel @ down, rel @ (across / spacing)
+    return ((along / half_height) ** 2 + (side_way / spacing) ** 2 <= 1).astype(np.float32)
+
+
 def warp_to_photo(image: np.ndarray, aligned: AlignedFace) -> np.ndarray:
     """An aligned-space image [r, r, C] or mask [r, r] (any r) -> float32 [H, W, C] / [H, W] in photo space.
 

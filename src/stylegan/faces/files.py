@@ -15,7 +15,7 @@ from stylegan.faces.photo import load_photo
 class OutputExistsError(FaceError):
     """An output file exists and overwriting was not asked for."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path) -> None:
         super().__init__(f"{path} already exists")
         self.path = path
 
