@@ -7,6 +7,7 @@ through the base of the nose, MOUTH_RATIO times as far (see docs/faces.md for th
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +23,7 @@ MOUTH_RATIO = 1.5
 # Longer side of the image each detector scans (larger photos are scanned shrunk): HOG ~1 s at 1024 px with one
 # doubling; the CNN ~2 s at 512 px.
 SCAN_SIDE = {"hog": 1024, "cnn": 512}
+LANDMARK_SIDE = 200  # faces narrower than this (pixels) get their landmarks predicted on an enlarged crop
 BORDER = 0.25  # edge-replicated border added before detection, as a fraction of the shorter side
 DETECTORS = ("hog+cnn", "hog", "cnn")
 
@@ -120,12 +122,24 @@ def _detection_image(arr: np.ndarray, side: int) -> tuple[np.ndarray, float]:
 
 
 def _landmarks(arr: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
-    """The 5 landmarks [5, 2] (float) inside `box`, predicted on the full-resolution photo."""
+    """The 5 landmarks [5, 2] (float) inside `box`, predicted on the full-resolution photo.
+
+    dlib returns whole pixels; a face narrower than LANDMARK_SIDE is predicted on an enlarged crop (bicubic, by a
+    whole factor) so that the landmarks keep sub-pixel precision.
+    """
     dlib = models.dlib_module()
-    rect = dlib.rectangle(*(round(v) for v in box))
-    img = arr[:, :, 0] if arr.shape[2] == 1 else arr
-    shape = models.landmark_predictor()(np.ascontiguousarray(img), rect)
-    return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
+    zoom = max(1, math.ceil(LANDMARK_SIDE / max(box[2] - box[0], 1)))
+    margin = (box[2] - box[0]) / 2
+    left, top = (max(0, math.floor(v - margin)) for v in box[:2])
+    right, bottom = min(arr.shape[1], math.ceil(box[2] + margin)), min(arr.shape[0], math.ceil(box[3] + margin))
+    crop = PIL.Image.fromarray(arr[top:bottom, left:right, 0] if arr.shape[2] == 1 else arr[top:bottom, left:right])
+    crop = crop.resize((crop.width * zoom, crop.height * zoom), PIL.Image.Resampling.BICUBIC) if zoom > 1 else crop
+    # a crop pixel X holds photo position left + (X + 0.5) / zoom - 0.5 (pixel centres at integers)
+    origin = (left, top, left, top)
+    rect = dlib.rectangle(*(round((v - o + 0.5) * zoom - 0.5) for v, o in zip(box, origin, strict=True)))
+    shape = models.landmark_predictor()(np.ascontiguousarray(np.asarray(crop)), rect)
+    parts = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
+    return (parts + 0.5) / zoom - 0.5 + np.array([left, top])
 
 
 def dlib_shape(face: Face):
