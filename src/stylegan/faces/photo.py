@@ -42,16 +42,16 @@ def load_photo(source: str | os.PathLike | bytes) -> np.ndarray:
     """
     name = "image" if isinstance(source, bytes) else os.fspath(source)
     try:
-        img = PIL.Image.open(io.BytesIO(source) if isinstance(source, bytes) else name)
-        check_size(*img.size)
-        img.load()
+        with PIL.Image.open(io.BytesIO(source) if isinstance(source, bytes) else name) as img:
+            check_size(*img.size)  # from the header: nothing is decoded yet
+            img.load()
+            return pil_to_hwc(PIL.ImageOps.exif_transpose(img))
     except PhotoError as err:
         raise PhotoError(f"{name}: {err}") from None
     except PIL.UnidentifiedImageError:
         raise PhotoError(f"{name}: not an image") from None
     except (OSError, ValueError, SyntaxError, PIL.Image.DecompressionBombError) as err:
         raise PhotoError(f"{name}: cannot read the image ({str(err).split(' (')[0] or type(err).__name__})") from None
-    return pil_to_hwc(PIL.ImageOps.exif_transpose(img))
 
 
 def pil_to_hwc(img: PIL.Image.Image) -> np.ndarray:
