@@ -24,6 +24,7 @@ COMMANDS = {
     "align": "stylegan.cli.align:align",
     "edit": "stylegan.cli.edit:edit",
     "directions": "stylegan.cli.edit:directions",
+    "swap": "stylegan.cli.swap:swap",
 }
 
 

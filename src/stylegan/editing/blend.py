@@ -58,10 +58,15 @@ def _cross(o, a, b) -> float:
 
 
 def face_polygon(face: Face) -> np.ndarray:
-    """The face region [K, 2] (photo pixels): hull of the landmarks, the mouth and the box's inscribed ellipse."""
+    """The face region [K, 2] (photo pixels): hull of the landmarks, the mouth and an ellipse of the box's size.
+
+    The ellipse is centred halfway between the eyes' midpoint and the mouth rather than on the box: detectors
+    place their boxes on a coarse grid (dlib's HOG: steps of several pixels), the landmarks are sub-pixel, so the
+    mask follows a moving face smoothly.
+    """
     left, top, right, bottom = face.box
     angle = np.linspace(0, 2 * np.pi, ELLIPSE_POINTS, endpoint=False)
-    centre = np.array([(left + right) / 2, (top + bottom) / 2])
+    centre = ((face.eye_left + face.eye_right) / 2 + face.mouth) / 2
     radii = BOX_SHRINK * np.array([right - left, bottom - top]) / 2
     ellipse = centre + radii * np.stack([np.cos(angle), np.sin(angle)], axis=1)
     return convex_hull(np.concatenate([ellipse, face.landmarks, face.mouth[None]]))
