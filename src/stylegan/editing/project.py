@@ -106,6 +106,7 @@ class ProjectionResult:
     ws: the projected latent [1, num_ws, w_dim] float32 (in W mode all rows are equal), on the CPU.
     image: G's image of ws with the optimised noise maps (the tuned G for PTI), uint8 [C, H, W].
     noise: the optimised noise maps by buffer name (e.g. 'synthesis.b8.conv0.noise_const'), [r, r] each.
+    pivot_image: for PTI, the original G's image of ws before tuning, uint8 [C, H, W]; else equal to image.
     G_tuned: for PTI, the fine-tuned copy of G (noise maps included); None otherwise.
     history: one Progress per step, in order.
     frames: uint8 [C, H, W] images every `frame_every` steps (empty unless asked).
@@ -114,6 +115,7 @@ class ProjectionResult:
     ws: torch.Tensor
     image: torch.Tensor
     noise: dict[str, torch.Tensor]
+    pivot_image: torch.Tensor
     G_tuned: nn.Module | None = None
     history: list[Progress] = field(default_factory=list)
     frames: list[torch.Tensor] = field(default_factory=list)
@@ -305,7 +307,7 @@ class _Run:
         return self.G.synthesis(ws, noise_mode="const", force_fp32=True)
 
     def report(self, stage: str, step: int, steps: int, loss: torch.Tensor, dist: torch.Tensor, img) -> None:
-        event = Progress(stage, step, steps, float(loss), float(dist))
+        event = Progress(stage, step, steps, loss.item(), dist.item())
         self.history.append(event)
         if self.frame_every and (len(self.history) % self.frame_every == 0):
             self.frames.append(to_uint8(img.detach())[0].cpu())
@@ -417,9 +419,10 @@ def project(
         ws = _optimise_latent(run, ws, list(noise.values()), settings.plus_steps, "w+", w_std)
     fixed = {name: n.detach().clone() for name, n in noise.items()}
     _install_noise(run.G, fixed)
+    pivot_image = _image(run, ws)
     if mode == "pti":
         _tune(run, ws.contiguous(), c)
-    return _result(run, ws, fixed, tuned=mode == "pti")
+    return _result(run, ws, fixed, pivot_image, tuned=mode == "pti")
 
 
 def _start(G, target, settings, c, lpips, device, callback, frame_every) -> _Run:
@@ -447,13 +450,18 @@ def _check_label(G: nn.Module, c: torch.Tensor | None, device: torch.device) -> 
     return c.to(device).float()
 
 
-def _result(run: _Run, ws: torch.Tensor, noise: dict[str, torch.Tensor], tuned: bool) -> ProjectionResult:
+def _image(run: _Run, ws: torch.Tensor) -> torch.Tensor:
+    """run.G's image of ws as uint8 [C, H, W] on the CPU."""
     with torch.no_grad():
-        img = run.synth(ws.contiguous())
+        return to_uint8(run.synth(ws.contiguous()))[0].cpu()
+
+
+def _result(run: _Run, ws: torch.Tensor, noise: dict, pivot_image: torch.Tensor, tuned: bool) -> ProjectionResult:
     return ProjectionResult(
         ws=ws.detach().float().cpu().contiguous(),
-        image=to_uint8(img)[0].cpu(),
+        image=_image(run, ws) if tuned else pivot_image,
         noise={name: n.cpu() for name, n in noise.items()},
+        pivot_image=pivot_image,
         G_tuned=run.G if tuned else None,
         history=run.history,
         frames=run.frames,
