@@ -17,8 +17,9 @@ network_option = click.option(
     "network",
     type=str,  # not click.Path: a URL's "//" must survive
     default=None,
-    help="Model: a .safetensors or NVIDIA .pkl file, a model name (`stylegan models` lists them) or an http(s) "
-    "URL; names and URLs are downloaded once into the cache. Default: the model shipped with the package.",
+    help="Model: a .safetensors or NVIDIA .pkl file, a built-in model (default: Fashion-MNIST 32²; faces: AT&T "
+    "faces 64²), a zoo name (`stylegan models` lists them) or an http(s) URL; zoo names and URLs are downloaded once "
+    "into the cache. Default: the built-in Fashion-MNIST model.",
 )
 device_option = click.option(
     "--device",
