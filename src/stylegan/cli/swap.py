@@ -105,9 +105,10 @@ def _swap_photo(G, source_photo, source, target, out, settings, network, mark, f
     target_photo = load_photo(target)
     total = 2 * settings.steps + settings.tune_steps * (settings.mode == "pti")
     total += 2 * settings.plus_steps * (settings.mode == "w+")
+    faces = S.find_faces(G, source_photo, target_photo, settings)
     with click.progressbar(length=total, label="projecting both faces", show_eta=True) as bar:
-        result = S.swap_faces(
-            G, source_photo, target_photo, settings, device=dev, callback=lambda _role, _p: bar.update(1)
+        result = S.swap_aligned(
+            G, *faces, target_photo, settings, device=dev, callback=lambda _role, _p: bar.update(1)
         )
     info = S.swap_metadata(source, target, settings, result.layers)
     S.write_swap(result.image, out, model=str(network), settings=settings, info=info, mark=mark)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -245,9 +245,22 @@ def swap_faces(
         NoFaceError: a photo without a face (the message says which).
     """
     settings = settings or SwapSettings()
-    swap_layers(G, settings.layers)  # a bad layer spec fails before any work
+    faces = find_faces(G, source_photo, target_photo, settings)
+    return swap_aligned(G, *faces, target_photo, settings, lpips=lpips, device=device, callback=callback)
+
+
+def find_faces(G: nn.Module, source_photo: np.ndarray, target_photo: np.ndarray, settings: SwapSettings):
+    """(source, target) AlignedFace at G's resolution; checks the layer spec first. NoFaceError says which photo."""
+    swap_layers(G, settings.layers)
     res = G.img_resolution
-    src_face, tgt_face = find_face(source_photo, res, what="source"), find_face(target_photo, res, what="target")
+    return find_face(source_photo, res, what="source"), find_face(target_photo, res, what="target")
+
+
+def swap_aligned(
+    G: nn.Module, source_face: AlignedFace, target_face: AlignedFace, target_photo: np.ndarray,
+    settings: SwapSettings, *, lpips=None, device=None, callback: Callable[[str, object], None] | None = None,
+) -> SwapResult:
+    """swap_faces after the faces are found: project both, mix, synthesise, blend."""
     if lpips is None:
         from stylegan.metrics.lpips import load_lpips
 
@@ -256,8 +269,10 @@ def swap_faces(
     def report(role):
         return None if callback is None else (lambda p: callback(role, p))
 
-    source = project_face(G, src_face, settings, role="source", lpips=lpips, device=device, callback=report("source"))
-    target = project_face(G, tgt_face, settings, role="target", lpips=lpips, device=device, callback=report("target"))
+    source = project_face(G, source_face, settings, role="source", lpips=lpips, device=device,
+                          callback=report("source"))
+    target = project_face(G, target_face, settings, role="target", lpips=lpips, device=device,
+                          callback=report("target"))
     return swap_projected(source, target, target_photo, settings)
 
 
@@ -294,8 +309,3 @@ def write_swap(image: np.ndarray, out: str | os.PathLike, *, model: str, setting
         chunks = {**pil.text, **{PREFIX + k: v for k, v in info.items()}}
         atomic_write(out, lambda tmp: pil.save(tmp, format="PNG", pnginfo=png_info(chunks)))
     return out
-
-
-def with_layers(settings: SwapSettings, layers: str) -> SwapSettings:
-    """The same settings taking other layers from the source."""
-    return replace(settings, layers=layers)
