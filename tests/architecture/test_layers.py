@@ -18,7 +18,8 @@ ALLOWED = {
     "io": {"io", "compat", "networks", "device"},
     "images": {"io", "forensics"},
     "forensics": {"forensics", "io"},
-    "data": {"data", "io", "images"},
+    "faces": {"faces", "images"},
+    "data": {"data", "io", "images", "faces"},
     "distributed": set(),
 }
 LIBRARY = [
@@ -27,6 +28,7 @@ LIBRARY = [
     "compat",
     "io",
     "data",
+    "faces",
     "metrics",
     "training",
     "editing",
