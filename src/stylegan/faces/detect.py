@@ -77,7 +77,8 @@ def detect_faces(image, *, detector: str = DETECTORS[0], upsample: int | None = 
             on a CPU, finds more turned and smaller faces) or 'hog+cnn' (the default: the CNN only when HOG finds
             no face, so it costs time only on those photos).
         upsample: how many times the detector doubles the image; None picks 2 for images up to 512 px, else 1
-            (HOG finds faces down to ~80 px / 2**upsample); 0 for the CNN.
+            (HOG finds faces down to ~80 px / 2**upsample), and HOG tries one doubling fewer when that finds
+            nothing; 0 for the CNN.
 
     Returns:
         A list of Face, empty when there is none.
@@ -100,15 +101,20 @@ def _scan(arr: np.ndarray, detector: str, upsample: int | None) -> list[tuple[fl
     grey, scale = _detection_image(arr, SCAN_SIDE[detector])
     pad = round(BORDER * min(grey.shape))
     padded = np.pad(grey, pad, mode="edge")  # a border lets the detector window cover faces cut by the edge
-    if upsample is None:  # the CNN finds faces from ~40 px without doubling (and doubling makes it 4x slower)
-        upsample = 0 if detector == "cnn" else 2 if max(grey.shape) <= 512 else 1
-    if detector == "hog":
-        rects, scores, _ = models.hog_detector().run(padded, upsample, 0.0)
-        found = [(r.left(), r.top(), r.right(), r.bottom(), float(s)) for r, s in zip(rects, scores, strict=True)]
-    else:
-        dets = models.cnn_detector()(np.repeat(padded[:, :, None], 3, axis=2), upsample)
+    if detector == "cnn":  # the CNN finds faces from ~40 px without doubling (and doubling makes it 4x slower)
+        dets = models.cnn_detector()(np.repeat(padded[:, :, None], 3, axis=2), upsample or 0)
         found = [(d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom(), float(d.confidence)) for d in dets]
+    elif upsample is not None:
+        found = _hog(padded, upsample)
+    else:  # a face can fall between the pyramid levels of one doubling count and be found with one fewer
+        found = _hog(padded, 2 if max(grey.shape) <= 512 else 1) or _hog(padded, 1 if max(grey.shape) <= 512 else 0)
     return [(*((v - pad) / scale for v in box[:4]), box[4]) for box in found]
+
+
+def _hog(grey: np.ndarray, upsample: int) -> list[tuple[float, ...]]:
+    """dlib's HOG detector on grey [h, w]: (left, top, right, bottom, score) per face."""
+    rects, scores, _ = models.hog_detector().run(grey, upsample, 0.0)
+    return [(r.left(), r.top(), r.right(), r.bottom(), float(s)) for r, s in zip(rects, scores, strict=True)]
 
 
 def _detection_image(arr: np.ndarray, side: int) -> tuple[np.ndarray, float]:
