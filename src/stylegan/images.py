@@ -65,12 +65,14 @@ def save_png(
     mark: bool = True,
     metadata: dict[str, object] | None = None,
     generated: bool = True,
+    mark_psnr: float | None = None,
+    extra: dict[str, str] | None = None,
 ) -> Path:
     """Writes one uint8 image [C, H, W] to `path` as PNG (see png_bytes), atomically: readers never see half a file.
 
     The parent folder is created. An existing file is replaced: callers that must not overwrite check first.
     """
-    data = png_bytes(img, mark=mark, metadata=metadata, generated=generated)
+    data = png_bytes(img, mark=mark, metadata=metadata, generated=generated, mark_psnr=mark_psnr, extra=extra)
     atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
     return Path(path)
 
@@ -82,6 +84,8 @@ def png_bytes(
     metadata: dict[str, object] | None = None,
     generated: bool = True,
     compress_level: int = 6,
+    mark_psnr: float | None = None,
+    extra: dict[str, str] | None = None,
 ) -> bytes:
     """One uint8 image [C, H, W] as the contents of a PNG file, declared AI-generated.
 
@@ -91,8 +95,11 @@ def png_bytes(
     too, in images whose sides are all >= forensics.mark.MIN_SIDE; the `stylegan:mark` chunk says whether it was.
     generated=False is for real images (a training run's grid of reals, an aligned photo): no mark, no AI-generated
     declaration, only the software chunk. compress_level 1 is for bytes that only cross the loopback.
+    mark_psnr: the mark's strength as PSNR against the unmarked image (default forensics.mark.PSNR_DB; higher is
+    fainter and less robust: a face swap uses it to keep the photo outside the face within its bound).
+    extra: more `stylegan:<key>` text chunks (e.g. a swap's source and target names).
     """
-    from stylegan.forensics.metadata import generation_metadata, png_info, software
+    from stylegan.forensics.metadata import PREFIX, generation_metadata, png_info, software
 
     pil = to_pil(img)
     if not generated:
@@ -100,16 +107,20 @@ def png_bytes(
     else:
         settings = dict(metadata or {})
         if mark:
-            pil, settings["mark"] = _marked(pil, settings)
+            pil, settings["mark"] = _marked(pil, settings, mark_psnr)
         else:
             settings["mark"] = "off (--no-mark)"
-        info = png_info(generation_metadata(**settings))
+        chunks = generation_metadata(**settings)
+        chunks.update({PREFIX + key: str(value) for key, value in (extra or {}).items()})
+        info = png_info(chunks)
     buf = io.BytesIO()
     pil.save(buf, format="PNG", pnginfo=info, compress_level=compress_level)
     return buf.getvalue()
 
 
-def _marked(pil: PIL.Image.Image, settings: dict[str, object]) -> tuple[PIL.Image.Image, str]:
+def _marked(
+    pil: PIL.Image.Image, settings: dict[str, object], psnr: float | None = None
+) -> tuple[PIL.Image.Image, str]:
     """The image with the provenance mark (payload from the model and seed in settings), and a note on what was done."""
     from stylegan.forensics import mark
 
@@ -120,5 +131,5 @@ def _marked(pil: PIL.Image.Image, settings: dict[str, object]) -> tuple[PIL.Imag
         model=mark.model_hash_prefix(str(model)) if model is not None else 0,
         seed=int(settings.get("seed") or 0) % (1 << 32),
     )
-    marked = mark.embed(np.asarray(pil), payload)
+    marked = mark.embed(np.asarray(pil), payload, psnr=mark.PSNR_DB if psnr is None else psnr)
     return PIL.Image.fromarray(marked, pil.mode), f"v1 model={payload.model:03x} seed={payload.seed}"

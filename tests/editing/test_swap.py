@@ -236,8 +236,8 @@ def test_cli_writes_marked_png_with_swap_metadata(tmp_path, pair):
     assert text["stylegan:mark"].startswith("v1")  # 160 px: large enough for the mark
     target_read = np.asarray(PIL.Image.open(tmp_path / "b.jpg").convert("RGB"))
     away = np.ones(pixels.shape[:2], bool)
-    away[24:136, 34:126] = False  # outside the AT&T photo: only the mark (about 40 dB) changed it
-    assert psnr(pixels[away], target_read[away]) > 38
+    away[24:136, 34:126] = False  # outside the AT&T photo only the mark, embedded faintly (SWAP_MARK_PSNR), changed it
+    assert psnr(pixels[away], target_read[away]) >= 45
     again = _cli(args)
     assert again.exit_code == 1 and "already exists" in again.output
 

@@ -37,6 +37,16 @@ def test_save_png_marks_and_tags(tmp_path):
     assert found.found and found.payload == M.Payload(model=M.model_hash_prefix("ffhq"), seed=77)
 
 
+def test_fainter_mark_and_extra_chunks(tmp_path):
+    img = photo()
+    path = save_png(img, tmp_path / "a.png", metadata={"seed": 5}, mark_psnr=46.0, extra={"operation": "face swap"})
+    with Image.open(path) as f:
+        text, pixels = dict(f.text), np.asarray(f)
+    assert text["stylegan:operation"] == "face swap" and text["stylegan:seed"] == "5"
+    assert M.psnr_db(pixels, img.permute(1, 2, 0).numpy()) >= 45.5  # the strength asked for, measured independently
+    assert M.detect(pixels).found
+
+
 def test_no_mark_keeps_pixels_and_metadata(tmp_path):
     img = photo()
     path = save_png(img, tmp_path / "b.png", mark=False, metadata={"seed": 1})

@@ -202,19 +202,10 @@ def _edit_info(directions, strengths, layers, seeds) -> dict[str, str]:
 
 
 def _write_png(fig: torch.Tensor, out: Path, settings: dict, edit_info: dict, mark: bool) -> Path:
-    """save_png (mark + generation metadata), then the edit's settings added as text chunks, pixels unchanged."""
-    import PIL.Image
-
-    from stylegan.forensics.metadata import PREFIX, png_info
+    """One PNG: mark, generation metadata and the edit's settings as `stylegan:` text chunks."""
     from stylegan.images import save_png
-    from stylegan.io.native import atomic_write
 
-    save_png(fig, out, mark=mark, metadata=settings)
-    with PIL.Image.open(out) as pil:
-        pil.load()
-        chunks = {**pil.text, **{PREFIX + k: v for k, v in edit_info.items()}}
-        atomic_write(out, lambda tmp: pil.save(tmp, format="PNG", pnginfo=png_info(chunks)))
-    return out
+    return save_png(fig, out, mark=mark, metadata=settings, extra=edit_info)
 
 
 def _write_video(G, ws, directions, strengths, layers, out, settings, edit_info, frames, fps, scale) -> Path:
