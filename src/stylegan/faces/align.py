@@ -96,8 +96,11 @@ def align_face(image, face: Face, *, resolution: int = 256) -> AlignedFace:
     check_resolution(resolution)
     photo = to_hwc(image)
     matrix = alignment_matrix(face, resolution)
-    src = torch.tensor(photo).permute(2, 0, 1)[None].float()  # [1, C, H, W]
-    out = _warp(src, matrix, resolution, resolution, padding="reflection")
+    # only the part of the photo under the square (and 2 px for the filter) is converted: photos can be large
+    left, top, right, bottom = _square_box(matrix, resolution, photo.shape[1], photo.shape[0], margin=2)
+    src = torch.tensor(photo[top:bottom, left:right]).permute(2, 0, 1)[None].float()  # [1, C, h, w]
+    shift = np.array([[1, 0, -left], [0, 1, -top], [0, 0, 1]], dtype=np.float64)
+    out = _warp(src, shift @ matrix, resolution, resolution, padding="reflection")
     out = _fade_outside(out, matrix, photo.shape[1], photo.shape[0])
     pixels = out[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
     return AlignedFace(pixels, matrix, face, (photo.shape[1], photo.shape[0]))
@@ -148,7 +151,7 @@ def warp_to_photo(image: np.ndarray, aligned: AlignedFace) -> np.ndarray:
     src = torch.tensor(arr[:, :, None] if flat else arr).permute(2, 0, 1)[None]  # [1, C, r, r]
     width, height = aligned.photo_size
     photo_to_src = np.linalg.inv(_resized(aligned.matrix, aligned.resolution, side))
-    left, top, right, bottom = _box_in_photo(aligned, width, height)
+    left, top, right, bottom = _square_box(aligned.matrix, aligned.resolution, width, height)
     out = np.zeros((height, width, src.shape[1]), np.float32)
     if right > left and bottom > top:
         shift = np.array([[1, 0, left], [0, 1, top], [0, 0, 1]], dtype=np.float64)
@@ -274,12 +277,13 @@ def _resized(matrix: np.ndarray, resolution: int, side: int) -> np.ndarray:
     return matrix @ np.array([[s, 0, 0.5 * s - 0.5], [0, s, 0.5 * s - 0.5], [0, 0, 1]])
 
 
-def _box_in_photo(aligned: AlignedFace, width: int, height: int) -> tuple[int, int, int, int]:
-    """Integer (left, top, right, bottom) of the photo pixels the aligned square covers, clipped to the photo."""
-    r = aligned.resolution
-    corners = aligned.to_photo(np.array([[-0.5, -0.5], [r - 0.5, -0.5], [-0.5, r - 0.5], [r - 0.5, r - 0.5]]))
-    left, top = np.floor(corners.min(axis=0)).astype(int)
-    right, bottom = np.ceil(corners.max(axis=0)).astype(int) + 1
+def _square_box(matrix: np.ndarray, resolution: int, width: int, height: int, margin: int = 0):
+    """Integer (left, top, right, bottom) of the photo pixels under the aligned square, widened by `margin` and
+    clipped to the photo."""
+    r = resolution
+    corners = _apply(matrix, np.array([[-0.5, -0.5], [r - 0.5, -0.5], [-0.5, r - 0.5], [r - 0.5, r - 0.5]]))
+    left, top = np.floor(corners.min(axis=0)).astype(int) - margin
+    right, bottom = np.ceil(corners.max(axis=0)).astype(int) + 1 + margin
     return max(left, 0), max(top, 0), min(right, width), min(bottom, height)
 
 
