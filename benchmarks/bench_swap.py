@@ -114,6 +114,7 @@ def main() -> None:
     parser.add_argument("--tune-steps", type=int, default=50)
     parser.add_argument("--figure", type=Path, default=None)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--render", default="target", choices=S.RENDERERS, help="Whose (tuned) G draws the swap.")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     from stylegan.io import load_generator
@@ -121,7 +122,9 @@ def main() -> None:
 
     G = load_generator(args.network, device="cpu")
     lpips = load_lpips(device="cpu")
-    settings = S.SwapSettings(mode=args.mode, steps=args.steps, tune_steps=args.tune_steps, plus_steps=args.steps // 2)
+    settings = S.SwapSettings(
+        mode=args.mode, steps=args.steps, tune_steps=args.tune_steps, plus_steps=args.steps // 2, render=args.render
+    )
     all_rows, all_images = [], []
     start = time.time()
     for k in range(args.pairs):
@@ -131,7 +134,8 @@ def main() -> None:
         print(f"pair {k + 1}/{args.pairs} (s{2 * k + 1} -> s{2 * k + 2}): "
               + ", ".join(f"{s}: {r['d_target']:.3f}->{r['d_result']:.3f}" for s, r in rows.items())
               + f"  [{time.time() - start:.0f} s]", flush=True)
-    print(f"\nnetwork {args.network}, mode {args.mode}, {args.steps} W steps, {args.tune_steps} tuning steps; "
+    print(f"\nnetwork {args.network}, mode {args.mode}, render with the {args.render}'s G, {args.steps} W steps, "
+          f"{args.tune_steps} tuning steps; "
           f"{time.time() - start:.0f} s on {args.threads} CPU thread(s)\n")
     print(table(all_rows))
     if args.figure is not None:

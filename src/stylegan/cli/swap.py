@@ -30,6 +30,9 @@ VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
               help="ws rows taken from the source: indices (0-7) or groups coarse / middle / fine.")
 @click.option("--blend", type=click.Choice(["alpha", "poisson"]), default="alpha", show_default=True,
               help="Feathered alpha mask, or screened Poisson blending inside the mask.")
+@click.option("--render", type=click.Choice(["target", "source"]), default="target", show_default=True,
+              help="Whose projection's G draws the swapped face: the target's (tuned with --mode pti) or the "
+              "source's (tuned on the source face instead; its identity stays sharper).")
 @click.option("--no-colour", "no_colour", is_flag=True, help="Do not match the face's colour to the target's.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the projections.")
 @click.option("--frame-steps", type=click.IntRange(min=0), default=10, show_default=True,
@@ -37,8 +40,8 @@ VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
 @click.option("--keep-frames", is_flag=True, help="Video: keep the work folder of finished frames.")
 @mark_option
 @device_option
-def swap(source, target, out, force, network, mode, steps, plus_steps, tune_steps, layers, blend, no_colour, seed,
-         frame_steps, keep_frames, no_mark, device) -> None:
+def swap(source, target, out, force, network, mode, steps, plus_steps, tune_steps, layers, blend, render, no_colour,
+         seed, frame_steps, keep_frames, no_mark, device) -> None:
     """Put the face of SOURCE onto the face in TARGET (a photo, or a video frame by frame).
 
     Both faces are projected into the model (PTI by default), the identity layers come from the source and the
@@ -61,7 +64,7 @@ def swap(source, target, out, force, network, mode, steps, plus_steps, tune_step
 
     with user_errors():
         settings = SwapSettings(mode=mode, steps=steps, plus_steps=plus_steps, tune_steps=tune_steps, layers=layers,
-                                blend=blend, colour=not no_colour, seed=seed)
+                                blend=blend, colour=not no_colour, seed=seed, render=render)
         source_photo = load_photo(source)
     dev = get_device(device)
     G = load_G(network, dev)

@@ -32,6 +32,7 @@ from stylegan.editing import blend as B
 from stylegan.faces import AlignedFace, NoFaceError, align_face, detect_faces, warp_to_photo
 
 MODES = ("w", "w+", "pti")
+RENDERERS = ("target", "source")
 DEFAULT_LAYERS = "coarse,middle"
 # The mark touches every pixel; this strength keeps the photo outside the swapped face >= 45 dB from the target.
 SWAP_MARK_PSNR = 46.0
@@ -53,6 +54,9 @@ class SwapSettings:
         feather: ... and faded to 0 over this fraction.
         w_avg_samples: mapped samples for the projection's starting point and w spread.
         seed: seeds the projections (and is the seed the provenance mark carries).
+        render: whose G draws the mixed ws: 'target' (the target is projected with `mode`, the source in W) or
+            'source' (the source with `mode`, e.g. PTI-tuned on the source face, which keeps its identity sharper;
+            the target in W, it only gives the rows outside `layers`).
     """
 
     mode: str = "pti"
@@ -66,10 +70,13 @@ class SwapSettings:
     feather: float = 0.12
     w_avg_samples: int = 10_000
     seed: int = 0
+    render: str = "target"
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.render not in RENDERERS:
+            raise ValueError(f"render must be one of {', '.join(RENDERERS)}, got {self.render!r}")
         if self.blend not in B.BLENDS:
             raise ValueError(f"blend must be one of {', '.join(B.BLENDS)}, got {self.blend!r}")
         for name in ("erode", "feather"):
@@ -149,10 +156,11 @@ def project_face(
     G: nn.Module, aligned: AlignedFace, settings: SwapSettings, *, role: str, lpips=None, device=None,
     callback: Callable | None = None,
 ) -> Projected:
-    """Project one aligned face. role 'target' uses settings.mode; 'source' never tunes G (only its ws is used)."""
+    """Project one aligned face: the role whose G renders (settings.render) uses settings.mode; the other never
+    tunes G (only its ws is used)."""
     from stylegan.editing.project import project
 
-    mode = settings.mode if role == "target" else ("w+" if settings.mode == "w+" else "w")
+    mode = settings.mode if role == settings.render else ("w+" if settings.mode == "w+" else "w")
     result = project(
         G, model_input(aligned, G), mode=mode, settings=projection_settings(settings, tune=mode == "pti"),
         lpips=lpips, device=device, callback=callback,
@@ -218,8 +226,9 @@ def swap_projected(
     source: Projected, target: Projected, target_photo: np.ndarray, settings: SwapSettings
 ) -> SwapResult:
     """The swap from two projections (e.g. to try several layer splits without projecting again)."""
-    layers = swap_layers(target.G, settings.layers)
-    face = synthesize_face(target.G, mix_ws(source.ws, target.ws, layers))
+    renderer = source.G if settings.render == "source" else target.G
+    layers = swap_layers(renderer, settings.layers)
+    face = synthesize_face(renderer, mix_ws(source.ws, target.ws, layers))
     image, mask = blend_face(target_photo, face, target.aligned, settings)
     face_u8 = np.clip(np.rint(face), 0, 255).astype(np.uint8)
     return SwapResult(image, mask, face_u8, source, target, layers)
