@@ -75,3 +75,21 @@ def test_dataset_cli_offers_align_face(photos, tmp_path):
                                        "--resolution", "16", "--transform", "align-face"])
     assert result.exit_code == 0, result.output
     assert "wrote 2 images of 16x16x1" in result.output and "skipped 2 file(s)" in result.output
+
+
+@pytest.mark.parametrize("command", ["align", "dataset"])
+def test_missing_extra_stops_before_any_work(photos, tmp_path, monkeypatch, command):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "face_recognition_models" else real(name, *a))
+    dest = tmp_path / ("o" if command == "align" else "o.zip")
+    args = ["align", str(photos), "--dest", str(dest)]
+    if command == "dataset":
+        args = ["dataset", "--source", str(photos), "--dest", str(dest), "--resolution", "16", "--transform",
+                "align-face"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code != 0
+    assert result.output.strip().splitlines()[-1].endswith('pip install "stylegan[faces]"')
+    assert not dest.exists()
