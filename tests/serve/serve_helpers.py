@@ -23,10 +23,13 @@ import torch
 from ci_skip import skip_or_fail
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "nvlabs"
+ATT_FACE = FIXTURES.parent / "att-faces" / "s1" / "1.pgm"  # AT&T Laboratories Cambridge (see its README)
 SG3 = FIXTURES / "sg3t_tiny.pkl"
 COND = FIXTURES / "sg2_tiny_cond.pkl"
 UPLOAD_BYTES = 2 * 2**20  # small limits, so that hostile files stay small too
 UPLOAD_PIXELS = 4_000_000
+PROJECT_QUEUE = 2  # projections waiting or running
+PREVIEW_EVERY = 2  # steps between the projection's preview images
 
 
 def require_serve_extra() -> None:
@@ -92,8 +95,46 @@ def server():
     from stylegan.serve import Settings, UploadLimits, create_app, load_slots
 
     slots = load_slots([None, str(SG3), str(COND)], torch.device("cpu"), timeout_s=60)
-    settings = Settings(uploads=UploadLimits(max_bytes=UPLOAD_BYTES, max_pixels=UPLOAD_PIXELS))
+    settings = Settings(
+        uploads=UploadLimits(max_bytes=UPLOAD_BYTES, max_pixels=UPLOAD_PIXELS),
+        project_steps=10,
+        project_queue=PROJECT_QUEUE,
+        preview_every=PREVIEW_EVERY,
+    )
     uv, thread, port = start_server(create_app(slots, settings))
     yield Server("127.0.0.1", port, slots)
     uv.should_exit = True
     thread.join(timeout=10)
+
+
+def png_of(pixels, fmt: str = "PNG") -> bytes:
+    """uint8 [H, W] or [H, W, 3] pixels as an image file's bytes (no metadata, no mark)."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def generated_photo(seed: int = 3, side: int = 128) -> bytes:
+    """A built-in model's image (32², grey) enlarged to side² (nearest), as a plain PNG: a quick projection target."""
+    import numpy as np
+
+    from stylegan.editing.generate import generate_images
+    from stylegan.io import load_generator
+
+    img = generate_images(load_generator(None), [seed])[0, 0].numpy()
+    return png_of(np.kron(img, np.ones((side // 32, side // 32), dtype=np.uint8)))
+
+
+def marked_generated_png(seed: int = 3) -> bytes:
+    """A built-in model's image enlarged 8x (256², as `stylegan edit --zoom 8` would) and saved by png_bytes: it
+    carries the provenance mark (model 'default', this seed) and the AI-generated metadata."""
+    from stylegan.editing.generate import generate_images
+    from stylegan.images import png_bytes, zoom
+    from stylegan.io import load_generator
+
+    img = generate_images(load_generator(None), [seed])[0]
+    return png_bytes(zoom(img, 8), metadata={"model": "default", "seed": seed}, mark=True)

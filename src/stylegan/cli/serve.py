@@ -18,7 +18,7 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
     "networks",
     multiple=True,
     help="A model to offer (repeat for several): a .safetensors or NVIDIA .pkl file, a model name (`stylegan "
-    "models`) or an http(s) URL. Default: the model shipped with the package.",
+    "models`) or an http(s) URL. Default: the models shipped with the package (built-in, and faces when present).",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
 @click.option("--port", type=click.IntRange(0, 65535), default=7860, show_default=True, help="Port (0: any free one).")
@@ -31,7 +31,7 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 )
 @device_option
 def serve(networks, host, port, timeout, device):
-    """Open the explorer: generate images and mix styles in a web page that follows the sliders live.
+    """Open the explorer: generate, mix, edit, project and check images in a web page that follows the sliders live.
 
     \b
     Examples:
@@ -76,12 +76,13 @@ def _bind(host: str, port: int) -> socket.socket:
 def _build_app(networks: tuple[str, ...], device: str, timeout: float, host: str):
     from stylegan.io import default_model_path
     from stylegan.serve import Settings, create_app, load_slots
+    from stylegan.serve.models import builtin_specs
 
     if not networks and not default_model_path().exists():
         raise click.ClickException("no --network given and no default model is installed; pass --network")
     dev = get_device(device)
     with user_errors():
-        slots = load_slots(list(networks) or [None], dev, timeout_s=timeout)
+        slots = load_slots(list(networks) or builtin_specs(), dev, timeout_s=timeout)
     hosts = ("*",) if host not in LOCAL_HOSTS else Settings().allowed_hosts
     return create_app(slots, Settings(allowed_hosts=hosts))
 

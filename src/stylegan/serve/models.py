@@ -10,18 +10,21 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
 
 from stylegan.editing.figures import default_truncation, layer_groups, style_mixing_figure
 from stylegan.editing.generate import generate_images
+from stylegan.editing.project import is_face_model
 from stylegan.images import png_bytes
 from stylegan.networks import stylegan3
 from stylegan.serve.params import GenerateRequest, MixRequest, ModelInfo, Truncation
 from stylegan.serve.worker import Worker
 
 BUILTIN_LABEL = "built-in (Fashion-MNIST 32², StyleGAN2)"
+FACES_LABEL = "built-in faces (AT&T faces 64², StyleGAN2)"
 
 
 @dataclass
@@ -34,6 +37,7 @@ class ModelSlot:
     G: nn.Module
     device: torch.device
     worker: Worker = field(repr=False)
+    cache: dict = field(default_factory=dict, repr=False)  # per-model results kept by views (direction sets)
 
     @property
     def info(self) -> ModelInfo:
@@ -54,7 +58,15 @@ class ModelSlot:
             psi=info.default_psi,
             cutoff=info.num_ws if info.default_cutoff is None else info.default_cutoff,
             groups=layer_groups(G),
+            face=is_face_model(self.spec),
         )
+
+
+def builtin_specs() -> list[str | None]:
+    """What `stylegan serve` offers without --network: the built-in model, and the faces model when installed."""
+    from stylegan.io.loader import builtin_model_path
+
+    return [None] + (["faces"] if builtin_model_path("faces") is not None else [])
 
 
 def is_sg3(G: nn.Module) -> bool:
@@ -124,5 +136,10 @@ def load_slots(
 def _label(spec: str | None, G: nn.Module) -> str:
     if spec is None:
         return BUILTIN_LABEL
+    if spec == "faces":
+        from stylegan.io.loader import builtin_model_path
+
+        if builtin_model_path("faces") is not None and not Path(spec).exists():
+            return FACES_LABEL
     family = getattr(getattr(G, "config", None), "family", "stylegan3" if is_sg3(G) else "")
     return f"{spec} ({G.img_resolution}², {family})".replace(", )", ")")

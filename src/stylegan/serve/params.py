@@ -1,8 +1,9 @@
 """What a view asks for, read from a query string and checked against the model, and the CLI line that makes it.
 
 Every request is parsed into a frozen dataclass before any work is queued: a bad value is a `ParamError` (one
-line, reported as HTTP 400) and never reaches the network. `cli_command()` is the `stylegan generate` / `stylegan
-mix` line that writes the same pixels, so the page can show it for copying.
+line, reported as HTTP 400) and never reaches the network. `cli_command()` is the `stylegan generate` / `mix` /
+`edit` line that writes the same pixels, so the page can show it for copying. Directions are named only as
+`sefa:K` / `ganspace:K` (K < MAX_DIRECTION): no client text ever reaches a direction file's path.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ MAX_SEED = 2**32 - 1
 MAX_MIX_SEEDS = 8  # per side of the mixing grid: 8 x 8 cells is plenty to look at and bounds the work
 MAX_SHIFT = 1.0  # SG3 translate, canvas units (1 = the whole image)
 MAX_TEXT = 200  # characters of a seed or layer list
+MAX_DIRECTION = 10  # sefa:0..9, ganspace:0..9
+MAX_STRENGTH = 10.0  # in standard deviations of the model's w along the direction
+LAYER_CHOICES = ("all", "coarse", "middle", "fine")
+PROJECTION_ID = re.compile(r"[0-9a-f]{32}")
 
 
 class ParamError(ValueError):
@@ -117,6 +122,54 @@ class MixRequest:
         return shlex.join([*args, *self.trunc.cli_args(info), "--out", "mixing.png"])
 
 
+@dataclass(frozen=True)
+class EditRequest:
+    """A seed (or a projection's latent, by its id) moved by `strength` along `direction` in `layers`."""
+
+    seed: int | None
+    projection: str | None
+    method: str  # "sefa" or "ganspace"
+    index: int
+    strength: float
+    layers: str  # one of LAYER_CHOICES
+    trunc: Truncation
+
+    @property
+    def direction(self) -> str:
+        return f"{self.method}:{self.index}"
+
+    @classmethod
+    def parse(cls, query: Mapping[str, str], info: ModelInfo) -> EditRequest:
+        projection = query.get("projection", "") or None
+        if projection is not None and not PROJECTION_ID.fullmatch(projection):
+            raise ParamError("projection must be the id the Project view gave (32 hex digits)")
+        if projection is not None and query.get("seed", ""):
+            raise ParamError("give either seed or projection, not both")
+        m = re.fullmatch(r"(sefa|ganspace):(\d{1,2})", query.get("direction", "sefa:0"))
+        if not m or int(m.group(2)) >= MAX_DIRECTION:
+            raise ParamError(f"direction must be sefa:K or ganspace:K with K in 0-{MAX_DIRECTION - 1}")
+        layers = query.get("layers", "all")
+        if layers not in LAYER_CHOICES:
+            raise ParamError(f"layers must be one of {', '.join(LAYER_CHOICES)}; got {layers[:40]!r}")
+        seed = None if projection is not None else _int(query, "seed", 0, 0, MAX_SEED)
+        strength = _float(query, "strength", 0.0, -MAX_STRENGTH, MAX_STRENGTH)
+        trunc = parse_truncation(query, info)
+        return cls(seed, projection, m.group(1), int(m.group(2)), strength, layers, trunc)
+
+    def cli_command(self, info: ModelInfo) -> str:
+        """`stylegan edit` writing the same image; a projection's latent is the projected_w.npz it offers."""
+        if self.projection is None:
+            source = ["--seeds", str(self.seed), *self.trunc.cli_args(info)]
+        else:
+            noise = [] if self.trunc.noise_mode == "const" else ["--noise-mode", self.trunc.noise_mode]
+            source = ["--projected-w", "projected_w.npz", *noise]
+        args = ["stylegan", "edit", *_network(info), *source, "--direction", self.direction]
+        args += _opt("--strengths", self.strength)
+        if self.layers != "all":
+            args += ["--layers", self.layers]
+        return shlex.join([*args, "--out", "edit.png"])
+
+
 def parse_truncation(query: Mapping[str, str], info: ModelInfo) -> Truncation:
     """psi in [-1, 2], cutoff in [0, num_ws] (num_ws = all), class for conditional models, noise mode."""
     psi = _float(query, "psi", info.default_psi, -1.0, 2.0)
@@ -134,6 +187,11 @@ def _class(query: Mapping[str, str], info: ModelInfo) -> int | None:
             raise ParamError("this model is unconditional: drop class")
         return None
     return _int(query, "class", 0, 0, info.c_dim - 1)
+
+
+def project_steps(query: Mapping[str, str], default: int, most: int) -> int:
+    """W steps of a projection: 1 to `most`."""
+    return _int(query, "steps", default, 1, most)
 
 
 def seed_list(text: str, what: str, max_count: int) -> list[int]:

@@ -3,7 +3,8 @@
 Uploads arrive as the request body (bytes in memory; no file name from the client is used, so no client path ever
 reaches `open`). Refusals are `UploadError`s carrying the HTTP status and one line for the user:
 413 too large (bytes or pixels, checked from the header before any pixel is decoded), 415 not an accepted image
-format (SVG, HTML, text, ...), 400 empty, truncated or corrupt.
+format (SVG, HTML, text, ...), 400 empty, truncated or corrupt. The Check and Project views decode uploads with
+`open_image` and nothing else.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from dataclasses import dataclass
 
 import PIL.Image
 
-FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP")  # what PIL may try: no SVG, no PDF/EPS (Ghostscript), no TIFF zoo
+FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "PPM")  # PIL tries no other: no SVG, PDF/EPS (Ghostscript), TIFF zoo
+SHOWN = {"WEBP": "WebP", "PPM": "PGM/PPM"}
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,12 @@ def too_large(size: int, limits: UploadLimits) -> UploadError:
 
 def inspect_image(data: bytes, limits: UploadLimits) -> dict:
     """Opens and fully decodes `data` within the limits; returns {format, width, height, mode, bytes}."""
+    img = open_image(data, limits)
+    return dict(format=img.format, width=img.width, height=img.height, mode=img.mode, bytes=len(data))
+
+
+def open_image(data: bytes, limits: UploadLimits) -> PIL.Image.Image:
+    """`data` decoded within the limits: a loaded PIL image (first frame), or an UploadError."""
     if not data:
         raise UploadError(400, "empty upload: send an image file as the request body")
     if len(data) > limits.max_bytes:
@@ -51,7 +59,7 @@ def inspect_image(data: bytes, limits: UploadLimits) -> dict:
         raise UploadError(413, f"image refused as a decompression bomb: {err}") from None
     except Exception as err:  # PIL raises OSError, ValueError, SyntaxError, struct.error, ... for bad data
         raise UploadError(400, f"the {img.format} file is truncated or corrupt ({_line(err)})") from None
-    return dict(format=img.format, width=width, height=height, mode=img.mode, bytes=len(data))
+    return img
 
 
 def _open(data: bytes) -> PIL.Image.Image:
@@ -61,7 +69,7 @@ def _open(data: bytes) -> PIL.Image.Image:
     except PIL.Image.DecompressionBombError as err:
         raise UploadError(413, f"image refused as a decompression bomb: {err}") from None
     except Exception:  # UnidentifiedImageError, or a header so broken that a plugin raised
-        accepted = ", ".join(f.replace("WEBP", "WebP") for f in FORMATS)
+        accepted = ", ".join(SHOWN.get(f, f) for f in FORMATS)
         raise UploadError(415, f"not an accepted image: send {accepted}") from None
 
 

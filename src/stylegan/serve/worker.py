@@ -46,5 +46,9 @@ class Worker:
             job.cancel()  # no-op once started; drops a job whose request gave up while it waited
             self._pending -= 1
 
+    def call(self, fn: Callable[..., T], *args) -> T:
+        """fn(*args) on the worker thread, waited for from another thread (not the event loop's)."""
+        return self._pool.submit(fn, *args).result(timeout=self.timeout_s)
+
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
