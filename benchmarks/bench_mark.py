@@ -242,8 +242,8 @@ def _found(x: np.ndarray) -> tuple[bool, float]:
     return M.detect(x).found, time.perf_counter() - t
 
 
-def report(marked: dict, other, fp: dict[str, list[tuple[bool, float]]], size: int) -> None:
-    """Prints the tables."""
+def report_marked(marked: dict, other, size: int) -> None:
+    """Prints the robustness table, PSNR and timings."""
     kinds, results = marked["kinds"], marked["results"]
     n = len(results)
     coded = len(conv_encode(np.zeros(64, np.uint8)))
@@ -276,6 +276,10 @@ def report(marked: dict, other, fp: dict[str, list[tuple[bool, float]]], size: i
         f"embed {np.mean([r[1] for r in results]) * 1e3:.0f} ms/image; detect mean {t_det.mean() * 1e3:.0f} ms, "
         f"median {np.median(t_det) * 1e3:.0f} ms, max {t_det.max() * 1e3:.0f} ms (per process, shared CPU)"
     )
+
+
+def report_unmarked(fp: dict[str, list[tuple[bool, float]]]) -> None:
+    """Prints the false-positive line."""
     total = sum(len(v) for v in fp.values())
     hits = sum(f for v in fp.values() for f, _ in v)
     per = ", ".join(f"{k} {sum(f for f, _ in v)}/{len(v)}" for k, v in fp.items())
@@ -298,10 +302,9 @@ def main() -> None:
     torch.set_num_threads(1)
     with Pool(args.jobs) as pool:
         marked = ours(args.n, args.size, pool)
-        other = imwm(marked["hosts"])
+        report_marked(marked, imwm(marked["hosts"]), args.size)
         sets = unmarked_sets(args.fpr_n, args.natural)
-        fp = {name: pool.map(_found, images, chunksize=8) for name, images in sets.items()}
-    report(marked, other, fp, args.size)
+        report_unmarked({name: pool.map(_found, images, chunksize=8) for name, images in sets.items()})
 
 
 if __name__ == "__main__":

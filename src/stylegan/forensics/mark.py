@@ -314,9 +314,12 @@ def _flat_power(resid: np.ndarray) -> np.ndarray:
     h, w = resid.shape
     power = np.abs(np.fft.fft2(resid, s=(2 * h, 2 * w))) ** 2
     fy, fx = np.fft.fftfreq(2 * h)[:, None], np.fft.fftfreq(2 * w)[None, :]
-    ring = np.minimum((np.hypot(fy, fx) * 2 * min(h, w)).astype(np.int64), min(h, w))
-    medians = np.array([np.median(power[ring == r]) if (ring == r).any() else 1.0 for r in range(min(h, w) + 1)])
-    return power / np.maximum(medians[ring], 0.1 * np.median(power) + 1e-12)  # notched radii: no blow-up
+    ring = np.minimum((np.hypot(fy, fx) * 2 * min(h, w)).astype(np.int64), min(h, w)).ravel()
+    order = np.argsort(ring, kind="stable")  # the samples grouped by radius: one sort instead of a mask per radius
+    groups = np.split(power.ravel()[order], np.searchsorted(ring[order], np.arange(1, min(h, w) + 1)))
+    medians = np.array([np.median(g) if len(g) else 1.0 for g in groups])
+    floor = 0.1 * np.median(power) + 1e-12  # radii the whitening emptied: no blow-up
+    return power / np.maximum(medians[ring].reshape(power.shape), floor)
 
 
 def _lattice_candidates(layout: _Layout, resid: np.ndarray) -> list[tuple[float, float, float]]:
