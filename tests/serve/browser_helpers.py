@@ -98,7 +98,10 @@ def cli(page, view: str) -> str:
     return page.locator(f"#view-{view} [data-testid=cli]").inner_text()
 
 
+SCREENSHOTS = os.environ.get("STYLEGAN_SCREENSHOTS") and Path(os.environ["STYLEGAN_SCREENSHOTS"]).resolve()
+
+
 def screenshot(page, name: str) -> None:
-    folder = os.environ.get("STYLEGAN_SCREENSHOTS")
-    if folder:
-        page.screenshot(path=str(Path(folder) / f"serve-{name}.png"), full_page=True)
+    """Saves the page as SCREENSHOTS/serve-NAME.png (the folder as resolved at import: tests may chdir)."""
+    if SCREENSHOTS:
+        page.screenshot(path=str(SCREENSHOTS / f"serve-{name}.png"), full_page=True)

@@ -97,7 +97,7 @@ def server():
     slots = load_slots([None, str(SG3), str(COND)], torch.device("cpu"), timeout_s=60)
     settings = Settings(
         uploads=UploadLimits(max_bytes=UPLOAD_BYTES, max_pixels=UPLOAD_PIXELS),
-        project_steps=10,
+        project_steps=100,  # as `stylegan serve`: tests name their (small) step counts
         project_queue=PROJECT_QUEUE,
         preview_every=PREVIEW_EVERY,
     )

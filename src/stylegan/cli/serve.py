@@ -29,8 +29,15 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
     show_default=True,
     help="Seconds a request may wait and run before it is answered 504.",
 )
+@click.option(
+    "--project-steps",
+    type=click.IntRange(1, 2000),
+    default=100,
+    show_default=True,
+    help="Default W steps of the Project view (the paper uses 1000: fine on a GPU, minutes on a CPU).",
+)
 @device_option
-def serve(networks, host, port, timeout, device):
+def serve(networks, host, port, timeout, project_steps, device):
     """Open the explorer: generate, mix, edit, project and check images in a web page that follows the sliders live.
 
     \b
@@ -46,7 +53,7 @@ def serve(networks, host, port, timeout, device):
             err=True,
         )
     sock = _bind(host, port)
-    app = _build_app(networks, device, timeout, host)
+    app = _build_app(networks, device, timeout, host, project_steps)
     _run(app, sock, host)
 
 
@@ -73,7 +80,7 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _build_app(networks: tuple[str, ...], device: str, timeout: float, host: str):
+def _build_app(networks: tuple[str, ...], device: str, timeout: float, host: str, project_steps: int = 100):
     from stylegan.io import default_model_path
     from stylegan.serve import Settings, create_app, load_slots
     from stylegan.serve.models import builtin_specs
@@ -84,7 +91,7 @@ def _build_app(networks: tuple[str, ...], device: str, timeout: float, host: str
     with user_errors():
         slots = load_slots(list(networks) or builtin_specs(), dev, timeout_s=timeout)
     hosts = ("*",) if host not in LOCAL_HOSTS else Settings().allowed_hosts
-    return create_app(slots, Settings(allowed_hosts=hosts))
+    return create_app(slots, Settings(allowed_hosts=hosts, project_steps=project_steps))
 
 
 def _run(app, sock: socket.socket, host: str) -> None:

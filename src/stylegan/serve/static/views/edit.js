@@ -47,6 +47,7 @@ export const EditView = {
   useProjection(job) {
     this.projection = job;
     this.app.pickModel(job.model);
+    this.showSource();  // enables the "projection" button
     this.source.querySelector("[data-value=projection]").click();
   },
 
