@@ -81,6 +81,9 @@ def test_check_view_gives_verdicts_for_a_generated_png_and_a_real_photo(page):
     calibration = page.locator("#view-check [data-testid=calibration]").inner_text()
     assert "p(generated)" in detector and "calibrated" in calibration
     assert cli(page, "check") == "stylegan detect att-s1-1.pgm"
+    page.wait_for_function(  # Chromium shows no PGM: the page says so instead of a broken picture
+        "() => document.querySelector('#view-check figcaption').textContent.includes('cannot show')"
+    )
 
     page.evaluate("() => { document.querySelector('#view-check [data-testid=state]').dataset.state = ''; }")
     upload(page, "#view-check input[name=image]", "generated seed 3.png", marked_generated_png(seed=3))

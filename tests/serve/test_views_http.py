@@ -243,3 +243,24 @@ def test_check_pictures_are_marked_pngs(server):
     spectrum = data_uri_image(report["spectrum"])
     assert spectrum.size == (192, 192) and spectrum.text["stylegan:mark"].startswith("v1")
     assert data_uri_image(report["profile"]).size == (320, 192)
+
+
+def test_face_models_get_an_aligned_target_others_a_centre_crop(server):
+    """A model named like a face model aligns the AT&T face (as stylegan.faces does); the same photo for any other
+    model, or with no face in it, is centre-cropped."""
+    pytest.importorskip("dlib", reason="the faces extra (dlib) is not installed")
+    from dataclasses import replace
+
+    from stylegan import faces
+    from stylegan.serve.projection import make_target
+
+    photo = Image.open(ATT_FACE)
+    photo.load()
+    builtin = server.slots[0]
+    aligned = make_target(replace(builtin, spec="faces"), photo)
+    expected = faces.align_faces(faces.to_hwc(photo), resolution=32, largest=True)[0].image
+    assert aligned.aligned and aligned.note == "face found and aligned"
+    np.testing.assert_array_equal(aligned.pixels[0].numpy(), np.squeeze(expected))
+    assert make_target(builtin, photo).note == "centre-cropped and resized"
+    blank = make_target(replace(builtin, spec="faces"), Image.new("L", (64, 64), 128))
+    assert not blank.aligned and blank.note == "centre-cropped (no face found)"

@@ -26,13 +26,18 @@ export const CheckView = {
     this.error = el("div", { class: "error", role: "alert" });
     this.headline = el("p", { class: "headline", "data-testid": "headline" });
     this.picture = el("img", { alt: "uploaded image", "data-testid": "upload" });
+    this.pictureCaption = el("figcaption", {}, "the image");
+    this.picture.addEventListener("load", () => { this.pictureCaption.textContent = "the image"; });
+    this.picture.addEventListener("error", () => {
+      this.pictureCaption.textContent = "(this browser cannot show the file's format; it was checked all the same)";
+    });
     this.spectrum = el("img", { alt: "log power spectrum", "data-testid": "spectrum" });
     this.profile = el("img", { alt: "radial profile", "data-testid": "profile" });
     this.table = el("table", { class: "verdicts", "data-testid": "verdicts" });
     this.calibration = el("p", { class: "caption", "data-testid": "calibration" });
     this.cli = cliLine();
     const pictures = el("div", { class: "canvas pair-images" },
-      el("figure", {}, this.picture, el("figcaption", {}, "the image")),
+      el("figure", {}, this.picture, this.pictureCaption),
       el("figure", {}, this.spectrum, el("figcaption", {}, "spectrum of the high-pass residual")),
       el("figure", {}, this.profile, el("figcaption", {}, "radial profile: black this image; green real, red " +
         "generated (detector's training means)")));
