@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import io
+import shlex
 import time
 from pathlib import Path
 
@@ -123,6 +124,18 @@ def test_projection_runs_with_progress_and_gets_closer(server, projection):
     assert preview.status == 200 and pixels(preview.body).shape == (32, 32)
     target = Image.open(io.BytesIO(server.get(f"/api/project/{projection['id']}/target.png").body))
     assert target.size == (32, 32) and "DigitalSourceType" not in target.text  # a real photo, declared as such
+
+
+def test_projection_equals_what_its_cli_line_writes(server, projection, tmp_path, monkeypatch):
+    """The job's command run on the same photo: the same latent and the same final image."""
+    (tmp_path / "photo.png").write_bytes(generated_photo(3))
+    run_cli(shlex.split(projection["command"]), tmp_path, monkeypatch)
+    with np.load(tmp_path / "out" / "proj" / "projected_w.npz") as data:
+        cli_w = data["w"]
+    with np.load(io.BytesIO(server.get(f"/api/project/{projection['id']}/projected_w.npz").body)) as data:
+        np.testing.assert_allclose(data["w"], cli_w, rtol=0, atol=1e-5)
+    served = pixels(server.get(f"/api/project/{projection['id']}/preview.png").body)
+    np.testing.assert_array_equal(served, pixels((tmp_path / "out" / "proj" / "proj.png").read_bytes()))
 
 
 def test_projected_latent_edits_like_its_npz(server, projection, tmp_path, monkeypatch):
