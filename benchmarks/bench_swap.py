@@ -30,7 +30,7 @@ from tests.editing import swap_clips  # noqa: E402
 from stylegan.editing import swap as S  # noqa: E402
 from stylegan.faces import detect_faces, identity_distance, identity_embedding  # noqa: E402
 
-SPLITS = ("coarse,middle", "coarse", "middle", "fine", "2-7")
+SPLITS = ("coarse,middle", "coarse", "middle", "fine", "2-7", "coarse,middle,fine")  # the last: the source alone
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -115,6 +115,8 @@ def main() -> None:
     parser.add_argument("--figure", type=Path, default=None)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--render", default="target", choices=S.RENDERERS, help="Whose (tuned) G draws the swap.")
+    parser.add_argument("--erode", type=float, default=S.SwapSettings.erode, help="Mask erosion (face-size fraction).")
+    parser.add_argument("--feather", type=float, default=S.SwapSettings.feather, help="Mask feather (fraction).")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     from stylegan.io import load_generator
@@ -123,7 +125,8 @@ def main() -> None:
     G = load_generator(args.network, device="cpu")
     lpips = load_lpips(device="cpu")
     settings = S.SwapSettings(
-        mode=args.mode, steps=args.steps, tune_steps=args.tune_steps, plus_steps=args.steps // 2, render=args.render
+        mode=args.mode, steps=args.steps, tune_steps=args.tune_steps, plus_steps=args.steps // 2, render=args.render,
+        erode=args.erode, feather=args.feather,
     )
     all_rows, all_images = [], []
     start = time.time()
