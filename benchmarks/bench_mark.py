@@ -71,10 +71,10 @@ def _network_images(G: torch.nn.Module, n: int, size: int, seed: int) -> list[np
     return out
 
 
-def generated(kind: str, n: int, size: int, seed: int = 0) -> list[np.ndarray]:
-    """n host images of one kind (see the module docstring)."""
+def generated(kind: str, n: int, size: int, seed: int = 0, offset: int = 0) -> list[np.ndarray]:
+    """n host images of one kind (see the module docstring); faces from the offset-th on."""
     if kind == "faces":
-        return faces(n, size)
+        return faces(n, size, offset)
     torch.manual_seed(seed)
     if kind == "fmnist":
         from stylegan.io import load_generator
@@ -161,13 +161,13 @@ def _one_marked(job: tuple[np.ndarray, M.Payload]) -> tuple[float, float, dict[s
     return M.psnr_db(x, y), t_embed, rows
 
 
-def ours(n: int, size: int, pool: Pool) -> dict:
+def ours(n: int, size: int, pool: Pool, seed: int = 0) -> dict:
     """Runs every attack on n marked hosts (a quarter of each kind)."""
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     jobs, kinds = [], []
     for k, kind in enumerate(KINDS):
         count = n // len(KINDS) + (k < n % len(KINDS))
-        for x in generated(kind, count, size, seed=k):
+        for x in generated(kind, count, size, seed=4 * seed + k, offset=seed * count):
             jobs.append((x, M.Payload(model=int(rng.integers(4096)), seed=int(rng.integers(1 << 32)))))
             kinds.append(kind)
     results = pool.map(_one_marked, jobs, chunksize=4)
@@ -298,11 +298,14 @@ def main() -> None:
     parser.add_argument("--fpr-n", type=int, default=200, help="unmarked real images for the false-positive rate")
     parser.add_argument("--natural", type=Path, default=None, help="folder of natural photographs (unmarked)")
     parser.add_argument("--jobs", type=int, default=2, help="worker processes")
+    parser.add_argument("--seed", type=int, default=0, help="host and payload seed (another set of images)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     with Pool(args.jobs) as pool:
-        marked = ours(args.n, args.size, pool)
+        marked = ours(args.n, args.size, pool, args.seed)
         report_marked(marked, imwm(marked["hosts"]), args.size)
+        if args.fpr_n <= 0:
+            return
         sets = unmarked_sets(args.fpr_n, args.natural)
         report_unmarked({name: pool.map(_found, images, chunksize=8) for name, images in sets.items()})
 
