@@ -25,14 +25,14 @@ VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
               help="How the target is projected (pti: tuned G, closest; w / w+: latent only).")
 @click.option("--steps", type=click.IntRange(min=1), default=300, show_default=True, help="Projection steps in W.")
 @click.option("--plus-steps", type=click.IntRange(min=0), default=150, show_default=True, help="Steps in W+ (w+).")
-@click.option("--tune-steps", type=click.IntRange(min=0), default=150, show_default=True, help="PTI tuning steps.")
+@click.option("--tune-steps", type=click.IntRange(min=0), default=300, show_default=True, help="PTI tuning steps.")
 @click.option("--layers", default="coarse,middle", show_default=True,
               help="ws rows taken from the source: indices (0-7) or groups coarse / middle / fine.")
 @click.option("--blend", type=click.Choice(["alpha", "poisson"]), default="alpha", show_default=True,
               help="Feathered alpha mask, or screened Poisson blending inside the mask.")
-@click.option("--render", type=click.Choice(["target", "source"]), default="target", show_default=True,
-              help="Whose projection's G draws the swapped face: the target's (tuned with --mode pti) or the "
-              "source's (tuned on the source face instead; its identity stays sharper).")
+@click.option("--render", type=click.Choice(["source", "target"]), default="source", show_default=True,
+              help="Photos: whose projection's G draws the swapped face, the source's (tuned with --mode pti on the "
+              "source face: its identity stays) or the target's. Videos always use the target's.")
 @click.option("--no-colour", "no_colour", is_flag=True, help="Do not match the face's colour to the target's.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the projections.")
 @click.option("--frame-steps", type=click.IntRange(min=0), default=10, show_default=True,

@@ -4,13 +4,13 @@ Steps (`swap_faces`):
 
 1. Detect and align the largest face of each photo at the model's resolution (stylegan.faces; a grey model sees
    the aligned face's luma).
-2. Project both faces (stylegan.editing.project). The target is projected with the chosen mode (PTI by default:
-   its tuned G reproduces the target's face closely); the source only needs its latent, so it is projected in W
-   (W+ with mode 'w+') without tuning.
+2. Project both faces (stylegan.editing.project). The face whose G draws the result (`render`: the source by
+   default) is projected with the chosen mode (PTI by default: its tuned G reproduces that face closely); the
+   other only gives its latent, so it is projected in W (W+ with mode 'w+') without tuning.
 3. Mix: the ws rows in `layers` come from the source, the others from the target. The default, DEFAULT_LAYERS
    ('coarse,middle': every layer up to 32², 4²-32² at any size), carries the face's shape and features; the fine
    layers (>= 64²) keep the target's skin texture and light. See docs/swap.md for the measured alternatives.
-4. Synthesise with the target's G (the tuned one for PTI), warp back into the target photo with the inverse of its
+4. Synthesise with that G (the tuned one for PTI), warp back into the target photo with the inverse of its
    alignment, and blend (stylegan.editing.blend: landmark mask, colour matching, alpha or Poisson). Target pixels
    outside the mask are untouched, bit for bit.
 
@@ -62,15 +62,15 @@ class SwapSettings:
     mode: str = "pti"
     steps: int = 300
     plus_steps: int = 150
-    tune_steps: int = 150
+    tune_steps: int = 300
     layers: str = DEFAULT_LAYERS
     blend: str = "alpha"
     colour: bool = True
-    erode: float = 0.05
-    feather: float = 0.12
+    erode: float = 0.0
+    feather: float = 0.08
     w_avg_samples: int = 10_000
     seed: int = 0
-    render: str = "target"
+    render: str = "source"
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

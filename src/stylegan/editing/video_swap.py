@@ -23,7 +23,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -279,7 +279,9 @@ def swap_video(
         One FrameReport per frame. Raises VideoError for unreadable videos or videos without frames,
         NoFaceError when the source has no face or no frame has one.
     """
-    settings, video = settings or S.SwapSettings(), video or VideoSettings()
+    # Frames follow the target's projection frame to frame, so its (tuned) G draws them: render='target'.
+    settings = replace(settings or S.SwapSettings(), render="target")
+    video = video or VideoSettings()
     info = probe(target)
     layers = S.swap_layers(G, settings.layers)
     work = _open_work(work_folder(out), {**(job or {}), "settings": asdict(settings), "video": asdict(video)})
