@@ -114,7 +114,7 @@ def main() -> None:
     parser.add_argument("--tune-steps", type=int, default=50)
     parser.add_argument("--figure", type=Path, default=None)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--render", default="target", choices=S.RENDERERS, help="Whose (tuned) G draws the swap.")
+    parser.add_argument("--render", default=S.SwapSettings.render, choices=S.RENDERERS, help="Whose G draws the swap.")
     parser.add_argument("--erode", type=float, default=S.SwapSettings.erode, help="Mask erosion (face-size fraction).")
     parser.add_argument("--feather", type=float, default=S.SwapSettings.feather, help="Mask feather (fraction).")
     args = parser.parse_args()
