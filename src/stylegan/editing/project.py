@@ -132,12 +132,12 @@ def read_target(path, resolution: int) -> PIL.Image.Image:
         ValueError: one line: not an image, truncated, too small for a `resolution`² model, or too large.
         OSError: the file cannot be opened (missing, a folder, no permission).
     """
-    import warnings
+    import warnings as _warnings
 
     path = str(path)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", PIL.Image.DecompressionBombWarning)
+        with _warnings.catch_warnings():  # a decompression-bomb warning becomes the error below
+            _warnings.simplefilter("error", PIL.Image.DecompressionBombWarning)
             img = PIL.Image.open(path)
             _check_target_size(*img.size, resolution)
             img.load()

@@ -65,16 +65,27 @@ def load_credentials(cert_path: str | Path, key_path: str | Path) -> SigningCred
         leaf = x509.load_pem_x509_certificates(chain)[0]
     except ValueError:
         raise ValueError(f"--sign-cert {cert_path}: not a PEM certificate") from None
-    try:
-        key = serialization.load_pem_private_key(key_pem, password=None)
-    except (ValueError, TypeError):
-        raise ValueError(f"--sign-key {key_path}: not an unencrypted PEM private key") from None
+    key = _private_key(key_pem, key_path)
     public = serialization.PublicFormat.SubjectPublicKeyInfo
     if key.public_key().public_bytes(serialization.Encoding.DER, public) != leaf.public_key().public_bytes(
         serialization.Encoding.DER, public
     ):
         raise ValueError(f"--sign-key {key_path} does not belong to the first certificate in {cert_path}")
     return SigningCredentials(chain, key_pem, _algorithm(key))
+
+
+def _private_key(key_pem: bytes, key_path):
+    """The PEM private key, or one line: not a key, or an encrypted one (which cryptography reports as TypeError)."""
+    from cryptography.hazmat.primitives import serialization
+
+    problem = None
+    try:
+        return serialization.load_pem_private_key(key_pem, password=None)
+    except ValueError:
+        problem = "not a PEM private key"
+    except TypeError:
+        problem = "an encrypted private key (give an unencrypted one)"
+    raise ValueError(f"--sign-key {key_path}: {problem}")
 
 
 def _read(path: str | Path, flag: str) -> bytes:
