@@ -42,7 +42,8 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="stylegan")
 def main() -> None:
-    """StyleGAN toolkit: generate, mix, convert, train and measure style-based generators."""
+    """StyleGAN toolkit: generate, mix, convert, train and measure style-based generators; align, project, edit and
+    swap real faces; mark, sign and check what is generated; explore it all in a local web page."""
 
 
 if __name__ == "__main__":
