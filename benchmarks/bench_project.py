@@ -107,17 +107,21 @@ def main() -> None:
     ap.add_argument("--w-avg-samples", type=int, default=10_000)
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on a shared machine)")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--sets", choices=["both", "generated", "real"], default="both",
+                    help="which target set(s) to run (one per process to use two cores)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     G = load_generator(args.network, device=args.device)
     lpips = load_lpips(device=args.device)
     settings = P.ProjectionSettings(steps=args.steps, plus_steps=args.plus_steps, tune_steps=args.tune_steps,
                                     w_avg_samples=args.w_avg_samples)  # fmt: skip
-    real = [P.prepare_target(img, G.img_resolution, G.img_channels) for img in real_targets(G, args.real, args.count)]
-    results = {
-        "generated": run_set("generated", G, generated_targets(G, args.count), lpips, settings),
-        "real": run_set("real", G, real, lpips, settings),
-    }
+    results = {}
+    if args.sets in ("both", "generated"):
+        results["generated"] = run_set("generated", G, generated_targets(G, args.count), lpips, settings)
+    if args.sets in ("both", "real"):
+        photos = real_targets(G, args.real, args.count)
+        real = [P.prepare_target(img, G.img_resolution, G.img_channels) for img in photos]
+        results["real"] = run_set("real", G, real, lpips, settings)
     print(f"\nmodel {args.network or 'default'}, real = {args.real}, {args.count} + {args.count} targets, "
           f"steps W {args.steps} / W+ +{args.plus_steps} / PTI tuning {args.tune_steps}")  # fmt: skip
     print(table(results))
