@@ -31,9 +31,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from train_fmnist import loss_table  # benchmarks/ is the script's folder, so it is on sys.path
+from train_fmnist import export, loss_table  # benchmarks/ is the script's folder, so it is on sys.path
 
 ATT = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "att-faces"
+FACES_NOTE = "AT&T Database of Faces (AT&T Laboratories Cambridge), people s1-s38, aligned to 64x64"
 TRAIN_PEOPLE = range(1, 39)  # s1..s38; s39, s40 are held out
 HELD_OUT_PEOPLE = (39, 40)
 TRAIN_ARGS = [
@@ -131,22 +132,6 @@ def score(run_dir: Path, train_data: Path, held_data: Path, num: int, every: int
     return rows
 
 
-def export(run_dir: Path, dest: Path) -> dict:
-    """G_ema of the last snapshot alone, native format, with where it came from."""
-    from stylegan.io import load_networks, read_native_metadata, save_networks
-
-    snap = sorted(run_dir.glob("network-*.safetensors"))[-1]
-    meta = read_native_metadata(snap)
-    extra = {
-        "kimg": meta["kimg"],
-        "dataset": "AT&T Database of Faces (AT&T Laboratories Cambridge), people s1-s38, aligned to 64x64",
-        "training_options": meta["training_options"],
-        "source_snapshot": snap.name,
-    }
-    save_networks(dest, {"G_ema": load_networks(snap)["G_ema"]}, extra=extra)
-    return {"snapshot": snap.name, "kimg": meta["kimg"], "bytes": dest.stat().st_size}
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--outdir", type=Path, default=Path("runs/faces"))
@@ -174,7 +159,7 @@ def main() -> None:
         kimg = "" if r["kimg"] is None else f"{r['kimg']:.1f}"
         print(f"{r['snapshot']:<34} {kimg:>6} {r['kid_x1e3']:9.2f} {r['face_rate']:9.2f}")
     if args.export:
-        summary["export"] = export(run_dir, args.export)
+        summary["export"] = export(run_dir, args.export, dataset=FACES_NOTE)
     (run_dir / "benchmark-summary.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps({k: v for k, v in summary.items() if k not in ("losses", "scores")}, indent=2))
 

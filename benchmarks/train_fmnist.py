@@ -103,7 +103,10 @@ def fid_per_snapshot(run_dir: Path, data: Path, every: int = 1) -> list[dict]:
     return out
 
 
-def export(run_dir: Path, dest: Path) -> dict:
+FMNIST_NOTE = "Fashion-MNIST train (60k, padded to 32x32), Zalando, MIT licence"
+
+
+def export(run_dir: Path, dest: Path, dataset: str = FMNIST_NOTE) -> dict:
     """Writes G_ema of the last snapshot alone to `dest` (native format) with provenance metadata."""
     from stylegan.io import load_networks, read_native_metadata, save_networks
 
@@ -112,7 +115,7 @@ def export(run_dir: Path, dest: Path) -> dict:
     nets = load_networks(snap)
     extra = {
         "kimg": meta["kimg"],
-        "dataset": "Fashion-MNIST train (60k, padded to 32x32), Zalando, MIT licence",
+        "dataset": dataset,
         "training_options": meta["training_options"],
         "source_snapshot": snap.name,
     }

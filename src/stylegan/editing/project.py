@@ -227,7 +227,7 @@ def noise_maps(G: nn.Module) -> dict[str, torch.Tensor]:
     return {name: buf for name, buf in G.named_buffers() if name.rsplit(".", 1)[-1] == "noise_const"}
 
 
-def _install_noise(G: nn.Module, maps: dict[str, torch.Tensor]) -> None:
+def install_noise(G: nn.Module, maps: dict[str, torch.Tensor]) -> None:
     """Puts `maps` into G's noise buffers (the tensors themselves, so gradients reach them)."""
     for name, tensor in maps.items():
         owner, attr = name.rsplit(".", 1)
@@ -412,13 +412,13 @@ def project(
     c = _check_label(G, c, device)
     w_mean, w_std = w_statistics(run.G, c, settings.w_avg_samples, settings.seed)
     noise = _white_noise(run.G, run.gen)
-    _install_noise(run.G, noise)
+    install_noise(run.G, noise)
     ws = _optimise_latent(run, w_mean[:, None], list(noise.values()), settings.steps, "w", w_std)
     ws = ws.expand(-1, run.G.num_ws, -1)
     if mode == "w+" or (mode == "pti" and settings.pivot == "w+"):
         ws = _optimise_latent(run, ws, list(noise.values()), settings.plus_steps, "w+", w_std)
     fixed = {name: n.detach().clone() for name, n in noise.items()}
-    _install_noise(run.G, fixed)
+    install_noise(run.G, fixed)
     pivot_image = _image(run, ws)
     if mode == "pti":
         _tune(run, ws.contiguous(), c)

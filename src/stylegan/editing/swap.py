@@ -173,11 +173,11 @@ def _with_noise(G: nn.Module, noise: dict[str, torch.Tensor]) -> nn.Module:
     """A copy of G whose stored noise maps are the projection's optimised ones (so G(ws) is the projection)."""
     import copy
 
+    from stylegan.editing.project import install_noise
+
     work = copy.deepcopy(G).eval().requires_grad_(False)
     device = next(work.parameters()).device
-    for name, tensor in noise.items():
-        owner, attr = name.rsplit(".", 1)
-        setattr(work.get_submodule(owner), attr, tensor.to(device))
+    install_noise(work, {name: tensor.to(device) for name, tensor in noise.items()})
     return work
 
 
