@@ -27,6 +27,7 @@ import types
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from stylegan.networks import Generator, GeneratorConfig, build_configs
@@ -114,6 +115,30 @@ def paired_generators(networks: types.ModuleType, res: int) -> tuple[torch.nn.Mo
     return ours, theirs
 
 
+class BareConvolutions:
+    """The 3x3 convolutions of a G's synthesis layers alone, with oneDNN's kernels, the ones both codebases call:
+    F.conv2d for the same-size layers, F.conv_transpose2d (stride 2) for the up-sampling ones, on channels_last
+    inputs of the layers' shapes, with the layers' unmodulated weights. No modulation, filtering, noise, bias,
+    activation or ToRGB: a floor for any implementation that convolves directly (FLOP-saving algorithms aside).
+    Called like a generator so that `alternate` times it in turn with the two networks."""
+
+    def __init__(self, G: torch.nn.Module):
+        self.jobs = []
+        for layer in G.synthesis.modules():
+            if not (hasattr(layer, "up") and hasattr(layer, "weight") and layer.weight.ndim == 4):
+                continue
+            c_out, c_in = layer.weight.shape[:2]
+            size = layer.resolution // layer.up
+            x = torch.randn(1, c_in, size, size).contiguous(memory_format=torch.channels_last)
+            w = layer.weight.detach().clone()
+            self.jobs.append((x, w.transpose(0, 1).contiguous() if layer.up > 1 else w, layer.up))
+
+    def __call__(self, z, c, noise_mode=None, force_fp32=None) -> torch.Tensor:
+        for x, w, up in self.jobs:
+            y = F.conv_transpose2d(x, w, stride=2) if up > 1 else F.conv2d(x, w, padding=1)
+        return y
+
+
 def forward_image(G: torch.nn.Module, z: torch.Tensor) -> torch.Tensor:
     """One eval forward as both codebases spell it: z [1, 512] -> img [1, 3, R, R]."""
     return G(z, None, noise_mode="const", force_fp32=True)
@@ -182,25 +207,27 @@ def compare_nvidia(path: Path, resolutions: list[int], repeats: int) -> None:
             ref = forward_image(theirs, z)
             diff = (forward_image(ours, z) - ref).abs().max().item()
         print(f"{res}²: same weights, same z: max |ours - theirs| = {diff:.3g} (max |theirs| = {ref.abs().max():.3g})")
-        times = alternate({"ours": ours, "theirs": theirs}, z, repeats)
+        times = alternate({"ours": ours, "theirs": theirs, "convs": BareConvolutions(ours)}, z, repeats)
         with torch.no_grad():
             ws = ours.mapping(z, None)
         rows.append((res, count_gflop(ours, ws), times))
         del ours, theirs
     print(f"\nload average at end: {_load()}\n")
     print("| config-f | GFLOP/img | ours median s/img | ours min | NVIDIA median s/img | NVIDIA min | "
-          "speed-up (medians) | speed-up (mins) | speed-up (median of rounds) |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|")
+          "speed-up (medians) | speed-up (mins) | speed-up (median of rounds) | bare convs min s/img |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for res, gflop, t in rows:
         om, tm = statistics.median(t["ours"]), statistics.median(t["theirs"])
         omin, tmin = min(t["ours"]), min(t["theirs"])
         paired = statistics.median(b / a for a, b in zip(t["ours"], t["theirs"], strict=True))
         print(f"| {res}² | {gflop:.1f} | {om:.3f} | {omin:.3f} | {tm:.3f} | {tmin:.3f} | {tm / om:.2f}× | "
-              f"{tmin / omin:.2f}× | {paired:.2f}× |")  # fmt: skip
+              f"{tmin / omin:.2f}× | {paired:.2f}× | {min(t['convs']):.3f} |")  # fmt: skip
     print("\nspeed-up = NVIDIA s/img ÷ ours s/img (> 1: ours is faster); 'median of rounds' pairs each of our runs")
     print("with the NVIDIA run right after it. Raw s/img per round, and the 1-min load average after each round:")
+    print("bare convs: the synthesis layers' 3x3 convolutions alone (oneDNN conv2d / conv_transpose2d, unmodulated),")
+    print("timed in the same rounds: what any direct-convolution implementation must spend at least.")
     for res, _, t in rows:
-        for name in ("ours", "theirs", "load"):
+        for name in ("ours", "theirs", "convs", "load"):
             print(f"  {res}² {name:6s} " + " ".join(f"{v:6.3f}" for v in t[name]))
 
 

@@ -119,6 +119,9 @@ def test_cached_weight_transform_follows_in_place_updates():
         weight.mul_(2)
     torch.testing.assert_close(winograd.cached_weight_transform(weight, 2), 2 * first)
     torch.testing.assert_close(winograd.cached_weight_transform(weight, 4), winograd.weight_transform(weight, 4))
-    key = id(weight)
+    second = winograd.cached_weight_transform(weight, 2)
+    assert winograd.cached_weight_transform(weight, 4) is winograd.cached_weight_transform(weight, 4)
+    assert winograd.cached_weight_transform(weight, 2) is second  # tile sizes keep their own entries
+    keys = [(id(weight), 2), (id(weight), 4)]
     del weight
-    assert key not in winograd._CACHE
+    assert not any(key in winograd._CACHE for key in keys)

@@ -15,6 +15,8 @@ Formulations (exact; chosen by measurement, benchmarks/bench_ops.py):
 - modulated convolution: s (styles) scales w's input channels and the demodulation d rescales its output channels;
   per sample that is one ordinary convolution with weight w[o, i] * s[i] * d[o] ("fused", used for inference and
   batch 1), or for a batch x * s -> shared-weight convolution -> * d ("batched", training).
+- per-sample 3x3 'same' convolutions of 256 channels or more in gradient-free fp32 CPU inference: Winograd
+  F(4x4, 3x3) on the shared weight's cached transform, s and d applied to input and output (`stylegan.nn.winograd`).
 """
 
 from __future__ import annotations

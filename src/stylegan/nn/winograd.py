@@ -28,12 +28,13 @@ import numpy as np
 import torch
 
 POINTS = {2: (0.0, 1.0, -1.0), 4: (0.0, 1.0, -1.0, 2.0, -2.0)}  # finite points of F(m, 3); infinity is the last
-# Output tile m of conv.py's fast path, None: off. Off by default: whole-G timings at 2 threads on a loaded 2-core
-# machine were slower with it (dozens of small parallel ops per band against one oneDNN call), see bench_winograd.py.
-TILE: int | None = None
+# Output tile m of conv.py's fast path, None: off. F(4, 3) on layers of 256 channels or more: config-f 256² at 2
+# threads, whole G, 0.249 s/img against 0.286 direct (benchmarks/bench_winograd.py --generator). An earlier
+# measurement that found it slower alternated tile sizes while the cache held one transform per weight.
+TILE: int | None = 4
 MIN_CHANNELS = 256  # narrower layers: the direct convolution is as fast (benchmarks/bench_winograd.py)
 BAND_BYTES = 8 << 20  # target size of one band's transformed input V (fits the caches with M beside it)
-_CACHE: dict[int, tuple] = {}  # id(weight) -> (weakref to weight, its _version, m, U); entries die with weight
+_CACHE: dict[tuple[int, int], tuple] = {}  # (id(weight), m) -> (weakref to weight, its _version, U); die with weight
 
 
 @functools.cache
@@ -83,13 +84,13 @@ def weight_transform(w: torch.Tensor, m: int) -> torch.Tensor:
 
 
 def cached_weight_transform(w: torch.Tensor, m: int) -> torch.Tensor:
-    """weight_transform(w, m), recomputed only when w (a parameter, usually) changes in place or m changes."""
-    key = id(w)
+    """weight_transform(w, m), recomputed only when w (a parameter, usually) changes in place."""
+    key = (id(w), m)  # one entry per tile size: alternating sizes must not recompute every time
     hit = _CACHE.get(key)
-    if hit is not None and hit[0]() is w and hit[1:3] == (w._version, m):
-        return hit[3]
+    if hit is not None and hit[0]() is w and hit[1] == w._version:
+        return hit[2]
     u = weight_transform(w, m)
-    _CACHE[key] = (weakref.ref(w, lambda _, k=key: _CACHE.pop(k, None)), w._version, m, u)
+    _CACHE[key] = (weakref.ref(w, lambda _, k=key: _CACHE.pop(k, None)), w._version, u)
     return u
 
 
