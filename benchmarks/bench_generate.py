@@ -31,12 +31,19 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from stylegan.networks import Generator, GeneratorConfig, build_configs
+from stylegan.nn import winograd
 
 
 def count_gflop(G, ws) -> float:
-    """Forward GFLOP per image (matmul/conv FLOPs as torch counts them)."""
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        G.synthesis(ws[:1], noise_mode="const", force_fp32=True)
+    """Forward GFLOP per image (matmul/conv FLOPs as torch counts them), of the direct convolutions: the Winograd
+    path is switched off while counting (its oneDNN GEMMs are invisible to the counter, and the FLOPs it saves are
+    not the network's)."""
+    tile, winograd.TILE = winograd.TILE, None
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            G.synthesis(ws[:1], noise_mode="const", force_fp32=True)
+    finally:
+        winograd.TILE = tile
     return counter.get_total_flops() / 1e9
 
 
