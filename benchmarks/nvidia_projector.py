@@ -173,12 +173,15 @@ def project_theirs(projector, theirs: nn.Module, target: torch.Tensor, steps: in
 
 
 def run_one(target, tools, lpips, score) -> dict[str, tuple[float, float, float]]:
-    """Each tool on one target -> {tool: (psnr, lpips, seconds)}."""
+    """Each tool on one target -> {tool: (psnr, lpips, CPU seconds)}.
+
+    CPU time of this process (one thread), not wall time: the machine is shared, and a lower-priority run waits.
+    """
     out = {}
     for tool, fn in tools.items():
-        start = time.perf_counter()
+        start = time.process_time()
         image = fn(target)
-        out[tool] = (*score(lpips, image, target), time.perf_counter() - start)
+        out[tool] = (*score(lpips, image, target), time.process_time() - start)
     return out
 
 
@@ -193,21 +196,22 @@ def run_all(sets: dict[str, list], tools, lpips, score, steps: int) -> dict[str,
         for name, targets in sets.items():
             for tool, row in run_one(targets[i], tools, lpips, score).items():
                 results[name][tool].append(row)
-            cells = [f"{tool} {r[-1][0]:.2f} dB {r[-1][1]:.4f} ({r[-1][2]:.0f} s)" for tool, r in results[name].items()]
+            rows = results[name].items()
+            cells = [f"{tool} {r[-1][0]:.2f} dB {r[-1][1]:.4f} ({r[-1][2]:.0f} s CPU)" for tool, r in rows]
             print(f"  {name} {i + 1}/{len(targets)}: " + ", ".join(cells), flush=True)
         print(f"after {i + 1} per set:\n{table(results, steps)}", flush=True)
     return results
 
 
 def table(results: dict[str, dict[str, list[tuple[float, float, float]]]], steps: int) -> str:
-    """Markdown: mode | generated PSNR | generated LPIPS | real PSNR | real LPIPS | s/target."""
+    """Markdown: mode | generated PSNR | generated LPIPS | real PSNR | real LPIPS | CPU s/target."""
 
     def cell(values: list[float], fmt: str) -> str:
         spread = statistics.stdev(values) if len(values) > 1 else 0.0
         return f"{statistics.mean(values):{fmt}} ± {spread:{fmt}}"
 
     sets = list(results)
-    lines = ["| mode | " + " | ".join(f"{s} PSNR (dB) | {s} LPIPS" for s in sets) + " | s/target |"]
+    lines = ["| mode | " + " | ".join(f"{s} PSNR (dB) | {s} LPIPS" for s in sets) + " | CPU s/target |"]
     lines.append("|---" * (2 + 2 * len(sets)) + "|")
     for tool in next(iter(results.values())):
         cells, seconds = [], []
