@@ -1,19 +1,31 @@
 """Detector benchmark: accuracy / AP / AUC in-domain, across generators and after JPEG / resizing.
 
 Image sets (built once into --cache as .npz, uint8, generated with the mark off):
-  real  fmnist   Fashion-MNIST test split, 28x28 padded to 32x32 as the default model's training data (Zalando, MIT)
-  real  att      AT&T faces (AT&T Laboratories Cambridge), 92x112 grey, as published
-  real  att64    the same faces, centre square resized to 64x64 (bicubic), as a 64-px face model's training data
-  fake  default  the packaged model (StyleGAN2, Fashion-MNIST 32x32, 100 kimg), truncation 1
+  real  fmnist      Fashion-MNIST test split, 28x28 padded to 32x32 as the default model's training data (Zalando, MIT)
+  real  att         AT&T faces (AT&T Laboratories Cambridge), 92x112 grey, as published
+  real  att64       the same faces, centre square resized to 64x64 (bicubic)
+  real  faces_real  the same faces aligned to 64x64 (`stylegan dataset --transform align-face`), the faces model's data
+  fake  default     the packaged model (StyleGAN2, Fashion-MNIST 32x32), truncation 1
+  fake  faces       the packaged faces model (StyleGAN2, aligned AT&T faces 64x64), truncation 1
   fake  sg2_tiny / sg2_fp16 / sg3t / sg3r   NVIDIA's tiny random reference networks (32 RGB, 64 RGB, SG3-T, SG3-R)
   fake  sg2_untrained  an untrained generator with the default model's config (another "training run": 0 kimg)
   fake  sg1_untrained  an untrained StyleGAN1 generator, 32x32 grey (another family)
-  fake  --extra NAME=PATH  any other model file (e.g. the 64-px faces model, short training runs)
+  fake  --extra NAME=PATH  any other model file
 
 Splits are fixed before any result was looked at: in every set the first 60 % (by seed / file order) may be used for
-training (the detector holds out a quarter of that for calibration), the last 40 % only for testing.
+training (the detector holds out a quarter of that for calibration), the last 40 % only for testing. `--validate`
+never touches the test 40 %: it splits the training 60 % again (first two thirds train, last third validation) and
+runs the same experiments there; choices (augmentation, network) are made on its numbers only.
 
-    python benchmarks/bench_detector.py --cache /tmp/detdata [--n 1500] [--kinds spectral,cnn]
+Experiments (each row: accuracy at the calibrated threshold p >= 0.5, AP, AUC; clean, JPEG q75, resized to 50 %):
+  in-domain     trained on one trained generator vs its real domain, tested on unseen images of both
+  pairs         trained on default vs fmnist, tested on faces vs faces_real, and the reverse (no image of the test
+                domain, real or generated, is seen in training)
+  leave-one-out trained on every real set and every generator but one, tested on the unseen one; when it is a trained
+                model, its real domain is left out of training too and is the test's real side
+  --ship        trains the shipped pair on the training 60 % of every set, tests on every set's test 40 %
+
+    python benchmarks/bench_detector.py --cache /tmp/detdata [--n 1500] [--kinds spectral,cnn] [--validate]
     python benchmarks/bench_detector.py --cache /tmp/detdata --ship src/stylegan/assets   # train the shipped pair
 """
 
@@ -22,6 +34,7 @@ from __future__ import annotations
 import argparse
 import io
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -33,21 +46,58 @@ from stylegan.forensics.detector import KINDS, train_detector
 TRAIN_FRACTION = 0.6
 FIXTURES = Path("/work/shared/fixtures/nvlabs")
 ATT = Path("/work/shared/data/att-faces")
-REALS = ("fmnist", "att", "att64")
+ALIGNED = (Path("/work/faces/att38_aligned64.zip"), Path("/work/faces/heldout/00000"))  # s1-s38, then s39-s40
+REALS = ("fmnist", "att", "att64", "faces_real")
+DOMAIN = {"default": "fmnist", "faces": "faces_real"}  # trained generator -> the real images it was trained on
+FAKES = ("default", "faces", "sg2_untrained", "sg1_untrained", "sg2_tiny", "sg2_fp16", "sg3t", "sg3r")
 CNNDETECTION = "CNNDetection (Wang et al. 2020), on StyleGAN: accuracy 73-90 % at threshold 0.5, AP 98.5-99.8 %"
 
 
-def real_set(name: str, n: int) -> list[np.ndarray]:
+def real_set(name: str, n: int, cache: Path) -> list[np.ndarray]:
     if name == "fmnist":
         from stylegan.data import load_fashion_mnist
 
         images, _ = load_fashion_mnist("test")
         return [np.pad(img, 2) for img in images[:n]]
+    if name == "faces_real":
+        return aligned_faces(cache)[:n]
     files = sorted(ATT.glob("s*/*.pgm"), key=lambda p: (int(p.parent.name[1:]), int(p.stem)))
     faces = [np.asarray(PIL.Image.open(f).convert("L")) for f in files[:n]]
     if name == "att":
         return faces
     return [_square64(face) for face in faces]
+
+
+def aligned_faces(cache: Path) -> list[np.ndarray]:
+    """The 400 AT&T faces aligned to 64x64 grey: the faces model's training data (s1-s38), then s39-s40."""
+    train_zip, held_dir = ALIGNED
+    if not train_zip.is_file():
+        train_zip = _align(range(1, 39), cache / "att38_aligned64.zip")
+    if not held_dir.is_dir():
+        held_dir = _align((39, 40), cache / "att_heldout_aligned64.zip")
+    out = []
+    for source in (train_zip, held_dir):
+        if source.suffix == ".zip":
+            with zipfile.ZipFile(source) as z:
+                names = sorted(n for n in z.namelist() if n.endswith(".png"))
+                out += [np.asarray(PIL.Image.open(io.BytesIO(z.read(n))).convert("L")) for n in names]
+        else:
+            out += [np.asarray(PIL.Image.open(f).convert("L")) for f in sorted(source.glob("*.png"))]
+    return out
+
+
+def _align(people, dest: Path) -> Path:
+    import shutil
+    import tempfile
+
+    from stylegan.data import make_dataset
+
+    if not dest.is_file():
+        with tempfile.TemporaryDirectory() as tmp:
+            for k in people:
+                shutil.copytree(ATT / f"s{k}", Path(tmp) / f"s{k}")
+            make_dataset(tmp, dest, resolution=64, transform="align-face")
+    return dest
 
 
 def _square64(face: np.ndarray) -> np.ndarray:
@@ -61,8 +111,8 @@ def generator(name: str, extra: dict[str, str]):
 
     if name in extra:
         return load_generator(extra[name])
-    if name == "default":
-        return load_generator("default")
+    if name in ("default", "faces"):
+        return load_generator(name)
     if name.startswith(("sg2_tiny", "sg2_fp16", "sg3")):
         file = {"sg2_tiny": "sg2_tiny", "sg2_fp16": "sg2_tiny_fp16", "sg3t": "sg3t_tiny", "sg3r": "sg3r_tiny"}[name]
         return load_generator(FIXTURES / f"{file}.pkl")
@@ -92,15 +142,22 @@ def load_set(name: str, n: int, cache: Path, extra: dict[str, str]) -> list[np.n
     if path.exists():
         with np.load(path) as f:
             return [f[k] for k in sorted(f.files, key=int)]
-    images = real_set(name, n) if name in REALS else fake_set(name, n, extra)
+    images = real_set(name, n, cache) if name in REALS else fake_set(name, n, extra)
     cache.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, **{str(i): img for i, img in enumerate(images)})
     return images
 
 
-def halves(images: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    cut = int(len(images) * TRAIN_FRACTION)
-    return images[:cut], images[cut:]
+def split_sets(sets: dict[str, list], validate: bool) -> tuple[dict[str, list], dict[str, list]]:
+    """(train, test) per set: the first 60 % / the last 40 %; with validate, the 60 % cut 2:1 into train / val."""
+    train, test = {}, {}
+    for name, images in sets.items():
+        cut = int(len(images) * TRAIN_FRACTION)
+        if validate:
+            train[name], test[name] = images[: cut * 2 // 3], images[cut * 2 // 3 : cut]
+        else:
+            train[name], test[name] = images[:cut], images[cut:]
+    return train, test
 
 
 def jpeg(img: np.ndarray, quality: int = 75) -> np.ndarray:
@@ -133,65 +190,92 @@ def auc(score: np.ndarray, y: np.ndarray) -> float:
 
 
 def evaluate(detector, real: list[np.ndarray], fake: list[np.ndarray]) -> dict[str, tuple[float, float, float]]:
-    """attack -> (accuracy at p >= 0.5, AP, AUC) on balanced test data (the larger class subsampled)."""
+    """attack -> (accuracy at p >= 0.5, AP, AUC) on balanced test data (the larger class subsampled evenly)."""
     n = min(len(real), len(fake))
+    real, fake = _even(real, n), _even(fake, n)
     y = np.array([0] * n + [1] * n)
     out = {}
     for name, attack in ATTACKS.items():
-        p = detector.probability([attack(img) for img in real[:n] + fake[:n]])
+        p = detector.probability([attack(img) for img in real + fake])
         out[name] = (float(((p >= 0.5) == y).mean()), average_precision(p, y), auc(p, y))
     return out
 
 
-def table(title: str, rows: list[tuple[str, str, dict]]) -> None:
+def _even(images: list, n: int) -> list:
+    """n of the images, evenly spaced (so an interleaved mix keeps every set in)."""
+    return [images[i] for i in np.linspace(0, len(images) - 1, n).round().astype(int)] if n < len(images) else images
+
+
+def table(title: str, rows: list[tuple[str, str, dict]], group: str) -> None:
     print(f"\n### {title}\n")
     print("| detector | test (real vs fake) | " + " | ".join(f"{a}: acc / AP / AUC" for a in ATTACKS) + " |")
     print("|---|---|" + "---|" * len(ATTACKS))
     for kind, test, result in rows:
         cells = " | ".join(f"{acc:.1%} / {ap:.3f} / {au:.3f}" for acc, ap, au in result.values())
         print(f"| {kind} | {test} | {cells} |")
+    for attack in ATTACKS:
+        accs = [result[attack][0] for _, _, result in rows]
+        SUMMARY.setdefault((rows[0][0], group, attack), []).extend(accs)
 
 
-def experiments(sets: dict[str, list[np.ndarray]], kinds: list[str], fakes: list[str]) -> None:
-    train = {k: halves(v)[0] for k, v in sets.items()}
-    test = {k: halves(v)[1] for k, v in sets.items()}
+SUMMARY: dict[tuple[str, str, str], list[float]] = {}
+
+
+def summary() -> None:
+    print("\n### Summary: accuracy at the calibrated threshold, mean (min) over the rows of each group\n")
+    print("| detector | group | " + " | ".join(ATTACKS) + " |")
+    print("|---|---|" + "---|" * len(ATTACKS))
+    for kind, group in dict.fromkeys((k, g) for k, g, _ in SUMMARY):
+        cells = [SUMMARY[(kind, group, a)] for a in ATTACKS]
+        print(f"| {kind} | {group} | " + " | ".join(f"{np.mean(c):.1%} ({min(c):.1%})" for c in cells) + " |")
+
+
+def experiments(train: dict, test: dict, kinds: list[str], fakes: list[str], aug: str, steps: int) -> None:
+    trained = [g for g in DOMAIN if g in fakes]
     for kind in kinds:
         t0 = time.time()
-        det = train_detector(train["fmnist"], train["default"], kind=kind)
-        print(f"\n{kind}: trained on fmnist vs default in {time.time() - t0:.0f} s; {det.calibration_note}")
-        rows = [(kind, "fmnist vs default (in-domain)", evaluate(det, test["fmnist"], test["default"]))]
-        rows += [(kind, f"fmnist vs {f}", evaluate(det, test["fmnist"], test[f])) for f in fakes if f != "default"]
-        table(f"{kind}: trained on Fashion-MNIST vs the default model only", rows)
+        rows, pairs = [], []
+        for gen in trained:
+            det = _train(train[DOMAIN[gen]], train[gen], kind, aug, steps)
+            rows.append((kind, f"{DOMAIN[gen]} vs {gen} (in-domain)", evaluate(det, test[DOMAIN[gen]], test[gen])))
+            for other in (o for o in trained if o != gen):
+                label = f"{DOMAIN[other]} vs {other} (trained on {DOMAIN[gen]} vs {gen})"
+                pairs.append((kind, label, evaluate(det, test[DOMAIN[other]], test[other])))
+        table(f"{kind}: in-domain (trained on one trained generator vs its real data)", rows, "in-domain")
+        table(f"{kind}: trained-model pairs (the test domain unseen)", pairs, "across")
         rows = []
         for held in fakes:
-            reals = _all(train, REALS)
-            others = _all(train, [f for f in fakes if f != held])[: len(reals)]  # balanced, every generator in
-            det = train_detector(reals, others, kind=kind)
-            rows.append((kind, f"reals vs {held} (unseen)", evaluate(det, _all(test, REALS), test[held])))
-        table(f"{kind}: leave one generator out (trained on all reals vs the other generators)", rows)
+            reals = [r for r in REALS if r != DOMAIN.get(held)]
+            test_real = test[DOMAIN[held]] if held in DOMAIN else _all(test, REALS)
+            det = _train(_all(train, reals), _all(train, [f for f in fakes if f != held]), kind, aug, steps)
+            label = f"{DOMAIN[held]} vs {held} (both unseen)" if held in DOMAIN else f"reals vs {held} (unseen)"
+            rows.append((kind, label, evaluate(det, test_real, test[held])))
+        table(f"{kind}: leave one generator out (and its real domain)", rows, "across")
+        print(f"\n{kind}: {time.time() - t0:.0f} s")
+
+
+def _train(real: list, fake: list, kind: str, aug: str, steps: int):
+    """A detector on balanced classes (the larger one subsampled evenly: calibration assumes a 50 % prior)."""
+    n = min(len(real), len(fake))
+    return train_detector(_even(real, n), _even(fake, n), kind=kind, augment=aug, steps=steps)
 
 
 def _all(sets: dict[str, list[np.ndarray]], names) -> list[np.ndarray]:
-    """Interleaved (so that a balanced prefix mixes every set)."""
+    """Interleaved (so that an evenly spaced subset mixes every set)."""
     pools = [sets[name] for name in names]
     return [pool[i] for i in range(max(map(len, pools))) for pool in pools if i < len(pool)]
 
 
-def ship(sets: dict[str, list[np.ndarray]], fakes: list[str], folder: Path) -> None:
-    """Trains the shipped detectors on the training halves of every set and writes them to folder."""
-    train = {k: halves(v)[0] for k, v in sets.items()}
-    reals = _all(train, REALS)
-    fake = _all(train, fakes)[: len(reals)]  # balanced classes: calibration assumes a 50 % prior
+def ship(train: dict, test: dict, fakes: list[str], folder: Path, aug: str, steps: int) -> None:
+    """Trains the shipped detectors on the training 60 % of every set and writes them to folder."""
     for kind in KINDS:
-        det = train_detector(reals, fake, kind=kind)
+        det = _train(_all(train, REALS), _all(train, fakes), kind, aug, steps)
         det.info["trained_on"] = {"real": list(REALS), "fake": fakes, "fraction": TRAIN_FRACTION}
         det.save(folder / f"detector_{kind}.safetensors")
         print(f"wrote {folder / f'detector_{kind}.safetensors'}: {det.calibration_note}")
-        test = {k: halves(v)[1] for k, v in sets.items()}
-        table(
-            f"shipped {kind}: held-out 40 % of each set",
-            [(kind, f"reals vs {f}", evaluate(det, _all(test, REALS), test[f])) for f in fakes],
-        )
+        rows = [(kind, f"{DOMAIN[f]} vs {f}", evaluate(det, test[DOMAIN[f]], test[f])) for f in fakes if f in DOMAIN]
+        rows += [(kind, f"reals vs {f}", evaluate(det, _all(test, REALS), test[f])) for f in fakes if f not in DOMAIN]
+        table(f"shipped {kind}: the test 40 % of each set", rows, "shipped")
 
 
 def main() -> None:
@@ -199,19 +283,25 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=Path("/tmp/detdata"))
     ap.add_argument("--n", type=int, default=1500, help="images per generated set (real sets: up to this many)")
     ap.add_argument("--kinds", default="spectral,cnn")
+    ap.add_argument("--augment", default="wang", help="training augmentation (detector.AUGMENTATIONS)")
+    ap.add_argument("--steps", type=int, default=2000, help="CNN training batches")
+    ap.add_argument("--validate", action="store_true", help="split the training 60 %% again; never read the test")
     ap.add_argument("--extra", action="append", default=[], help="NAME=PATH of another generator to test on")
     ap.add_argument("--ship", type=Path, default=None, help="train the shipped detectors into this folder instead")
     args = ap.parse_args()
     torch.set_num_threads(1)
     extra = dict(item.split("=", 1) for item in args.extra)
-    fakes = ["default", "sg2_untrained", "sg1_untrained", "sg2_tiny", "sg2_fp16", "sg3t", "sg3r", *extra]
+    fakes = [*FAKES, *extra]
     sets = {name: load_set(name, args.n, args.cache, extra) for name in (*REALS, *fakes)}
     print("sets: " + ", ".join(f"{k} {len(v)} ({v[0].shape[1]}x{v[0].shape[0]})" for k, v in sets.items()))
     print(f"reference: {CNNDETECTION}")
+    train, test = split_sets(sets, args.validate)
+    print(f"{'validation' if args.validate else 'test'} split; augmentation {args.augment}; CNN steps {args.steps}")
     if args.ship:
-        ship(sets, fakes, args.ship)
+        ship(train, test, fakes, args.ship, args.augment, args.steps)
     else:
-        experiments(sets, args.kinds.split(","), fakes)
+        experiments(train, test, args.kinds.split(","), fakes, args.augment, args.steps)
+    summary()
 
 
 if __name__ == "__main__":

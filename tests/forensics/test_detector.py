@@ -107,7 +107,7 @@ def test_cnn_learns_upsampling_traces():
         for _ in range(159)
     ]
     torch.manual_seed(0)
-    det = D.train_detector(real, fake, kind="cnn", augment=False, epochs=6)
+    det = D.train_detector(real, fake, kind="cnn", augment=False, steps=30)
     test_real = _textures(50, False, rng, size=48)  # another size: the CNN is fully convolutional
     test_fake = [
         np.clip(128 + 40 * rng.normal(size=(24, 24)).repeat(2, 0).repeat(2, 1), 0, 255).astype(np.uint8)
@@ -181,3 +181,33 @@ def test_detect_train_then_detect_with_report_and_bad_files(tmp_path):
     result = json.loads(res.output)
     assert 0.0 <= result["detector"]["p_generated"]["spectral"] <= 1.0 and "Platt" in result["detector"]["note"]
     assert result["c2pa"]["status"] in ("none", "not checked")
+
+
+def test_launder_recipes_change_what_they_say():
+    """'none' keeps the pixels; 'light' only ever shrinks to 50-100 % and re-encodes; an unknown recipe is refused."""
+    rng = np.random.default_rng(6)
+    img = _textures(1, False, rng, size=64)[0]
+    np.testing.assert_array_equal(D.launder(img, rng, "none"), img)
+    sides = {D.launder(img, rng, "light").shape for _ in range(40)}
+    assert (64, 64) in sides and len(sides) > 3 and all(32 <= s[0] <= 64 and s[0] == s[1] for s in sides)
+    blurred = [D.launder(img, rng, "wang") for _ in range(40)]
+    assert all(b.shape == img.shape for b in blurred)
+    assert any(
+        np.abs(np.diff(b.astype(float), axis=1)).mean() < 0.5 * np.abs(np.diff(img.astype(float), axis=1)).mean()
+        for b in blurred
+    )
+    with pytest.raises(ValueError, match="unknown augmentation"):
+        D.train_detector(_textures(8, False, rng), _textures(8, True, rng), augment="sepia")
+
+
+def test_batch_loss_over_mixed_sizes_is_the_mean_cross_entropy():
+    from stylegan.forensics.residual_cnn import ResidualCNN, batch_loss
+
+    torch.manual_seed(0)
+    model = ResidualCNN().eval()
+    crops = [torch.rand(1, s, s) for s in (16, 32, 16, 24, 32)]
+    labels = torch.tensor([0, 1, 1, 0, 1])
+    with torch.no_grad():
+        p = [torch.sigmoid(model(c[None]))[0].item() for c in crops]  # one at a time
+        expected = -np.mean([np.log(q) if y else np.log(1 - q) for q, y in zip(p, labels.tolist(), strict=True)])
+        assert abs(batch_loss(model, crops, labels).item() - expected) < 1e-5

@@ -80,9 +80,17 @@ def _mark_phrase(text: str) -> str:
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Detector file to write (.safetensors).")
 @click.option("--kind", type=click.Choice(["spectral", "cnn"]), default="spectral", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the held-out split and of training.")
-@click.option("--no-augment", is_flag=True, help="Train on the images as they are (no JPEG / resize copies).")
+@click.option(
+    "--augment",
+    type=click.Choice(["wang-resize", "wang", "light", "none"]),
+    default="wang-resize",
+    show_default=True,
+    help="Laundering seen in training: random resize 50-100 %, Gaussian blur sigma 0-3, JPEG q30-100 (each p=1/2); "
+    "'wang' without the resize, 'light' resize + JPEG q60-95.",
+)
+@click.option("--no-augment", is_flag=True, help="Train on the images as they are (same as --augment none).")
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
-def detect_train(real_dir, fake_dir, out, kind, seed, no_augment, force):
+def detect_train(real_dir, fake_dir, out, kind, seed, augment, no_augment, force):
     """Train a detector for unmarked generated images: real vs generated folders (images are read recursively;
     unreadable files are skipped with a note). A quarter of each folder is held out to calibrate p(generated).
 
@@ -100,6 +108,6 @@ def detect_train(real_dir, fake_dir, out, kind, seed, no_augment, force):
         fake, fake_skipped = read_folder(fake_dir, "--fake")
         for note in real_skipped + fake_skipped:
             click.echo(f"skipped {note}", err=True)
-        detector = train_detector(real, fake, kind=kind, seed=seed, augment=not no_augment)
+        detector = train_detector(real, fake, kind=kind, seed=seed, augment="none" if no_augment else augment)
         detector.save(out)
     click.echo(f"wrote {out} ({len(real)} real, {len(fake)} generated): {detector.calibration_note}")

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import PIL.Image
+import PIL.ImageFilter
 import torch
 
 from stylegan.forensics import spectral
@@ -81,9 +82,9 @@ class Detector:
                 "std"
             ].numpy()
             return x @ self.tensors["weight"].numpy() + float(self.tensors["bias"])
-        from stylegan.forensics.residual_cnn import cnn_logits
+        from stylegan.forensics.residual_cnn import cnn_logits, gray_tensor
 
-        return cnn_logits(self._cnn(), [_gray_tensor(img) for img in images]).numpy()
+        return cnn_logits(self._cnn(), [gray_tensor(img) for img in images]).numpy()
 
     def probability(self, images: list[np.ndarray]) -> np.ndarray:
         """[N] calibrated p(generated)."""
@@ -169,20 +170,31 @@ def shipped_detectors() -> list[Path]:
     ]
 
 
-def _gray_tensor(pixels: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(spectral.to_gray(pixels)).float()[None]  # [1, H, W]
+AUGMENTATIONS = {
+    "none": {},
+    "light": {"resize": (0.5, 1.0), "jpeg": (60, 95)},
+    "wang": {"blur": (0.0, 3.0), "jpeg": (30, 100)},
+    "wang-resize": {"resize": (0.5, 1.0), "blur": (0.0, 3.0), "jpeg": (30, 100)},
+}
+DEFAULT_AUGMENT = "wang-resize"
 
 
-def launder(pixels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A training augmentation: JPEG at quality 60-95, or a resize to 50-100 %, or both (each with p = 1/2)."""
+def launder(pixels: np.ndarray, rng: np.random.Generator, recipe: str = DEFAULT_AUGMENT) -> np.ndarray:
+    """A training augmentation: each step of AUGMENTATIONS[recipe] with p = 1/2, in this order:
+
+    resize to a uniform fraction of the size (bicubic), Gaussian blur with a uniform sigma (pixels), JPEG at a uniform
+    quality. 'wang' is Wang et al. 2020's blur + JPEG laundering; 'light' was this module's first recipe.
+    """
+    steps = AUGMENTATIONS[recipe]
     img = PIL.Image.fromarray(pixels)
-    if rng.random() < 0.5:
-        scale = rng.uniform(0.5, 1.0)
-        size = (max(8, round(img.width * scale)), max(8, round(img.height * scale)))
-        img = img.resize(size, PIL.Image.BICUBIC)
-    if rng.random() < 0.5:
+    if "resize" in steps and rng.random() < 0.5:
+        scale = rng.uniform(*steps["resize"])
+        img = img.resize((max(8, round(img.width * scale)), max(8, round(img.height * scale))), PIL.Image.BICUBIC)
+    if "blur" in steps and rng.random() < 0.5:
+        img = img.filter(PIL.ImageFilter.GaussianBlur(rng.uniform(*steps["blur"])))
+    if "jpeg" in steps and rng.random() < 0.5:
         buf = io.BytesIO()
-        img.save(buf, format="JPEG", quality=int(rng.integers(60, 96)))
+        img.save(buf, format="JPEG", quality=int(rng.integers(steps["jpeg"][0], steps["jpeg"][1] + 1)))
         img = PIL.Image.open(buf)
         img.load()
     return np.asarray(img)
@@ -206,26 +218,31 @@ def train_detector(
     *,
     kind: str = "spectral",
     seed: int = 0,
-    augment: bool = True,
-    epochs: int = 15,
+    augment: bool | str = True,
+    steps: int = 2000,
 ) -> Detector:
     """Trains a detector on uint8 images (real: label 0, fake: label 1) and calibrates it on a held-out quarter.
 
-    augment=True adds a laundered copy (launder) of every training image, so JPEG and resizing are seen in training;
-    the held-out quarter is laundered the same way, half of it, so calibration covers both.
-    Raises ValueError for an unknown kind or fewer than 8 images of either class.
+    augment: a recipe of AUGMENTATIONS (True: DEFAULT_AUGMENT, False: "none"). The CNN sees a fresh laundered
+    version (launder) of every image in every epoch; the spectral model fits the images plus SPECTRAL_COPIES
+    laundered copies of each. Every other held-out image is laundered the same way, so calibration covers both.
+    steps: batches of 64 the CNN is trained for (the spectral model ignores it).
+    Raises ValueError for an unknown kind or recipe, or fewer than 8 images of either class.
     """
     if kind not in KINDS:
         raise ValueError(f"unknown detector kind {kind!r}; choose {' or '.join(KINDS)}")
+    recipe = {True: DEFAULT_AUGMENT, False: "none"}.get(augment, augment)
+    if recipe not in AUGMENTATIONS:
+        raise ValueError(f"unknown augmentation {augment!r}; choose one of {', '.join(AUGMENTATIONS)}")
     if min(len(real), len(fake)) < 8:
         raise ValueError(f"need at least 8 real and 8 generated images (got {len(real)} and {len(fake)})")
     images = list(real) + list(fake)
     labels = np.array([0] * len(real) + [1] * len(fake))
     train_idx, held_idx = split(len(real), len(fake), seed)
     rng = np.random.default_rng(seed + 1)
-    x_train, y_train = _maybe_augment([images[i] for i in train_idx], labels[train_idx], augment, rng, copy=True)
-    x_held, y_held = _maybe_augment([images[i] for i in held_idx], labels[held_idx], augment, rng, copy=False)
-    detector = _fit(kind, x_train, y_train, seed, epochs)
+    detector = _fit(kind, [images[i] for i in train_idx], labels[train_idx], recipe, rng, seed=seed, steps=steps)
+    x_held = [launder(images[i], rng, recipe) if j % 2 else images[i] for j, i in enumerate(held_idx)]
+    y_held = labels[held_idx]
     raw = detector.raw_scores(x_held)
     a = fit_logistic(raw[:, None], y_held, l2=0.0)  # [scale, bias]
     detector.temperature = float(1.0 / a[0]) if abs(a[0]) > 1e-9 else 1e9  # a ~ 0: the score says nothing
@@ -234,7 +251,7 @@ def train_detector(
     detector.info = {
         "n_real": len(real),
         "n_fake": len(fake),
-        "augment": augment,
+        "augment": recipe,
         "held_out": {
             "n": len(y_held),
             "accuracy": float(((p >= 0.5) == y_held).mean()),
@@ -244,17 +261,15 @@ def train_detector(
     return detector
 
 
-def _maybe_augment(images, labels, augment, rng, *, copy):
-    """copy=True: the images plus a laundered copy of each; copy=False: every other image laundered in place."""
-    if not augment:
-        return images, labels
-    if copy:
-        return images + [launder(img, rng) for img in images], np.concatenate([labels, labels])
-    return [launder(img, rng) if i % 2 else img for i, img in enumerate(images)], labels
+SPECTRAL_COPIES = 3  # laundered copies of each training image for the spectral model
 
 
-def _fit(kind: str, images: list[np.ndarray], labels: np.ndarray, seed: int, epochs: int) -> Detector:
+def _fit(kind, images, labels, recipe, rng, *, seed, steps) -> Detector:
+    """An uncalibrated detector fitted to uint8 images and labels [N], with the laundering recipe."""
     if kind == "spectral":
+        copies = SPECTRAL_COPIES if AUGMENTATIONS[recipe] else 0
+        images = images + [launder(img, rng, recipe) for _ in range(copies) for img in images]
+        labels = np.tile(labels, copies + 1)
         x = np.stack([spectral.features(img) for img in images])
         mean, std = x.mean(0), x.std(0) + 1e-6
         w = fit_logistic((x - mean) / std, labels)
@@ -263,5 +278,6 @@ def _fit(kind: str, images: list[np.ndarray], labels: np.ndarray, seed: int, epo
         return Detector(kind, {k: torch.from_numpy(np.asarray(v)).double() for k, v in tensors.items()})
     from stylegan.forensics.residual_cnn import train_cnn
 
-    model = train_cnn([_gray_tensor(img) for img in images], torch.from_numpy(labels), epochs=epochs, seed=seed)
+    augment = (lambda img: launder(img, rng, recipe)) if AUGMENTATIONS[recipe] else None
+    model = train_cnn(images, torch.from_numpy(labels), augment=augment, steps=steps, seed=seed)
     return Detector(kind, {f"cnn.{k}": v.detach().clone() for k, v in model.state_dict().items()})

@@ -7,9 +7,14 @@ fine detail generators leave, not the content.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from stylegan.forensics.spectral import to_gray
 
 WIDTHS = (16, 32, 64, 64)
 CROP = 32  # side of the training crops (images smaller than this are used whole)
@@ -33,42 +38,66 @@ class ResidualCNN(nn.Module):
         return self.head(pooled).squeeze(1)
 
 
-def random_crops(images: list[torch.Tensor], size: int, generator: torch.Generator) -> torch.Tensor:
-    """List of [1, H, W] -> [N, 1, s, s] with s = min(size, smallest side): one random crop of each image."""
-    side = min(size, *(min(img.shape[-2:]) for img in images))
-    crops = []
-    for img in images:
-        h, w = img.shape[-2:]
-        y = int(torch.randint(0, h - side + 1, (1,), generator=generator))
-        x = int(torch.randint(0, w - side + 1, (1,), generator=generator))
-        crops.append(img[:, y : y + side, x : x + side])
-    return torch.stack(crops)
+def random_crop(gray: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
+    """[1, H, W] -> [1, s, s] with s = min(size, H, W): a random square crop, mirrored left-right with p = 1/2."""
+    h, w = gray.shape[-2:]
+    side = min(size, h, w)
+    y = int(torch.randint(0, h - side + 1, (1,), generator=generator))
+    x = int(torch.randint(0, w - side + 1, (1,), generator=generator))
+    crop = gray[:, y : y + side, x : x + side]
+    return crop.flip(-1) if torch.rand((), generator=generator) < 0.5 else crop
+
+
+def batch_loss(model: ResidualCNN, crops: list[torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
+    """Mean binary cross-entropy over crops of mixed sizes (crops of one size go through together)."""
+    by_size: dict[tuple[int, int], list[int]] = {}
+    for i, crop in enumerate(crops):
+        by_size.setdefault(tuple(crop.shape[-2:]), []).append(i)
+    total = torch.zeros(())
+    for idx in by_size.values():
+        logits = model(torch.stack([crops[i] for i in idx]))
+        total = total + F.binary_cross_entropy_with_logits(logits, labels[idx].float(), reduction="sum")
+    return total / len(crops)
 
 
 def train_cnn(
-    images: list[torch.Tensor], labels: torch.Tensor, *, epochs: int = 15, batch: int = 64, seed: int = 0
+    images: list[np.ndarray],
+    labels: torch.Tensor,
+    *,
+    augment: Callable[[np.ndarray], np.ndarray] | None = None,
+    steps: int = 2000,
+    batch: int = 64,
+    seed: int = 0,
 ) -> ResidualCNN:
-    """Fits a ResidualCNN to grey images (list of [1, H, W] in [0, 1]) and labels [N] (1 = generated), on crops.
+    """Fits a ResidualCNN to uint8 images ([H, W] or [H, W, 3]) and labels [N] (1 = generated), for `steps` batches.
 
-    Adam (lr 2e-3, cosine decay to 0), binary cross-entropy; each epoch sees one random crop of every image.
+    Each time an image is drawn (passes over the shuffled set) it is laundered afresh by `augment` (if given), turned
+    grey, and one random crop of CROP pixels (or the whole image when smaller) is used. Adam (lr 2e-3, cosine decay to
+    0), binary cross-entropy.
     """
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     model = ResidualCNN()
-    steps = epochs * -(-len(images) // batch)
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    for _ in range(epochs):
-        order = torch.randperm(len(images), generator=generator)
-        for start in range(0, len(images), batch):
-            idx = order[start : start + batch]
-            x = random_crops([images[i] for i in idx], CROP, generator)
-            loss = F.binary_cross_entropy_with_logits(model(x), labels[idx].float())
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            schedule.step()
+    queue = torch.empty(0, dtype=torch.long)  # the images still to draw, in shuffled passes over the set
+    for _ in range(steps):
+        while len(queue) < batch:
+            queue = torch.cat([queue, torch.randperm(len(images), generator=generator)])
+        idx, queue = queue[:batch], queue[batch:]
+        pixels = [images[i] if augment is None else augment(images[i]) for i in idx]
+        crops = [random_crop(gray_tensor(img), CROP, generator) for img in pixels]
+        loss = batch_loss(model, crops, labels[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        schedule.step()
     return model.eval()
+
+
+def gray_tensor(pixels: np.ndarray) -> torch.Tensor:
+    """uint8 [H, W] or [H, W, 3] -> float32 [1, H, W] grey in [0, 1]."""
+    return torch.from_numpy(to_gray(pixels)).float()[None]
 
 
 @torch.no_grad()
