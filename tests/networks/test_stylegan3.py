@@ -14,6 +14,7 @@ import torch
 
 from stylegan.compat.nvidia_pickle import read_ada_pickle
 from stylegan.networks.stylegan3 import Generator, GeneratorConfig, layer_schedule, make_transform, preset_config
+from stylegan.nn import filtered_lrelu
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "nvlabs"
 NAMES = ["sg3t_tiny", "sg3r_tiny"]
@@ -68,6 +69,29 @@ def test_parity_with_official_outputs(name):
     img = G.synthesis(torch.from_numpy(ref["ws_clamp"]))
     _close(img, ref["img_clamp"], 5e-6 * np.abs(ref["img_clamp"]).max())
     _close(torch.stack([layer.magnitude_ema for layer in G.synthesis.layers()]), ref["magnitude_ema"], 0)
+
+
+CPU_PATHS = {  # filtered_lrelu's CPU formulations: (_BAND_MIN_ROWS, _OUTER_ON_CPU, threads)
+    "bands-1-thread": ({1: 0}, True, 1),
+    "convolutions-2-threads": ({}, True, 2),  # the benchmark's path for layers under 256 up-sampled rows
+    "bands-2-threads": ({2: 0}, True, 2),  # ... and for larger ones
+    "separable": ({}, False, 1),  # the 1-D passes other devices run
+}
+
+
+@pytest.mark.parametrize("path", CPU_PATHS)
+@pytest.mark.parametrize("name", NAMES)
+def test_parity_on_every_cpu_path(name, path, monkeypatch):
+    """Every formulation keeps the image and clamp-fixture bars in inference, whichever the layer sizes pick."""
+    bands, outer, threads = CPU_PATHS[path]
+    monkeypatch.setattr(filtered_lrelu, "_BAND_MIN_ROWS", bands)
+    monkeypatch.setattr(filtered_lrelu, "_OUTER_ON_CPU", outer)
+    torch.set_num_threads(threads)  # the autouse fixture restores the count
+    G, ref = _load(name), _ref(name)
+    with torch.no_grad():
+        _close(G(torch.from_numpy(ref["z"]).float(), None), ref["img_psi100"], 1e-4)
+        img = G.synthesis(torch.from_numpy(ref["ws_clamp"]))
+    _close(img, ref["img_clamp"], 5e-6 * np.abs(ref["img_clamp"]).max())
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -47,10 +47,19 @@ CASES = [  # (input size, up taps, down taps, up, down, padding (x0, x1, y0, y1)
 ]
 
 
-@pytest.mark.parametrize("band_threads", [0, 1024], ids=["convolutions", "bands"])
+PATHS = {"separable": (False, False), "outer": (False, True), "bands": (True, True)}  # (bands, _OUTER_ON_CPU)
+
+
+def _use_path(path: str, monkeypatch) -> None:
+    bands, outer = PATHS[path]
+    monkeypatch.setattr(flr, "_BAND_MIN_ROWS", {torch.get_num_threads(): 0} if bands else {})
+    monkeypatch.setattr(flr, "_OUTER_ON_CPU", outer)
+
+
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("size, tu, td, up, down, padding, radial", CASES)
-def test_matches_definition(size, tu, td, up, down, padding, radial, band_threads, monkeypatch):
-    monkeypatch.setattr(flr, "_BAND_THREADS", band_threads)
+def test_matches_definition(size, tu, td, up, down, padding, radial, path, monkeypatch):
+    _use_path(path, monkeypatch)
     gen = torch.Generator().manual_seed(size + tu)
     x = torch.randn([2, 3, size, size + 3], generator=gen) * 3
     b = torch.randn([3], generator=gen)
@@ -112,13 +121,12 @@ def test_one_tap_means_no_filter():
     assert lowpass_filter(1, 2.0, 4.0, 16) is None
 
 
-@pytest.mark.parametrize("max_stripes", [40, 0], ids=["bands", "convolutions"])
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("size, tu, td, up, down, padding, radial", CASES)
-def test_float64_is_exact(size, tu, td, up, down, padding, radial, max_stripes, monkeypatch):
-    """In float64 every formulation (band matrices on the CPU without autograd, convolutions otherwise) must agree
-    with the definition to ~1e-12: a looser match would hide taps rounded to float32 or a misplaced gain."""
-    monkeypatch.setattr(flr, "_MAX_STRIPES", max_stripes)
-    monkeypatch.setattr(flr, "_BAND_THREADS", 1024)
+def test_float64_is_exact(size, tu, td, up, down, padding, radial, path, monkeypatch):
+    """In float64 every formulation (band matrices, 2-D or separable convolutions) must agree with the definition
+    to ~1e-12: a looser match would hide taps rounded to float32 or a misplaced gain."""
+    _use_path(path, monkeypatch)
     gen = torch.Generator().manual_seed(size)
     x = torch.randn([2, 3, size, size + 5], generator=gen, dtype=torch.float64) * 30
     b = torch.randn([3], generator=gen, dtype=torch.float64)

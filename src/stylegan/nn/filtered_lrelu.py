@@ -12,8 +12,13 @@ keeps every d-th sample. Filters are 1-D (separable, applied along x and y) or 2
 
 `filtered_lrelu` computes the up-sampling as a transposed convolution (only the non-zero taps are multiplied, and
 the up-sampled tensor is written once), applies the non-linearity in place when autograd is off, and the
-down-sampling as a strided convolution (only kept samples are computed). `filtered_lrelu_reference` is the plain
-zero-insertion form through `upfirdn2d`, the oracle in tests.
+down-sampling as a strided convolution (only kept samples are computed). On the CPU a separable up-sampling filter
+runs as one 2-D pass with its outer product rather than two 1-D passes: oneDNN's depthwise convolutions cost about
+as much per output with 36 taps as with 6, so one pass that writes the result once beats two (10-30 % per layer at
+256²). The down-sampling filter stays separable: as a 2-D pass it is a little faster too, but its sums round far
+enough from NVIDIA's separable ones to use up most of the parity budget on the clamp fixture (4.9e-6 of 5e-6 x
+max|img|, against 3.8e-6); for the same reason the 2-D pass runs only where the clamp is provably inactive.
+`filtered_lrelu_reference` is the plain zero-insertion form through `upfirdn2d`, the oracle in tests.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ import torch
 import torch.nn.functional as F
 
 from stylegan.nn.upfirdn2d import Padding, parse_padding, upfirdn2d
+
+_OUTER_ON_CPU = True  # separable up-sampling filters as one 2-D pass on the CPU (module docstring)
 
 
 def _add_bias(x: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
@@ -85,8 +92,10 @@ def filtered_lrelu(
         clamp = None  # provably a no-op: saves a pass over the largest tensor
     pads = parse_padding(padding)
     rows_up = x.shape[2] * up + pads[2] + pads[3] - (0 if fu is None else fu.shape[0])
-    if _fast_path(x, fu, fd, b) and rows_up < _MAX_STRIPES * _STRIPE and torch.get_num_threads() <= _BAND_THREADS:
+    if _fast_path(x, fu, fd, b) and _bands_pay(rows_up):
         return _banded(x, fu, fd, b, up, down, pads, gain, slope, clamp)
+    if _OUTER_ON_CPU and x.device.type == "cpu" and clamp is None:
+        fu = _outer(fu)
     if fu is not None and gain > 0:  # gain * lrelu(y) = lrelu(gain * y): fold the gain into the linear up-sampling
         fu, gain = fu * (math.sqrt(gain) if fu.ndim == 1 else gain), 1.0
     x = _add_bias(x, b)
@@ -123,9 +132,12 @@ def _activate(x: torch.Tensor, gain: float, slope: float, clamp: float | None) -
     return x if clamp is None else x.clamp(-clamp, clamp)
 
 
-def _outer(f: torch.Tensor) -> torch.Tensor:
-    """The separable filter f ⊗ f [T, T] (rows along y, columns along x) of a 1-D filter f [T]."""
-    return f[:, None] * f[None, :]
+def _outer(f: torch.Tensor | None) -> torch.Tensor | None:
+    """The 2-D filter f ⊗ f [T, T] (rows along y, columns along x) of a separable filter f [T], each product
+    rounded once; other filters as they are."""
+    if f is None or f.ndim != 1:
+        return f
+    return (f.double()[:, None] * f.double()[None, :]).to(f.dtype)
 
 
 def _depthwise(f: torch.Tensor, channels: int, axis: str, dtype: torch.dtype) -> torch.Tensor:
@@ -140,8 +152,6 @@ def _upsample(x: torch.Tensor, f: torch.Tensor | None, up: int, pads: tuple[int,
     if f is None:
         return F.pad(x, [px0, px1, py0, py1]) if any(pads) else x
     c, taps = x.shape[1], f.shape[-1]  # a transposed convolution convolves: no flip, unlike _downsample
-    if f.ndim == 1 and x.device.type == "cpu":
-        f = _outer(f)  # oneDNN's depthwise kernels cost per output more than per tap: one 2-D pass beats two 1-D ones
     if f.ndim == 1:  # along x, then along y: the intermediate is `up` times smaller than the result
         x = _transposed(x, _depthwise(f * up, c, "x", x.dtype), ((1, 0, 0), (up, px0, px1)))
         return _transposed(x, _depthwise(f * up, c, "y", x.dtype), ((up, py0, py1), (1, 0, 0)))
@@ -179,8 +189,6 @@ def _downsample(x: torch.Tensor, f: torch.Tensor | None, down: int) -> torch.Ten
     if f is None:
         return x
     c = x.shape[1]
-    if f.ndim == 1 and x.device.type == "cpu":
-        f = _outer(f)  # as in _upsample
     f = f.flip(dims=tuple(range(f.ndim)))  # correlate with the flipped filter: a true convolution
     if f.ndim == 1:
         x = F.conv2d(x, _depthwise(f, c, "x", x.dtype), stride=(1, down), groups=c)
@@ -202,12 +210,20 @@ def _downsample(x: torch.Tensor, f: torch.Tensor | None, down: int) -> torch.Ten
 
 _STRIPE = 16  # up-sampled rows per stripe
 _ROWS_UP, _ROWS_DOWN = 32, 16  # outputs per band block when up-sampling / down-sampling along x and y
-# Each stripe costs ~9 small parallel ops; on a loaded 2-core machine every op waits for a time slice, so beyond
+# Each stripe costs ~9 small parallel ops, and on a loaded 2-core machine every op waits for a time slice: beyond
 # this many stripes (1024² layers) the convolution path's few large ops measured faster (3x at SG3-T 1024²).
 _MAX_STRIPES = 40
-# The same cost per op decides the thread count: with 1 thread the band path measured 15 % faster for a whole
-# SG3-T 256² forward (less arithmetic and memory traffic), with 2 threads on the shared machine 30 % slower.
-_BAND_THREADS = 1
+# Fewest up-sampled rows for which the band path pays, by thread count (absent: never). Measured per SG3 layer at
+# 256², alternating with the convolution path on the shared 2-core machine (load 4-5): with one thread the bands
+# won a whole SG3-T forward by 10 %; with two they won 10-25 % on layers of 300+ rows and lost on smaller ones
+# (9 ms against 3 ms at 38² x 512), where the few large convolutions' parallel speed-up counts more.
+_BAND_MIN_ROWS = {1: 0, 2: 256}
+
+
+def _bands_pay(rows_up: int) -> bool:
+    """Whether the band path is the faster one for a layer of rows_up up-sampled rows at this thread count."""
+    least = _BAND_MIN_ROWS.get(torch.get_num_threads())
+    return least is not None and least <= rows_up < _MAX_STRIPES * _STRIPE
 
 
 def _tap_matrix(f: torch.Tensor, out_idx: torch.Tensor, in_idx: torch.Tensor, up: int, down: int, pad0: int):
