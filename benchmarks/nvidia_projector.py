@@ -156,16 +156,26 @@ def local_vgg16(dnnlib, path: Path):
         dnnlib.util.open_url = original
 
 
+def cli_render(G: nn.Module, ws: torch.Tensor) -> torch.Tensor:
+    """Their CLI's picture of ws [1, num_ws, w_dim]: G's stored noise, [-1, 1] -> [0, 255] truncated.
+
+    Returns uint8 [C, H, W].
+    """
+    with torch.no_grad():
+        img = G.synthesis(ws, noise_mode="const")  # [1, C, H, W]
+    return ((img + 1) * (255 / 2)).clamp(0, 255).to(torch.uint8)[0]
+
+
 def project_theirs(projector, theirs: nn.Module, target: torch.Tensor, steps: int, seed: int) -> torch.Tensor:
-    """Their project() with its defaults, seeded as their CLI seeds it; their CLI's rendering -> uint8 [C, H, W]."""
+    """Their project() with its defaults, seeded as their CLI seeds it -> the final ws [1, num_ws, w_dim].
+
+    project() optimises noise maps on a private copy of G; the caller's G keeps its stored ones.
+    """
     import numpy as np
 
     np.random.seed(seed)
     torch.manual_seed(seed)
-    ws = projector.project(theirs, target, num_steps=steps, device=torch.device("cpu"), verbose=False)
-    with torch.no_grad():
-        img = theirs.synthesis(ws[-1][None], noise_mode="const")  # [1, C, H, W] in [-1, 1]
-    return ((img + 1) * (255 / 2)).clamp(0, 255).to(torch.uint8)[0]
+    return projector.project(theirs, target, num_steps=steps, device=torch.device("cpu"), verbose=False)[-1][None]
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -173,37 +183,38 @@ def project_theirs(projector, theirs: nn.Module, target: torch.Tensor, steps: in
 
 
 def run_one(target, tools, lpips, score) -> dict[str, tuple[float, float, float]]:
-    """Each tool on one target -> {tool: (psnr, lpips, CPU seconds)}.
+    """Each tool on one target -> {row: (psnr, lpips, CPU seconds of the tool)}; a tool gives one or more rows.
 
     CPU time of this process (one thread), not wall time: the machine is shared, and a lower-priority run waits.
     """
     out = {}
-    for tool, fn in tools.items():
+    for fn in tools.values():
         start = time.process_time()
-        image = fn(target)
-        out[tool] = (*score(lpips, image, target), time.process_time() - start)
+        images = fn(target)
+        took = time.process_time() - start
+        out.update({row: (*score(lpips, image, target), took) for row, image in images.items()})
     return out
 
 
-def run_all(sets: dict[str, list], tools, lpips, score, steps: int) -> dict[str, dict[str, list]]:
-    """Target i of every set, then i + 1, ...: {set: {tool: [(psnr, lpips, seconds)]}}.
+def run_all(sets: dict[str, list], tools, lpips, score) -> dict[str, dict[str, list]]:
+    """Target i of every set, then i + 1, ...: {set: {row: [(psnr, lpips, seconds)]}}.
 
     Prints a line per target and the table so far after each round, so a run stopped early still scores the first
     targets of every set alike.
     """
-    results: dict[str, dict[str, list]] = {name: {tool: [] for tool in tools} for name in sets}
+    results: dict[str, dict[str, list]] = {name: {} for name in sets}
     for i in range(max(len(targets) for targets in sets.values())):
         for name, targets in sets.items():
-            for tool, row in run_one(targets[i], tools, lpips, score).items():
-                results[name][tool].append(row)
+            for row, value in run_one(targets[i], tools, lpips, score).items():
+                results[name].setdefault(row, []).append(value)
             rows = results[name].items()
-            cells = [f"{tool} {r[-1][0]:.2f} dB {r[-1][1]:.4f} ({r[-1][2]:.0f} s CPU)" for tool, r in rows]
+            cells = [f"{row} {r[-1][0]:.2f} dB {r[-1][1]:.4f} ({r[-1][2]:.0f} s CPU)" for row, r in rows]
             print(f"  {name} {i + 1}/{len(targets)}: " + ", ".join(cells), flush=True)
-        print(f"after {i + 1} per set:\n{table(results, steps)}", flush=True)
+        print(f"after {i + 1} per set:\n{table(results)}", flush=True)
     return results
 
 
-def table(results: dict[str, dict[str, list[tuple[float, float, float]]]], steps: int) -> str:
+def table(results: dict[str, dict[str, list[tuple[float, float, float]]]]) -> str:
     """Markdown: mode | generated PSNR | generated LPIPS | real PSNR | real LPIPS | CPU s/target."""
 
     def cell(values: list[float], fmt: str) -> str:
@@ -219,7 +230,7 @@ def table(results: dict[str, dict[str, list[tuple[float, float, float]]]], steps
             rows = results[s][tool]
             cells += [cell([r[0] for r in rows], ".2f"), cell([r[1] for r in rows], ".4f")]
             seconds += [r[2] for r in rows]
-        lines.append(f"| {tool} W {steps} | " + " | ".join(cells) + f" | {statistics.mean(seconds):.0f} |")
+        lines.append(f"| {tool} | " + " | ".join(cells) + f" | {statistics.mean(seconds):.0f} |")
     return "\n".join(lines)
 
 
@@ -248,16 +259,22 @@ def main() -> None:
     their_generator(networks, G, fp16_res=None)  # as the model is configured: parity up to fp16 rounding
     theirs = their_generator(networks, G)
     settings = P.ProjectionSettings(steps=args.steps)
-    tools = {
-        "NVIDIA": lambda t: project_theirs(projector, theirs, t, args.steps, args.seed),
-        "ours": lambda t: P.project(G, t, mode="w", settings=settings, lpips=lpips).image,
-    }
+    w = f"W {args.steps}"
+
+    def nvidia(target):
+        return {f"NVIDIA {w}": cli_render(theirs, project_theirs(projector, theirs, target, args.steps, args.seed))}
+
+    def ours(target):
+        result = P.project(G, target, mode="w", settings=settings, lpips=lpips)
+        return {f"ours {w}": result.image, f"ours {w}, shown with G's stored noise": cli_render(G, result.ws)}
+
+    tools = {"NVIDIA": nvidia, "ours": ours}
     real = [P.prepare_target(img, G.img_resolution, G.img_channels) for img in B.real_targets(G, args.real, args.count)]
     with tempfile.TemporaryDirectory() as tmp, local_vgg16(dnnlib, lpips_torchscript(lpips, Path(tmp, "vgg16.pt"))):
         sets = {"generated": B.generated_targets(G, args.count), "real": real}
-        results = run_all(sets, tools, lpips, B.score, args.steps)
+        results = run_all(sets, tools, lpips, B.score)
     print(f"\nmodel {args.network}, real = {args.real}, {args.count} + {args.count} targets, W {args.steps} steps")
-    print(table(results, args.steps))
+    print(table(results))
 
 
 if __name__ == "__main__":
