@@ -123,11 +123,7 @@ def _cannot_reach(x: torch.Tensor, b, fu, up: int, gain: float, slope: float, cl
 def _activate(x: torch.Tensor, gain: float, slope: float, clamp: float | None) -> torch.Tensor:
     """gain * lrelu(x), clamped; in place when autograd is off (x is a fresh tensor then)."""
     if not torch.is_grad_enabled():
-        if slope != 1:
-            F.leaky_relu_(x, slope)
-        if gain != 1:
-            x.mul_(gain)
-        return x if clamp is None else x.clamp_(-clamp, clamp)
+        return _activate_in_place(x, gain, slope, clamp)
     x = F.leaky_relu(x, slope) * gain if slope != 1 else x * gain
     return x if clamp is None else x.clamp(-clamp, clamp)
 
@@ -138,6 +134,14 @@ def _outer(f: torch.Tensor | None) -> torch.Tensor | None:
     if f is None or f.ndim != 1:
         return f
     return (f.double()[:, None] * f.double()[None, :]).to(f.dtype)
+
+
+def _activate_in_place(x: torch.Tensor, gain: float, slope: float, clamp: float | None) -> torch.Tensor:
+    if slope != 1:
+        F.leaky_relu_(x, slope)
+    if gain != 1:
+        x.mul_(gain)
+    return x if clamp is None else x.clamp_(-clamp, clamp)
 
 
 def _depthwise(f: torch.Tensor, channels: int, axis: str, dtype: torch.dtype) -> torch.Tensor:
@@ -284,63 +288,42 @@ def _fast_path(x: torch.Tensor, fu, fd, b) -> bool:
 
 
 def _banded(x, fu, fd, b, up: int, down: int, pads, gain: float, slope: float, clamp: float | None):
-    """filtered_lrelu by band-matrix products over stripes (CPU, no autograd). Returns [N, C, H', W'] channels_last.
+    """filtered_lrelu by band-matrix products over stripes (CPU, no autograd, 1-D filters). Returns [N, C, H', W']
+    channels_last.
 
-    The bias enters after the y pass as (row sums of the map) x b, and the gain multiplies the activation as in
-    the definition (folding it into the filters moves the rounding of clamped outputs away from NVIDIA's).
+    The bias enters after the y pass as (row sums of the map) x b. With a clamp the gain multiplies the activation
+    as in the definition (folded into a filter, it would move the rounding of clamped outputs away from NVIDIA's);
+    without one it goes into the (linear) down-sampling along x.
     """
     n, c, h, w = x.shape
     px0, px1, py0, py1 = pads
     dt = x.dtype
-    fu_taps = tuple((fu.double() * up).tolist())
-    hu = (h * up + py0 + py1 - len(fu_taps)) + 1
-    wu = (w * up + px0 + px1 - len(fu_taps)) + 1
+    fu_taps, fd_taps = tuple((fu.double() * up).tolist()), tuple(fd.double().tolist())
+    hu, wu = h * up + py0 + py1 - len(fu_taps) + 1, w * up + px0 + px1 - len(fu_taps) + 1
+    hd, wd = (hu - len(fd_taps)) // down + 1, (wu - len(fd_taps)) // down + 1
     stripes = -(-hu // _STRIPE)
+    late_gain = gain if clamp is not None else 1.0
     rows_y, row_sums, spans = _stripe_rows(fu_taps, h, up, py0, stripes, dt)
     band_x = _band(fu_taps, w, up, 1, px0, wu, _ROWS_UP, dt)
+    down_x = _band(tuple(t * (gain / late_gain) for t in fd_taps), wu, 1, down, 0, wd, _ROWS_DOWN, dt)
+    down_y = _band(fd_taps, hu, 1, down, 0, hd, _ROWS_DOWN, dt)
     xs = x.permute(0, 2, 3, 1)  # [N, H, W, C]: a view when x is channels_last
     xs = xs if xs.is_contiguous() else xs.contiguous()
     across = _zero_margins(x.new_empty(sum(band_x.margins) + w, _STRIPE, c), band_x.margins)  # x outermost
-    down_x = None
-    late_gain = gain if clamp is not None else 1.0  # without a clamp, the gain can go into the (linear) down filter
-    fd = fd.double() * (gain / late_gain if fd.ndim == 2 else 1.0)
-    if fd.ndim == 1:
-        fd_taps = tuple(fd.tolist())
-        hd, wd = (hu - len(fd_taps)) // down + 1, (wu - len(fd_taps)) // down + 1
-        down_x = _band(tuple((fd * (gain / late_gain)).tolist()), wu, 1, down, 0, wd, _ROWS_DOWN, dt)
-        down_y = _band(fd_taps, hu, 1, down, 0, hd, _ROWS_DOWN, dt)
-        upsampled = x.new_zeros(max(band_x.out_rows, wu + down_x.margins[1]), _STRIPE, c)
-        decimated = x.new_empty(down_x.out_rows, _STRIPE, c)
-        grid = x.new_empty(n, stripes * _STRIPE + down_y.margins[1], wd, c)  # y outermost, x decimated
-        grid[:, stripes * _STRIPE :].zero_()
-        out = x.new_empty(n, down_y.out_rows, wd, c)
-    else:
-        upsampled = x.new_empty(max(band_x.out_rows, wu), _STRIPE, c)
-        grid = x.new_empty(n, stripes * _STRIPE, wu, c)  # the whole up-sampled signal, for the 2-D filter
+    upsampled = x.new_zeros(max(band_x.out_rows, wu + down_x.margins[1]), _STRIPE, c)
+    decimated = x.new_empty(down_x.out_rows, _STRIPE, c)
+    grid = x.new_empty(n, stripes * _STRIPE + down_y.margins[1], wd, c)  # y outermost, x decimated
+    grid[:, stripes * _STRIPE :].zero_()
+    out = x.new_empty(n, down_y.out_rows, wd, c)
     bias = None if b is None else b.to(dt)
     for i in range(n):
         for s in range(stripes):
-            r0, r1 = s * _STRIPE, (s + 1) * _STRIPE
             _stripe_up(xs[i], rows_y[s], row_sums[s], spans[s], bias, band_x, across, upsampled)
-            act = upsampled[:wu] if down_x is None else upsampled
-            if slope != 1:
-                F.leaky_relu_(act, slope)
-            if late_gain != 1:
-                act.mul_(late_gain)
-            if clamp is not None:
-                act.clamp_(-clamp, clamp)
-            if down_x is None:
-                grid[i, r0:r1].copy_(upsampled[:wu].transpose(0, 1))
-            else:
-                _apply_band(down_x, upsampled, decimated)
-                grid[i, r0:r1].copy_(decimated[:wd].transpose(0, 1))
-        if down_x is not None:
-            _apply_band(down_y, grid[i], out[i])
-    if down_x is not None:
-        return out[:, :hd].permute(0, 3, 1, 2)
-    kernel = fd.flip((0, 1)).to(dt)[None, None].expand(c, 1, *fd.shape)  # the gain folded in above
-    y = F.conv2d(grid[:, :hu].permute(0, 3, 1, 2), kernel, stride=down, groups=c)
-    return y
+            _activate_in_place(upsampled, late_gain, slope, clamp)  # the zero margins stay zero
+            _apply_band(down_x, upsampled, decimated)
+            grid[i, s * _STRIPE : (s + 1) * _STRIPE].copy_(decimated[:wd].transpose(0, 1))
+        _apply_band(down_y, grid[i], out[i])
+    return out[:, :hd].permute(0, 3, 1, 2)
 
 
 def _stripe_up(xs, rows_y, row_sums, span, bias, band_x, across, upsampled) -> None:
