@@ -6,11 +6,16 @@ Two kinds, both trained by `train_detector` on folders of real and generated ima
   fast, and the profile can be plotted next to the verdict.
 - `cnn`: a small CNN on the high-pass residual (residual_cnn).
 
+Both see laundered images in training (launder; after Wang et al. 2020, "CNN-generated images are surprisingly easy
+to spot... for now": random blur and JPEG, here with a random down-size as well), so that re-encoded and resized
+copies are still recognised.
+
 A quarter of the training images (stratified, seeded) is held out and only used to calibrate: Platt scaling, i.e. a
 temperature and a bias on the raw score, fitted by maximum likelihood, so that p(generated) = 0.7 means "7 in 10 of
-the images like these scored this way were generated", for images like the training data. The held-out accuracy
-and expected calibration error are stored with the weights. On images unlike the training data (other generators,
-heavy re-encoding) the probability is a score, not a frequency: `calibration_note` says so.
+the images like these scored this way were generated", for images like the training data (half of the held-out
+quarter is laundered). The held-out accuracy and expected calibration error are stored with the weights. On images
+unlike the training data (other generators, other subjects, heavy re-encoding) the probability is a score, not a
+frequency: `calibration_note` says so, and benchmarks/bench_detector.py measures how far it carries.
 """
 
 from __future__ import annotations
@@ -219,7 +224,7 @@ def train_detector(
     kind: str = "spectral",
     seed: int = 0,
     augment: bool | str = True,
-    steps: int = 2000,
+    steps: int = 1000,
 ) -> Detector:
     """Trains a detector on uint8 images (real: label 0, fake: label 1) and calibrates it on a held-out quarter.
 

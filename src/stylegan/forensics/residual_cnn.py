@@ -65,7 +65,7 @@ def train_cnn(
     labels: torch.Tensor,
     *,
     augment: Callable[[np.ndarray], np.ndarray] | None = None,
-    steps: int = 2000,
+    steps: int = 1000,
     batch: int = 64,
     seed: int = 0,
 ) -> ResidualCNN:
