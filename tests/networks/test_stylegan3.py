@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from stylegan.compat.nvidia_pickle import read_ada_pickle
+from stylegan.networks import stylegan3
 from stylegan.networks.stylegan3 import Generator, GeneratorConfig, layer_schedule, make_transform, preset_config
 from stylegan.nn import filtered_lrelu
 
@@ -226,3 +227,18 @@ def test_full_size_parameter_counts():
         with torch.device("meta"):
             G = Generator(preset_config(preset, 1024))
         assert sum(p.numel() for p in G.parameters()) == want
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_pointwise_modulated_conv_is_the_definition(layout):
+    """Config R's oneDNN 1x1 path against the modulated conv written out in float64 (two images, own styles)."""
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn([2, 6, 5, 7], generator=gen)
+    weight, styles, bias = torch.randn([4, 6, 1, 1], generator=gen), torch.randn([2, 6], generator=gen), torch.randn(4)
+    w = weight[:, :, 0, 0].double()[None] * styles.double()[:, None, :]  # [N, C_out, C_in]
+    w = w * (w.square().sum(2, keepdim=True) + 1e-8).rsqrt() * 1.7
+    want = torch.einsum("noi,nihw->nohw", w, x.double()) + bias.double()[None, :, None, None]
+    if not stylegan3._onednn_pointwise_applies(x, weight, styles):
+        pytest.skip("no oneDNN linear in this torch build")
+    got = stylegan3._pointwise_modulated(x.contiguous(memory_format=layout), weight, styles, 1.7, bias)
+    torch.testing.assert_close(got.double(), want, atol=1e-5, rtol=1e-5)
