@@ -2,7 +2,7 @@
 
 Each synthesis layer runs inside a `torch.profiler.record_function` range, and so do its two parts, the modulated
 convolution ("conv") and the filtered leaky ReLU ("flrelu"). Every aten op called directly by a part (the outermost
-aten op; its children are included in its time) is charged to (layer, part, op name).
+aten or mkldnn op; its children are included in its time) is charged to (layer, part, op name).
 
     python benchmarks/profile_stylegan3.py [--cfg t r] [--res 256] [--threads 2] [--repeats 3]
 
@@ -37,13 +37,15 @@ def _labelled(fn, label: str):
 @contextlib.contextmanager
 def labelled_parts():
     """Within the block, the module-level conv and filtered-lrelu calls of stylegan3.py are profiler ranges."""
-    saved = sg3.modulated_conv2d, sg3.filtered_lrelu
-    sg3.modulated_conv2d = _labelled(saved[0], "part:conv")
-    sg3.filtered_lrelu = _labelled(saved[1], "part:flrelu")
+    parts = {"modulated_conv2d": "conv", "_pointwise_modulated": "conv", "filtered_lrelu": "flrelu"}
+    saved = {name: getattr(sg3, name) for name in parts}
+    for name, part in parts.items():
+        setattr(sg3, name, _labelled(saved[name], f"part:{part}"))
     try:
         yield
     finally:
-        sg3.modulated_conv2d, sg3.filtered_lrelu = saved
+        for name, fn in saved.items():
+            setattr(sg3, name, fn)
 
 
 def _hook_layers(G: torch.nn.Module) -> list:
@@ -64,14 +66,17 @@ def _hook_layers(G: torch.nn.Module) -> list:
     return handles
 
 
+_OPS = ("aten::", "mkldnn::")  # op namespaces (oneDNN's fused ops are mkldnn::)
+
+
 def _charge(events) -> dict[tuple[str, str, str], float]:
-    """{(layer, part, op): inclusive ms} for the outermost aten ops under each layer/part range."""
+    """{(layer, part, op): inclusive ms} for the outermost aten or mkldnn ops under each layer/part range."""
     table: dict[tuple[str, str, str], float] = collections.defaultdict(float)
     for ev in events:
-        if not ev.name.startswith("aten::"):
+        if not ev.name.startswith(_OPS):
             continue
         parent, part, layer = ev.cpu_parent, "other", None
-        if parent is not None and parent.name.startswith("aten::"):
+        if parent is not None and parent.name.startswith(_OPS):
             continue  # not outermost
         while parent is not None:
             if parent.name.startswith("part:") and part == "other":
@@ -80,7 +85,7 @@ def _charge(events) -> dict[tuple[str, str, str], float]:
                 layer = parent.name[6:]
                 break
             parent = parent.cpu_parent
-        table[(layer or "(outside)", part, ev.name[6:])] += ev.cpu_time_total / 1e3
+        table[(layer or "(outside)", part, ev.name.split("::", 1)[1])] += ev.cpu_time_total / 1e3
     return table
 
 
