@@ -8,6 +8,12 @@ theirs, ours, ...) in one process at batch 1, fp32, so a shared machine's load h
     python benchmarks/bench_stylegan3.py --compare-nvidia /path/to/stylegan3 [--res 256 1024] [--cfg t r]
         [--repeats 3] [--repeats-1024 1] [--threads 2] [--out benchmarks/results/cpu_sg3_compare.txt]
     python benchmarks/bench_stylegan3.py --profile --cfg t --res 256     # where our time goes, per layer
+
+Throughput on a GPU (img/s, fp32 and NVIDIA's fp16 layout: the layers of the 4 highest sampling rates in fp16,
+conv_clamp 256), ours, and NVIDIA's with their CUDA plugins when --compare-nvidia is given (they compile on first
+use; if that fails their reference ops run, and the table says so):
+
+    python benchmarks/bench_stylegan3.py --throughput --device cuda [--compare-nvidia PATH] [--batch 32 8]
 """
 
 from __future__ import annotations
@@ -141,6 +147,80 @@ def compare(path: Path, cfgs: list[str], resolutions: list[int], repeats: dict[i
     _table(rows)
 
 
+def throughput(device: str, cfgs: list[str], resolutions: list[int], batches: list[int], nvidia: Path | None) -> None:
+    """img/s of ours (fp32, fp16) and of NVIDIA's (their default fp16 layout), alternating, batch per resolution."""
+    dev = torch.device(device)
+    networks, plugins = (None, "")
+    if nvidia is not None:
+        networks, plugins = _nvidia_with_plugins(nvidia, dev)
+    print(f"# StyleGAN3 G throughput on {_device_name(dev)}, torch {torch.__version__}; NVIDIA: {plugins or 'not run'}")
+    if dev.type != "cuda":
+        print("# (not a GPU: the fp16 columns run in fp32, a rehearsal of the commands only)")
+    print("| config | batch | ours fp32 img/s | ours fp16 img/s | NVIDIA fp16 img/s | ours fp16 ÷ NVIDIA |")
+    print("|---|---|---|---|---|---|")
+    for res, batch in zip(resolutions, batches, strict=True):
+        for cfg in cfgs:
+            torch.manual_seed(0)
+            ours = Generator(preset_config(f"stylegan3-{cfg}", res)).eval().to(dev)
+            half = dev.type != "cuda"  # force_fp32 for the "fp16" runs: half precision is a GPU layout
+            runs = {"fp32": (ours, True), "fp16": (ours, half)}
+            if networks is not None:
+                theirs = networks.Generator(
+                    z_dim=512, c_dim=0, w_dim=512, img_resolution=res, img_channels=3,
+                    mapping_kwargs={"num_layers": 2}, num_fp16_res=4, conv_clamp=256, **NVIDIA_KWARGS[cfg],
+                ).eval().to(dev)  # fmt: skip
+                theirs.load_state_dict(ours.state_dict(), strict=True)
+                runs["nvidia"] = (theirs, half)
+            rates = _rates(runs, torch.randn(batch, 512, device=dev))
+            nv = rates.get("nvidia")
+            theirs_cell, ratio = ("-", "-") if nv is None else (f"{nv:.1f}", f"{rates['fp16'] / nv:.2f}×")
+            print(f"| SG3-{cfg.upper()} {res}² | {batch} | {rates['fp32']:.1f} | {rates['fp16']:.1f} | "
+                  f"{theirs_cell} | {ratio} |", flush=True)  # fmt: skip
+
+
+def _rates(runs: dict, z: torch.Tensor, rounds: int = 5) -> dict[str, float]:
+    """Images per second of each (G, force_fp32) in `runs`, best of `rounds` alternating timed calls."""
+    best: dict[str, float] = {}
+    with torch.no_grad():
+        for G, force_fp32 in runs.values():  # warm-up (cuDNN autotuning, plugin compilation)
+            G(z, None, noise_mode="const", force_fp32=force_fp32)
+        for _ in range(rounds):
+            for name, (G, force_fp32) in runs.items():
+                _sync(z.device)
+                t0 = time.perf_counter()
+                G(z, None, noise_mode="const", force_fp32=force_fp32)
+                _sync(z.device)
+                best[name] = max(best.get(name, 0.0), z.shape[0] / (time.perf_counter() - t0))
+    return best
+
+
+def _sync(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _device_name(dev: torch.device) -> str:
+    return torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
+
+
+def _nvidia_with_plugins(path: Path, dev: torch.device) -> tuple[types.ModuleType, str]:
+    """NVIDIA's networks with their custom ops left to load (CUDA), or on their reference path (CPU, or when the
+    plugin build fails). Returns (module, a note on which path runs)."""
+    if dev.type != "cuda":
+        return import_nvidia_sg3(path), "reference PyTorch ops (CPU)"
+    sys.path.insert(0, str(path))
+    from torch_utils.ops import filtered_lrelu
+
+    from training import networks_stylegan3
+
+    try:
+        built = bool(filtered_lrelu._init())
+    except Exception as exc:  # their build raises whatever the compiler says
+        print(f"NVIDIA plugin build failed: {str(exc).splitlines()[0][:200]}")
+        built = False
+    return networks_stylegan3, "CUDA plugins" if built else "reference ops (plugin build failed)"
+
+
 def _table(rows: list) -> None:
     print("| config | ours median s/img | ours min | NVIDIA median s/img | NVIDIA min | speed-up (medians) | "
           "speed-up (mins) | speed-up (median of rounds) |")  # fmt: skip
@@ -220,11 +300,19 @@ def main() -> None:
     parser.add_argument("--repeats-1024", type=int, default=1, help="timed rounds at 1024² and above")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, help="also write the report here")
+    parser.add_argument("--throughput", action="store_true", help="img/s at --batch on --device (fp32, fp16)")
+    parser.add_argument("--device", default="cuda", help="for --throughput (default cuda)")
+    parser.add_argument("--batch", type=int, nargs="*", help="for --throughput: one per --res (default 32 / 8)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     with open(args.out, "w") if args.out else contextlib.nullcontext() as f:
         with contextlib.redirect_stdout(_Tee(f)) if f else contextlib.nullcontext():
-            if args.profile:
+            if args.throughput:
+                batches = args.batch or [32 if r <= 256 else 8 for r in args.res]
+                if len(batches) != len(args.res):
+                    parser.error("--batch takes one value per --res")
+                throughput(args.device, args.cfg, args.res, batches, args.compare_nvidia)
+            elif args.profile:
                 for cfg in args.cfg:
                     for res in args.res:
                         profile(cfg, res)

@@ -3,7 +3,8 @@
 #   1. pytest -m gpu tests/gpu        CUDA parity (fp32), fp16/bf16 closeness, an fp16 training run + resume
 #   2. paper256 training s/kimg        batch 32, with and without path-length reg (NVIDIA: 6.75 / 5.24 s/kimg, H200),
 #                                      and where its time goes (benchmarks/profile_train.py: per phase + top operators)
-#   3. benchmarks/bench_generate.py    G forward img/s fp32/fp16/bf16 and peak memory
+#   3. benchmarks/bench_generate.py    G forward img/s fp32/fp16/bf16 and peak memory; bench_stylegan3.py
+#                                      --throughput: SG3-T/R img/s, beside NVIDIA's CUDA plugins (issue 11)
 #   4. benchmarks/bench_metrics.py     feature-extraction img/s (Inception, VGG16, LPIPS, Fashion-MNIST classifier)
 #   5. stylegan metrics fid_fmnist/kid_fmnist of the built-in model (CPU gives the same value)
 #   6. ADA small vs large dataset      400 AT&T faces vs 60k Fashion-MNIST, both 32², the same network and controller
@@ -59,6 +60,12 @@ timeout $((110 * TPCT / 100)) $PY benchmarks/profile_train.py --data .gpu/att256
 
 stage "bench_generate"
 timeout $((90 * TPCT / 100)) $PY benchmarks/bench_generate.py --device $DEVICE 2>&1 | tee "$OUT/bench_generate.log"
+
+stage "StyleGAN3 throughput (ours fp32/fp16; NVIDIA's CUDA plugins when .gpu/nvidia-sg3 holds their checkout)"
+NV3=()
+[ -d .gpu/nvidia-sg3 ] && NV3=(--compare-nvidia .gpu/nvidia-sg3)
+timeout $((120 * TPCT / 100)) $PY benchmarks/bench_stylegan3.py --throughput --device $DEVICE --res 256 1024 \
+    "${NV3[@]}" 2>&1 | grep -v Warning | tee "$OUT/sg3_throughput.log"
 
 stage "bench_metrics"
 timeout $((45 * TPCT / 100)) $PY benchmarks/bench_metrics.py --devices $DEVICE 2>&1 | tee "$OUT/bench_metrics.log"
