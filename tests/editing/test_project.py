@@ -6,6 +6,7 @@ real Fashion-MNIST test image (tuning G must beat W by a margin). The schedules 
 
 from __future__ import annotations
 
+import copy
 import gzip
 import math
 
@@ -64,6 +65,27 @@ def test_w_recovers_an_image_of_the_model(G, lpips):
     assert P.psnr(result.image, target) > 19.0
     assert P.psnr(result.image, target) > P.psnr(start.image, target) + 5
     assert [e.stage for e in result.history] == ["w"] * 60 and result.G_tuned is None
+
+
+def test_the_closer_noise_maps_are_kept(G, lpips):
+    """On an image G drew with its stored noise the stored maps are the truth (the optimisation restarts from fresh
+    noise): the result keeps them; the choice is the one with the lower LPIPS, computed here independently."""
+    target = _generated(G, 900_124)
+    result = P.project(G, target, settings=P.ProjectionSettings(steps=30, **FAST), lpips=lpips)
+    stored = P.noise_maps(G)
+    assert set(result.noise) == set(stored)
+    assert all(torch.equal(result.noise[name], stored[name]) for name in stored)
+
+    def distance(maps):
+        work = copy.deepcopy(G)
+        P.install_noise(work, maps)
+        with torch.no_grad():
+            img = work.synthesis(result.ws, noise_mode="const", force_fp32=True)
+            ref = target.float()[None] / 127.5 - 1
+            return lpips(P._as_lpips_input(img), P._as_lpips_input(ref)).item()
+
+    fresh = {name: torch.randn(m.shape, generator=torch.Generator().manual_seed(1)) for name, m in stored.items()}
+    assert distance(stored) < distance(fresh)
 
 
 def test_pti_beats_w_on_a_real_image(G, lpips):

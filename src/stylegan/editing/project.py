@@ -8,7 +8,9 @@ Three modes, each built on the one before:
   renormalised to zero mean, unit variance after each step. The learning rate ramps up linearly over the first
   5 % of the steps and down along a half cosine over the last 75 %; Gaussian noise of standard deviation
   w_std * 0.05 * max(0, 1 - t / 0.75)² is added to w while it is early (t = step / steps), w_std being the RMS
-  distance of the samples to their mean. This is the recipe of Karras et al. 2020 (StyleGAN2, section 5).
+  distance of the samples to their mean. This is the recipe of Karras et al. 2020 (StyleGAN2, section 5). The
+  result keeps the optimised maps or G's stored ones, whichever renders it closer to the target (NVIDIA's projector
+  shows its w with the stored ones).
 - "w+": the W result, then one w per layer (ws [1, num_ws, w_dim]) optimised further with the same loss.
 - "pti": pivotal tuning (Roich et al. 2021): the W (or W+) result is the pivot; a copy of G is then fine-tuned so
   that G(pivot) matches the target (LPIPS + L2), while a locality regulariser keeps G's images at latents
@@ -104,8 +106,9 @@ class Progress:
 class ProjectionResult:
     """Attributes:
     ws: the projected latent [1, num_ws, w_dim] float32 (in W mode all rows are equal), on the CPU.
-    image: G's image of ws with the optimised noise maps (the tuned G for PTI), uint8 [C, H, W].
-    noise: the optimised noise maps by buffer name (e.g. 'synthesis.b8.conv0.noise_const'), [r, r] each.
+    image: G's image of ws with `noise` (the tuned G for PTI), uint8 [C, H, W].
+    noise: the noise maps by buffer name (e.g. 'synthesis.b8.conv0.noise_const'), [r, r] each: the optimised ones,
+        or G's stored ones where those render the result closer to the target.
     pivot_image: for PTI, the original G's image of ws before tuning, uint8 [C, H, W]; else equal to image.
     G_tuned: for PTI, the fine-tuned copy of G (noise maps included); None otherwise.
     history: one Progress per step, in order.
@@ -411,18 +414,34 @@ def project(
     run = _start(G, target, settings, c, lpips, device, callback, frame_every)
     c = _check_label(G, c, device)
     w_mean, w_std = w_statistics(run.G, c, settings.w_avg_samples, settings.seed)
+    stored = {name: buf.detach().clone() for name, buf in noise_maps(run.G).items()}
     noise = _white_noise(run.G, run.gen)
     install_noise(run.G, noise)
     ws = _optimise_latent(run, w_mean[:, None], list(noise.values()), settings.steps, "w", w_std)
     ws = ws.expand(-1, run.G.num_ws, -1)
     if mode == "w+" or (mode == "pti" and settings.pivot == "w+"):
         ws = _optimise_latent(run, ws, list(noise.values()), settings.plus_steps, "w+", w_std)
-    fixed = {name: n.detach().clone() for name, n in noise.items()}
-    install_noise(run.G, fixed)
+    fixed = _closer_noise(run, ws, {name: n.detach().clone() for name, n in noise.items()}, stored)
     pivot_image = _image(run, ws)
     if mode == "pti":
         _tune(run, ws.contiguous(), c)
     return _result(run, ws, fixed, pivot_image, tuned=mode == "pti")
+
+
+def _closer_noise(run: _Run, ws: torch.Tensor, optimised: dict, stored: dict) -> dict[str, torch.Tensor]:
+    """Installs and returns the optimised noise maps or G's own stored ones, whichever renders ws closer to the
+    target (the LPIPS the stages minimise). NVIDIA's projector shows its w with the stored maps: on an image G made
+    with them (noise_mode "const", our CLI's default) they are the truth that the optimisation, started from fresh
+    noise, does not find again; on a photograph the optimised ones are usually closer."""
+    best: tuple[float, dict] | None = None
+    for maps in (optimised, stored) if stored else (optimised,):
+        install_noise(run.G, maps)
+        with torch.no_grad():
+            dist = run.distance(run.synth(ws.contiguous())).item()
+        if best is None or dist < best[0]:
+            best = (dist, maps)
+    install_noise(run.G, best[1])
+    return best[1]
 
 
 def _start(G, target, settings, c, lpips, device, callback, frame_every) -> _Run:
