@@ -17,11 +17,13 @@ Their final w is rendered as their CLI renders it: G.synthesis(w, noise_mode='co
 
     python benchmarks/nvidia_projector.py /work/ext/nvidia-sg2ada --real /work/faces/heldout/00000
     python benchmarks/nvidia_projector.py /work/ext/nvidia-sg2ada --real DIR --count 1 --steps 20   # a quick look
+    python benchmarks/nvidia_projector.py --summarise RESULTS.txt   # a run's table again, + the noise-choice row
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import sys
 import tempfile
@@ -234,7 +236,34 @@ def table(results: dict[str, dict[str, list[tuple[float, float, float]]]]) -> st
     return "\n".join(lines)
 
 
+_LINE = re.compile(r"^  (\w+) \d+/\d+: (.*)$")
+_CELL = re.compile(r"(.+?) ([\d.]+) dB ([\d.]+) \((\d+) s CPU\)(?:, |$)")
+
+
+def summarise(log: Path) -> None:
+    """Re-reads a run's per-target lines and prints its table, plus the row our projector gives since it keeps the
+    noise maps that render closer (LPIPS): per target, the better by LPIPS of 'ours' and 'ours, shown with G's
+    stored noise' (the choice is made on the float image, the scores on the uint8 one, so this is the choice up to
+    rounding)."""
+    results: dict[str, dict[str, list]] = {}
+    for line in log.read_text().splitlines():
+        found = _LINE.match(line)
+        if not found:
+            continue
+        cells = {row: (float(a), float(b), float(c)) for row, a, b, c in _CELL.findall(found.group(2))}
+        own = [row for row in cells if row.startswith("ours")]
+        if len(own) == 2:
+            cells[own[0] + ", noise maps chosen by LPIPS"] = min((cells[r] for r in own), key=lambda v: v[1])
+        for row, value in cells.items():
+            results.setdefault(found.group(1), {}).setdefault(row, []).append(value)
+    print(f"{log}: {', '.join(f'{len(next(iter(r.values())))} {s}' for s, r in results.items())} targets")
+    print(table(results))
+
+
 def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--summarise":
+        summarise(Path(sys.argv[2]))
+        return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("nvidia", type=Path, help="path of a stylegan2-ada-pytorch checkout")
     ap.add_argument("--network", default="faces", help="our model file or name (default: the built-in 'faces')")
