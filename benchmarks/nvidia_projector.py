@@ -17,7 +17,8 @@ Their final w is rendered as their CLI renders it: G.synthesis(w, noise_mode='co
 
     python benchmarks/nvidia_projector.py /work/ext/nvidia-sg2ada --real /work/faces/heldout/00000
     python benchmarks/nvidia_projector.py /work/ext/nvidia-sg2ada --real DIR --count 1 --steps 20   # a quick look
-    python benchmarks/nvidia_projector.py --summarise RESULTS.txt   # a run's table again, + the noise-choice row
+    python benchmarks/nvidia_projector.py ... --start 12 --count 16   # targets 13-16 only (split a run over processes)
+    python benchmarks/nvidia_projector.py --summarise RESULTS.txt [MORE.txt]   # the runs' table again, merged
 """
 
 from __future__ import annotations
@@ -198,7 +199,7 @@ def run_one(target, tools, lpips, score) -> dict[str, tuple[float, float, float]
     return out
 
 
-def run_all(sets: dict[str, list], tools, lpips, score) -> dict[str, dict[str, list]]:
+def run_all(sets: dict[str, list], tools, lpips, score, first: int = 0) -> dict[str, dict[str, list]]:
     """Target i of every set, then i + 1, ...: {set: {row: [(psnr, lpips, seconds)]}}.
 
     Prints a line per target and the table so far after each round, so a run stopped early still scores the first
@@ -211,7 +212,7 @@ def run_all(sets: dict[str, list], tools, lpips, score) -> dict[str, dict[str, l
                 results[name].setdefault(row, []).append(value)
             rows = results[name].items()
             cells = [f"{row} {r[-1][0]:.2f} dB {r[-1][1]:.4f} ({r[-1][2]:.0f} s CPU)" for row, r in rows]
-            print(f"  {name} {i + 1}/{len(targets)}: " + ", ".join(cells), flush=True)
+            print(f"  {name} {first + i + 1}/{first + len(targets)}: " + ", ".join(cells), flush=True)
         print(f"after {i + 1} per set:\n{table(results)}", flush=True)
     return results
 
@@ -240,35 +241,45 @@ _LINE = re.compile(r"^  (\w+) \d+/\d+: (.*)$")
 _CELL = re.compile(r"(.+?) ([\d.]+) dB ([\d.]+) \((\d+) s CPU\)(?:, |$)")
 
 
-def summarise(log: Path) -> None:
+CHOSEN = ", noise maps chosen by LPIPS"  # result.image since the projector keeps the closer maps (b47e77c)
+
+
+def summarise(logs: list[Path]) -> None:
     """Re-reads a run's per-target lines and prints its table, plus the row our projector gives since it keeps the
     noise maps that render closer (LPIPS): per target, the better by LPIPS of 'ours' and 'ours, shown with G's
     stored noise' (the choice is made on the float image, the scores on the uint8 one, so this is the choice up to
     rounding)."""
     results: dict[str, dict[str, list]] = {}
-    for line in log.read_text().splitlines():
+    for line in (line for log in logs for line in log.read_text().splitlines()):
         found = _LINE.match(line)
         if not found:
             continue
         cells = {row: (float(a), float(b), float(c)) for row, a, b, c in _CELL.findall(found.group(2))}
-        own = [row for row in cells if row.startswith("ours")]
-        if len(own) == 2:
-            cells[own[0] + ", noise maps chosen by LPIPS"] = min((cells[r] for r in own), key=lambda v: v[1])
+        plain = [row for row in cells if row.startswith("ours") and "," not in row]  # runs before b47e77c
+        if plain:
+            stored = [row for row in cells if row.startswith("ours") and "stored" in row]
+            cells[plain[0] + CHOSEN] = min((cells[r] for r in plain + stored), key=lambda v: v[1])
         for row, value in cells.items():
             results.setdefault(found.group(1), {}).setdefault(row, []).append(value)
-    print(f"{log}: {', '.join(f'{len(next(iter(r.values())))} {s}' for s, r in results.items())} targets")
+    for rows in results.values():  # rows some targets lack (an older run's) are left out of the means
+        full = max(len(v) for v in rows.values())
+        for row in [r for r, v in rows.items() if len(v) < full]:
+            print(f"(left out: '{row}', {len(rows.pop(row))} of {full} targets)")
+    print(f"{', '.join(str(log) for log in logs)}: "
+          f"{', '.join(f'{len(next(iter(r.values())))} {s}' for s, r in results.items())} targets")  # fmt: skip
     print(table(results))
 
 
 def main() -> None:
-    if len(sys.argv) == 3 and sys.argv[1] == "--summarise":
-        summarise(Path(sys.argv[2]))
+    if len(sys.argv) >= 3 and sys.argv[1] == "--summarise":
+        summarise([Path(a) for a in sys.argv[2:]])
         return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("nvidia", type=Path, help="path of a stylegan2-ada-pytorch checkout")
     ap.add_argument("--network", default="faces", help="our model file or name (default: the built-in 'faces')")
     ap.add_argument("--real", default="fashion-mnist", help="as bench_project.py: 'fashion-mnist' or a folder")
     ap.add_argument("--count", type=int, default=20, help="targets per set")
+    ap.add_argument("--start", type=int, default=0, help="skip the first targets of each set (to split a run)")
     ap.add_argument("--steps", type=int, default=1000, help="W steps, both tools (1000: NVIDIA's default)")
     ap.add_argument("--seed", type=int, default=303, help="their CLI's seed (its default)")
     ap.add_argument("--threads", type=int, default=1)
@@ -295,13 +306,13 @@ def main() -> None:
 
     def ours(target):
         result = P.project(G, target, mode="w", settings=settings, lpips=lpips)
-        return {f"ours {w}": result.image, f"ours {w}, shown with G's stored noise": cli_render(G, result.ws)}
+        return {f"ours {w}{CHOSEN}": result.image, f"ours {w}, shown with G's stored noise": cli_render(G, result.ws)}
 
     tools = {"NVIDIA": nvidia, "ours": ours}
     real = [P.prepare_target(img, G.img_resolution, G.img_channels) for img in B.real_targets(G, args.real, args.count)]
     with tempfile.TemporaryDirectory() as tmp, local_vgg16(dnnlib, lpips_torchscript(lpips, Path(tmp, "vgg16.pt"))):
-        sets = {"generated": B.generated_targets(G, args.count), "real": real}
-        results = run_all(sets, tools, lpips, B.score)
+        sets = {"generated": B.generated_targets(G, args.count)[args.start :], "real": real[args.start :]}
+        results = run_all(sets, tools, lpips, B.score, first=args.start)
     print(f"\nmodel {args.network}, real = {args.real}, {args.count} + {args.count} targets, W {args.steps} steps")
     print(table(results))
 
