@@ -433,8 +433,11 @@ def _closer_noise(run: _Run, ws: torch.Tensor, optimised: dict, stored: dict) ->
     target (the LPIPS the stages minimise). NVIDIA's projector shows its w with the stored maps: on an image G made
     with them (noise_mode "const", our CLI's default) they are the truth that the optimisation, started from fresh
     noise, does not find again; on a photograph the optimised ones are usually closer."""
+    if not stored:  # SG3: no noise maps to choose between
+        install_noise(run.G, optimised)
+        return optimised
     best: tuple[float, dict] | None = None
-    for maps in (optimised, stored) if stored else (optimised,):
+    for maps in (optimised, stored):
         install_noise(run.G, maps)
         with torch.no_grad():
             dist = run.distance(run.synth(ws.contiguous())).item()

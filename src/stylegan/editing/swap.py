@@ -170,7 +170,7 @@ def project_face(
 
 
 def _with_noise(G: nn.Module, noise: dict[str, torch.Tensor]) -> nn.Module:
-    """A copy of G whose stored noise maps are the projection's optimised ones (so G(ws) is the projection)."""
+    """A copy of G whose stored noise maps are the projection's (so G(ws) is the projection)."""
     import copy
 
     from stylegan.editing.project import install_noise

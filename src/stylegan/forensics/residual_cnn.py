@@ -50,11 +50,8 @@ def random_crop(gray: torch.Tensor, size: int, generator: torch.Generator) -> to
 
 def batch_loss(model: ResidualCNN, crops: list[torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
     """Mean binary cross-entropy over crops of mixed sizes (crops of one size go through together)."""
-    by_size: dict[tuple[int, int], list[int]] = {}
-    for i, crop in enumerate(crops):
-        by_size.setdefault(tuple(crop.shape[-2:]), []).append(i)
     total = torch.zeros(())
-    for idx in by_size.values():
+    for idx in _indices_by_size(crops):
         logits = model(torch.stack([crops[i] for i in idx]))
         total = total + F.binary_cross_entropy_with_logits(logits, labels[idx].float(), reduction="sum")
     return total / len(crops)
@@ -104,11 +101,16 @@ def gray_tensor(pixels: np.ndarray) -> torch.Tensor:
 def cnn_logits(model: ResidualCNN, images: list[torch.Tensor]) -> torch.Tensor:
     """List of [1, H, W] (any sizes) -> [N] logits; images of the same size go through together."""
     out = torch.empty(len(images))
-    by_size: dict[tuple[int, int], list[int]] = {}
-    for i, img in enumerate(images):
-        by_size.setdefault(tuple(img.shape[-2:]), []).append(i)
-    for idx in by_size.values():
+    for idx in _indices_by_size(images):
         for start in range(0, len(idx), 256):
             chunk = idx[start : start + 256]
             out[chunk] = model(torch.stack([images[i] for i in chunk]))
     return out
+
+
+def _indices_by_size(tensors: list[torch.Tensor]) -> list[list[int]]:
+    """Indices of the tensors grouped by their last two dimensions (those that can be stacked together)."""
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, t in enumerate(tensors):
+        groups.setdefault(tuple(t.shape[-2:]), []).append(i)
+    return list(groups.values())

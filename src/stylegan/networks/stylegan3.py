@@ -30,6 +30,7 @@ from torch import nn
 from stylegan.device import activation_format, block_dtype
 from stylegan.networks.base import StyleGenerator, check_noise_mode, check_resolution, check_ws
 from stylegan.networks.stylegan2 import MappingConfig, MappingNetwork
+from stylegan.nn import winograd
 from stylegan.nn.conv import modulated_conv2d
 from stylegan.nn.filter_design import lowpass_filter
 from stylegan.nn.filtered_lrelu import filtered_lrelu
@@ -341,14 +342,12 @@ class SynthesisLayer(nn.Module):
         )
 
 
-_ONEDNN_LINEAR = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
-
-
 def _onednn_pointwise_applies(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor) -> bool:
     """Float32 CPU inference, where oneDNN's matmul runs the 1x1 convolutions of config R about twice as fast as
     torch.addmm (MKL takes a narrower vector path on AMD CPUs; measured 2x at 1024 channels on 148²)."""
     needs_grad = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad or styles.requires_grad)
-    return _ONEDNN_LINEAR and x.device.type == "cpu" and x.dtype == weight.dtype == torch.float32 and not needs_grad
+    fp32_cpu = x.device.type == "cpu" and x.dtype == weight.dtype == torch.float32
+    return winograd.ONEDNN_LINEAR and fp32_cpu and not needs_grad
 
 
 def _pointwise_modulated(
@@ -364,12 +363,7 @@ def _pointwise_modulated(
     n, c_in, height, width = x.shape
     pixels = x.permute(0, 2, 3, 1).reshape(n, height * width, c_in)  # a view when x is channels_last
     bias = (bias / gain) * gain  # rounded as modulated_conv2d rounds it
-    outs = [
-        torch.ops.mkldnn._linear_pointwise(
-            pixels[i], kernel * (styles[i][None, :] * scales[i][:, None]), bias, "none", [], ""
-        )
-        for i in range(n)
-    ]  # each [H * W, C_out]
+    outs = [winograd.gemm(pixels[i], kernel * (styles[i][None, :] * scales[i][:, None]), bias) for i in range(n)]
     out = outs[0][None] if n == 1 else torch.stack(outs)
     return out.view(n, height, width, -1).permute(0, 3, 1, 2)
 

@@ -94,15 +94,16 @@ def cached_weight_transform(w: torch.Tensor, m: int) -> torch.Tensor:
     return u
 
 
-def _gemm(v: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-    """v [P, C_in] @ u [C_out, C_in]ᵀ -> [P, C_out]. oneDNN's matmul: on CPUs where MKL's sgemm takes a narrower
-    vector path (AVX2 on AMD) it runs about twice as fast as F.linear, with the same fp32 arithmetic."""
-    if _ONEDNN_LINEAR and v.dtype == torch.float32:
-        return torch.ops.mkldnn._linear_pointwise(v, u, None, "none", [], "")
-    return v @ u.t()
+def gemm(v: torch.Tensor, u: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """v [P, C_in] @ u [C_out, C_in]ᵀ (+ bias [C_out]) -> [P, C_out]. oneDNN's matmul where available: on CPUs where
+    MKL's sgemm takes a narrower vector path (AVX2 on AMD) it runs about twice as fast as F.linear, with the same
+    fp32 arithmetic."""
+    if ONEDNN_LINEAR and v.dtype == torch.float32:
+        return torch.ops.mkldnn._linear_pointwise(v, u, bias, "none", [], "")
+    return v @ u.t() if bias is None else torch.addmm(bias, v, u.t())
 
 
-_ONEDNN_LINEAR = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+ONEDNN_LINEAR = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
 
 
 def _combine(terms: list[tuple[float, torch.Tensor]], out: torch.Tensor) -> None:
@@ -190,7 +191,7 @@ class _Band:
         span_x = m * (tx - 1) + 1
         taps = [self.rows[:, :tiles, j : j + span_x : m] for j in range(n)]  # each [n, tiles, tiles_x, C_in]
         _apply(self.b_t, taps, [self.v[:, i, :tiles] for i in range(n)])
-        products = [_gemm(self.v[i, j, :tiles].flatten(0, 1), u[i * n + j]) for i in range(n) for j in range(n)]
+        products = [gemm(self.v[i, j, :tiles].flatten(0, 1), u[i * n + j]) for i in range(n) for j in range(n)]
         stacked = self.mm.view(n * n, *self.mm.shape[2:])[:, :tiles]  # [n², tiles, tiles_x, C_out]
         views = [p.view(tiles, tx, -1) for p in products]
         if tiles == self.band:  # the whole buffer: contiguous, stack writes it directly
