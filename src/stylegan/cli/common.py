@@ -152,7 +152,7 @@ mark_option = click.option(
 
 
 def sign_options(command: Callable) -> Callable:
-    """--sign-cert and --sign-key: a signed C2PA manifest in every PNG written (the c2pa extra)."""
+    """--sign-cert and --sign-key: a signed C2PA manifest in every PNG, GIF and MP4 written (the c2pa extra)."""
     command = click.option(
         "--sign-key", type=click.Path(path_type=Path), default=None, help="PEM private key for --sign-cert."
     )(command)
@@ -160,13 +160,14 @@ def sign_options(command: Callable) -> Callable:
         "--sign-cert",
         type=click.Path(path_type=Path),
         default=None,
-        help="PEM certificate chain (end-entity first): add a signed C2PA manifest to each PNG (needs --sign-key and "
-        "pip install stylegan[c2pa]).",
+        help="PEM certificate chain (end-entity first): add signed C2PA content credentials to every generated PNG, "
+        "GIF and MP4 written (needs --sign-key and pip install stylegan[c2pa]).",
     )(command)
 
 
 def load_signing(sign_cert: Path | None, sign_key: Path | None):
-    """The C2PA credentials for --sign-cert/--sign-key (None when neither is given), checked before any work."""
+    """The C2PA credentials for --sign-cert/--sign-key (None when neither is given), checked before any work: the
+    files are read, the key must match the certificate, and a trial signature must pass."""
     if sign_cert is None and sign_key is None:
         return None
     if sign_cert is None or sign_key is None:
@@ -177,13 +178,30 @@ def load_signing(sign_cert: Path | None, sign_key: Path | None):
         return load_credentials(sign_cert, sign_key)
 
 
-def sign_written(path: Path, credentials) -> None:
-    """Adds the signed C2PA manifest to a PNG just written (no-op without credentials)."""
-    if credentials is not None:
-        from stylegan.forensics.c2pa import sign_file
+def sign_written(path: Path, credentials, chunks: dict[str, str] | None = None, *, composite: bool = False) -> Path:
+    """Adds the signed C2PA manifest to a PNG, GIF or MP4 just written (no-op without credentials), in place.
 
+    chunks: the manifest's settings (default for a PNG: its text chunks); composite: the file mixes a real picture
+    with generated parts. If signing fails the unsigned file is removed, so no output is left that lacks the
+    credentials asked for.
+    """
+    if credentials is None:
+        return path
+    from stylegan.forensics import c2pa
+
+    source_type = c2pa.COMPOSITE if composite else c2pa.DIGITAL_SOURCE_TYPE
+    try:
         with user_errors():
-            sign_file(path, credentials)
+            c2pa.sign_file(path, credentials, chunks, source_type=source_type)
+    except click.ClickException:
+        Path(path).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def signed_note(credentials) -> str:
+    """' (C2PA-signed)' for the line a command prints when it has signed what it wrote, else ''."""
+    return " (C2PA-signed)" if credentials is not None else ""
 
 
 def image_metadata(network, truncation_psi=None, truncation_cutoff=None, noise_mode=None, class_idx=None) -> dict:

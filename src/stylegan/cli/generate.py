@@ -21,6 +21,7 @@ from stylegan.cli.common import (
     refuse_existing,
     sign_options,
     sign_written,
+    signed_note,
     trunc_option,
     user_errors,
 )
@@ -113,8 +114,7 @@ def generate(
             sign_written(
                 save_png(tile(images, pad=PAD), outdir / "grid.png", mark=not no_mark, metadata=meta), credentials
             )
-    signed = " (C2PA-signed)" if credentials is not None else ""
-    click.echo(f"wrote {len(images)} images to {outdir}" + (" and grid.png" if grid else "") + signed)
+    click.echo(f"wrote {len(images)} images to {outdir}" + (" and grid.png" if grid else "") + signed_note(credentials))
 
 
 def _parse_pair(text: str, flag: str) -> tuple[float, float]:
@@ -160,6 +160,7 @@ def _parse_pair(text: str, flag: str) -> tuple[float, float]:
     help="Enlarge the figure by this factor (nearest neighbour), for small models.",
 )
 @mark_option
+@sign_options
 @device_option
 def mix(
     network,
@@ -174,6 +175,8 @@ def mix(
     force,
     zoom,
     no_mark,
+    sign_cert,
+    sign_key,
     device,
 ):
     """The paper's style-mixing figure: rows are sources A, columns sources B; each cell is A with B's styles
@@ -191,6 +194,7 @@ def mix(
     rows, cols = parse_seeds(row_seeds, "--rows"), parse_seeds(col_seeds, "--cols")
     style_list = parse_seeds(styles, "--styles") if styles else None
     refuse_existing(out, force)
+    credentials = load_signing(sign_cert, sign_key)
     G, dev, truncation_psi, truncation_cutoff = load_G_and_truncation(
         network, device, truncation_psi, truncation_cutoff
     )
@@ -207,5 +211,8 @@ def mix(
             device=dev,
         )
         meta = image_metadata(network, truncation_psi, truncation_cutoff, noise_mode, class_idx)
-        save_png(enlarge(fig, zoom), out, mark=not no_mark, metadata=meta)
-    click.echo(f"wrote {out} ({len(rows)} rows x {len(cols)} columns, B's styles in ws {format_range(style_list)})")
+        sign_written(save_png(enlarge(fig, zoom), out, mark=not no_mark, metadata=meta), credentials)
+    click.echo(
+        f"wrote {out} ({len(rows)} rows x {len(cols)} columns, B's styles in ws {format_range(style_list)})"
+        + signed_note(credentials)
+    )
