@@ -26,9 +26,23 @@ from stylegan.cli.common import user_errors
     type=click.Path(path_type=Path),
     help="Detector file(s) from `stylegan detect-train` (repeatable). Default: the shipped spectral and CNN ones.",
 )
-def detect(images, as_json, report, detector_paths):
+@click.option(
+    "--trust-anchors",
+    "anchor_paths",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    envvar="STYLEGAN_TRUST_ANCHORS",
+    help="PEM file(s) of root/CA certificates whose signers you trust (repeatable; or STYLEGAN_TRUST_ANCHORS, "
+    "paths separated like PATH). A valid C2PA signature whose certificate chains up to one is 'trusted'.",
+)
+def detect(images, as_json, report, detector_paths, anchor_paths):
     """Report, per image: the invisible provenance mark (found? payload? bit errors), the metadata, the C2PA
-    content credentials (valid / invalid / none) and the detectors' calibrated p(generated).
+    content credentials and the detectors' calibrated p(generated).
+
+    C2PA, as C2PA's own tools decide: 'valid, trusted (signer: CN=...)' when the signature verifies and the
+    signer's certificate chains up to a --trust-anchors certificate; 'valid, untrusted signer (CN=...)' when it
+    verifies but the signer is not vouched for; 'invalid: <why>' when the file was changed after signing (or the
+    certificate is bad); 'none' without a manifest. --json has the same as c2pa.verdict / status / trusted.
 
     Files that are not images, or are broken, get one line saying so; the others are still checked.
     The exit status is 0 when every file could be read.
@@ -42,10 +56,13 @@ def detect(images, as_json, report, detector_paths):
     from stylegan.forensics.report import inspect_file, load_detectors
 
     with user_errors():
+        anchors = _trust_anchors(anchor_paths)
         detectors = load_detectors(list(detector_paths))
     results, failed = [], 0
     for path in images:
         result = inspect_file(path, detectors=detectors)
+        if anchors and "error" not in result:  # read again, this time against the anchors
+            result["c2pa"] = _c2pa_trust(path, anchors)
         failed += "error" in result
         click.echo(json.dumps(result) if as_json else _line(result))
         results.append(result)
@@ -59,6 +76,22 @@ def detect(images, as_json, report, detector_paths):
             click.echo(f"wrote {report}")
     if failed:
         raise SystemExit(1)
+
+
+def _trust_anchors(paths) -> str | None:
+    """The PEM text of --trust-anchors (None when none given); checked before any file is read."""
+    if not paths:
+        return None
+    from stylegan.forensics import c2pa
+
+    c2pa.require()
+    return c2pa.load_trust_anchors(paths)
+
+
+def _c2pa_trust(path: Path, anchors: str) -> dict:
+    from stylegan.forensics import c2pa
+
+    return c2pa.read(path, trust_anchors=anchors)
 
 
 def _line(result: dict) -> str:
