@@ -15,12 +15,16 @@ from stylegan.cli.common import (
     image_metadata,
     load_G,
     load_G_and_truncation,
+    load_signing,
     mark_option,
     network_option,
     noise_option,
     out_option,
     parse_seeds,
     refuse_existing,
+    sign_options,
+    sign_written,
+    signed_note,
     trunc_option,
     user_errors,
 )
@@ -32,13 +36,23 @@ def _setup(network, device, truncation_psi, truncation_cutoff, out: Path, force:
     return load_G_and_truncation(network, device, truncation_psi, truncation_cutoff)
 
 
-def _save(image, out: Path, note: str = "", *, mark: bool = True, metadata: dict | None = None) -> None:
-    """Writes a figure [C, H, W] atomically (with the provenance mark unless mark=False, and `metadata`) and says
-    where, how big, and `note`."""
+def _credentials(out: Path, force: bool, sign_cert, sign_key):
+    """--out is free and the signing credentials (or None) load: both checked before the model is loaded."""
+    refuse_existing(out, force)
+    return load_signing(sign_cert, sign_key)
+
+
+def _save(
+    image, out: Path, note: str = "", *, mark: bool = True, metadata: dict | None = None, credentials=None
+) -> None:
+    """Writes a figure [C, H, W] atomically (with the provenance mark unless mark=False, and `metadata`; signed
+    C2PA content credentials with `credentials`) and says where, how big, and `note`."""
     from stylegan.images import save_png
 
-    save_png(image, out, mark=mark, metadata=metadata)
-    click.echo(f"wrote {out} ({image.shape[2]}x{image.shape[1]}{'; ' + note if note else ''})")
+    sign_written(save_png(image, out, mark=mark, metadata=metadata), credentials)
+    click.echo(
+        f"wrote {out} ({image.shape[2]}x{image.shape[1]}{'; ' + note if note else ''}){signed_note(credentials)}"
+    )
 
 
 @click.group()
@@ -86,6 +100,7 @@ def figure() -> None:
 @noise_option
 @out_option("out/figure3-mixing.png")
 @mark_option
+@sign_options
 @device_option
 def mixing(
     network,
@@ -100,6 +115,8 @@ def mixing(
     out,
     force,
     no_mark,
+    sign_cert,
+    sign_key,
     device,
 ):
     """Style mixing (paper figure 3): coarse, middle or fine styles of sources B copied into sources A.
@@ -122,6 +139,7 @@ def mixing(
     }
     if not any(rows.values()):
         raise click.ClickException("give at least one of --coarse, --middle or --fine")
+    credentials = _credentials(out, force, sign_cert, sign_key)
     G, dev, psi, cutoff = _setup(network, device, truncation_psi, truncation_cutoff, out, force)
     with user_errors():
         fig = style_mixing_figure(
@@ -135,7 +153,7 @@ def mixing(
             device=dev,
         )
         meta = image_metadata(network, psi, cutoff, noise_mode, class_idx)
-        _save(fig, out, describe_groups(G), mark=not no_mark, metadata=meta)
+        _save(fig, out, describe_groups(G), mark=not no_mark, metadata=meta, credentials=credentials)
 
 
 @figure.command()
@@ -155,6 +173,7 @@ def mixing(
 @class_option
 @out_option("out/figure4-noise.png")
 @mark_option
+@sign_options
 @device_option
 def noise(
     network,
@@ -168,6 +187,8 @@ def noise(
     out,
     force,
     no_mark,
+    sign_cert,
+    sign_key,
     device,
 ):
     """Stochastic variation (paper figure 4): one w, several noise draws, and the per-pixel std-dev image.
@@ -179,6 +200,7 @@ def noise(
     from stylegan.editing.figures import stochastic_variation_figure
 
     seed_list = parse_seeds(seeds)
+    credentials = _credentials(out, force, sign_cert, sign_key)
     G, dev, psi, cutoff = _setup(network, device, truncation_psi, truncation_cutoff, out, force)
     with user_errors():
         _save(
@@ -196,6 +218,7 @@ def noise(
             out,
             mark=not no_mark,
             metadata=image_metadata(network, psi, cutoff, None, class_idx),
+            credentials=credentials,
         )
 
 
@@ -208,8 +231,22 @@ def noise(
 @class_option
 @out_option("out/figure5-noise-layers.png")
 @mark_option
+@sign_options
 @device_option
-def noise_layers(network, seeds, noise_seed, truncation_psi, truncation_cutoff, class_idx, out, force, no_mark, device):
+def noise_layers(
+    network,
+    seeds,
+    noise_seed,
+    truncation_psi,
+    truncation_cutoff,
+    class_idx,
+    out,
+    force,
+    no_mark,
+    sign_cert,
+    sign_key,
+    device,
+):
     """Noise per layer (paper figure 5): in all layers, none, fine layers only, coarse (and middle) only.
 
     "Fine" is the model's fine group, printed: 64² and up on models of 64² and above, the top third of the
@@ -222,6 +259,7 @@ def noise_layers(network, seeds, noise_seed, truncation_psi, truncation_cutoff, 
     from stylegan.editing.figures import describe_groups, noise_layers_figure
 
     seed_list = parse_seeds(seeds)
+    credentials = _credentials(out, force, sign_cert, sign_key)
     G, dev, psi, cutoff = _setup(network, device, truncation_psi, truncation_cutoff, out, force)
     with user_errors():
         _save(
@@ -238,6 +276,7 @@ def noise_layers(network, seeds, noise_seed, truncation_psi, truncation_cutoff, 
             describe_groups(G),
             mark=not no_mark,
             metadata=image_metadata(network, psi, cutoff, None, class_idx),
+            credentials=credentials,
         )
 
 
@@ -262,8 +301,11 @@ def _parse_psis(text: str) -> list[float]:
 @noise_option
 @out_option("out/figure8-truncation.png")
 @mark_option
+@sign_options
 @device_option
-def truncation(network, seeds, psis, truncation_cutoff, class_idx, noise_mode, out, force, no_mark, device):
+def truncation(
+    network, seeds, psis, truncation_cutoff, class_idx, noise_mode, out, force, no_mark, sign_cert, sign_key, device
+):
     """The truncation trick (paper figure 8): w_avg + psi (w - w_avg) in W, from psi = 1 to -1.
 
     \b
@@ -273,7 +315,7 @@ def truncation(network, seeds, psis, truncation_cutoff, class_idx, noise_mode, o
     from stylegan.editing.figures import truncation_figure
 
     seed_list, psi_list = parse_seeds(seeds), _parse_psis(psis)
-    refuse_existing(out, force)
+    credentials = _credentials(out, force, sign_cert, sign_key)
     dev = get_device(device)
     G = load_G(network, dev)
     with user_errors():
@@ -286,9 +328,8 @@ def truncation(network, seeds, psis, truncation_cutoff, class_idx, noise_mode, o
             noise_mode=noise_mode,
             device=dev,
         )
-        _save(
-            fig, out, mark=not no_mark, metadata=image_metadata(network, None, truncation_cutoff, noise_mode, class_idx)
-        )
+        meta = image_metadata(network, None, truncation_cutoff, noise_mode, class_idx)
+        _save(fig, out, mark=not no_mark, metadata=meta, credentials=credentials)
 
 
 @figure.command()
@@ -302,14 +343,28 @@ def truncation(network, seeds, psis, truncation_cutoff, class_idx, noise_mode, o
 @noise_option
 @out_option("out/interpolation.gif")
 @mark_option
+@sign_options
 @device_option
 def interpolate(
-    network, seeds, frames, fps, truncation_psi, truncation_cutoff, class_idx, noise_mode, out, force, no_mark, device
+    network,
+    seeds,
+    frames,
+    fps,
+    truncation_psi,
+    truncation_cutoff,
+    class_idx,
+    noise_mode,
+    out,
+    force,
+    no_mark,
+    sign_cert,
+    sign_key,
+    device,
 ):
     """Interpolation video: a loop through the seeds' ws in W. .gif always works; .mp4 needs imageio-ffmpeg.
 
     A .gif gets the provenance metadata as a GIF comment. Frames carry no invisible mark (GIF's 256-colour palette
-    would wipe it out), so --no-mark changes nothing here.
+    would wipe it out), so --no-mark changes nothing here. --sign-cert/--sign-key sign .gif and .mp4 alike.
 
     \b
     Example:
@@ -322,11 +377,13 @@ def interpolate(
         raise click.ClickException("--seeds: an interpolation needs at least 2 seeds")
     if out.suffix.lower() not in (".gif", ".mp4"):
         raise click.ClickException(f"--out {out}: use a .gif or .mp4 file name")
+    credentials = _credentials(out, force, sign_cert, sign_key)
     G, dev, psi, cutoff = _setup(network, device, truncation_psi, truncation_cutoff, out, force)
     from stylegan.forensics.metadata import add_gif_comment, comment_text, generation_metadata
 
     meta = image_metadata(network, psi, cutoff, noise_mode, class_idx)
-    comment = comment_text(generation_metadata(**meta, mark="none (video frames)"))
+    chunks = generation_metadata(**meta, mark="none (video frames)")
+    comment = comment_text(chunks)
     with user_errors():
         count = write_video(
             interpolation_frames(
@@ -345,4 +402,5 @@ def interpolate(
         )
         if out.suffix.lower() == ".gif":
             add_gif_comment(out, comment)
-    click.echo(f"wrote {out} ({count} frames)")
+    sign_written(out, credentials, chunks)
+    click.echo(f"wrote {out} ({count} frames){signed_note(credentials)}")
