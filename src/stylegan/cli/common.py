@@ -182,21 +182,15 @@ def sign_written(path: Path, credentials, chunks: dict[str, str] | None = None, 
     """Adds the signed C2PA manifest to a PNG, GIF or MP4 just written (no-op without credentials), in place.
 
     chunks: the manifest's settings (default for a PNG: its text chunks); composite: the file mixes a real picture
-    with generated parts. If signing fails the unsigned file is removed, so no output is left that lacks the
-    credentials asked for.
+    with generated parts. If signing fails the unsigned file is removed (forensics.c2pa.sign_output).
     """
     if credentials is None:
         return path
     from stylegan.forensics import c2pa
 
     source_type = c2pa.COMPOSITE if composite else c2pa.DIGITAL_SOURCE_TYPE
-    try:
-        with user_errors():
-            c2pa.sign_file(path, credentials, chunks, source_type=source_type)
-    except click.ClickException:
-        Path(path).unlink(missing_ok=True)
-        raise
-    return path
+    with user_errors():
+        return c2pa.sign_output(path, credentials, chunks, source_type=source_type)
 
 
 def signed_note(credentials) -> str:

@@ -12,12 +12,15 @@ from stylegan.cli.common import (
     device_option,
     image_metadata,
     load_G_and_truncation,
+    load_signing,
     mark_option,
     network_option,
     noise_option,
     out_option,
     parse_seeds,
     refuse_existing,
+    sign_options,
+    signed_note,
     trunc_option,
     user_errors,
 )
@@ -70,6 +73,7 @@ samples_option = click.option(
 @click.option("--fps", type=click.IntRange(min=1), default=24, show_default=True, help="Video: frames per second.")
 @samples_option
 @mark_option
+@sign_options
 @device_option
 def edit(
     network,
@@ -89,12 +93,15 @@ def edit(
     fps,
     samples,
     no_mark,
+    sign_cert,
+    sign_key,
     device,
 ):
     """Move sources along latent directions: a strip (a row per source, a column per strength), a grid of
     several directions (a row per source and direction), or a video (.mp4 or .gif) sweeping the strength.
 
-    Outputs carry the provenance mark and metadata (model, seeds, directions, strengths, layers).
+    Outputs carry the provenance mark and metadata (model, seeds, directions, strengths, layers); with
+    --sign-cert/--sign-key also signed C2PA content credentials (PNG, MP4 and GIF alike).
 
     \b
     Examples:
@@ -111,6 +118,7 @@ def edit(
     if out.suffix.lower() not in (".png", *E.VIDEO_SUFFIXES):
         raise click.ClickException(f"--out {out}: use .png (strip or grid), .mp4 or .gif (video)")
     refuse_existing(out, force)
+    credentials = load_signing(sign_cert, sign_key)
     seed_list = None if projected_w is not None else parse_seeds(seeds or "0-3")
     with user_errors():
         strength_list = E.parse_strengths(strengths)
@@ -133,10 +141,11 @@ def edit(
             frames=frames,
             fps=fps,
             noise_mode=noise_mode,
+            credentials=credentials,
         )
     click.echo(
         f"wrote {out} ({len(ws)} source(s) x {len(chosen)} direction(s) x {len(strength_list)} strength(s); "
-        f"{_layer_note(G, chosen, layer_list)})"
+        f"{_layer_note(G, chosen, layer_list)})" + signed_note(credentials)
     )
 
 

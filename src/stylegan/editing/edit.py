@@ -171,11 +171,14 @@ def write_edit(
     frames: int = 48,
     fps: int = 24,
     noise_mode: str = NOISE_MODE,
+    credentials=None,
 ) -> Path:
     """Writes the edit as a PNG figure (strip/grid) or a video (.mp4 / .gif, by suffix), with provenance.
 
     metadata: the generation settings save_png records (model, truncation_psi, ...); the edit's own settings
     (seeds, directions, strengths, layers) are added as `stylegan:` text chunks (PNG) or to the video's comment.
+    credentials: forensics.c2pa.SigningCredentials, to add signed C2PA content credentials to the file (PNG, GIF
+    and MP4 alike), or None.
     """
     out = Path(out)
     edit_info = _edit_info(directions, strengths, layers, seeds)
@@ -183,9 +186,15 @@ def write_edit(
     if seeds:
         settings["seed"] = int(seeds[0])  # the mark carries one seed: the first source's
     if out.suffix.lower() in VIDEO_SUFFIXES:
-        return _write_video(G, ws, directions, strengths, layers, out, settings, edit_info, frames, fps, scale)
-    fig = edit_figure(G, ws, directions, strengths, layers, noise_mode=noise_mode)
-    return _write_png(zoom(fig, scale), out, settings, edit_info, mark)
+        chunks = _write_video(G, ws, directions, strengths, layers, out, settings, edit_info, frames, fps, scale)
+    else:
+        fig = edit_figure(G, ws, directions, strengths, layers, noise_mode=noise_mode)
+        chunks = _write_png(zoom(fig, scale), out, settings, edit_info, mark)
+    if credentials is not None:
+        from stylegan.forensics.c2pa import sign_output
+
+        sign_output(out, credentials, chunks)
+    return out
 
 
 def _edit_info(directions, strengths, layers, seeds) -> dict[str, str]:
@@ -201,28 +210,31 @@ def _edit_info(directions, strengths, layers, seeds) -> dict[str, str]:
     return info
 
 
-def _write_png(fig: torch.Tensor, out: Path, settings: dict, edit_info: dict, mark: bool) -> Path:
-    """One PNG: mark, generation metadata and the edit's settings as `stylegan:` text chunks."""
+def _write_png(fig: torch.Tensor, out: Path, settings: dict, edit_info: dict, mark: bool) -> None:
+    """One PNG: mark, generation metadata and the edit's settings as `stylegan:` text chunks (which a C2PA
+    manifest then takes from the file: returns None)."""
     from stylegan.images import save_png
 
-    return save_png(fig, out, mark=mark, metadata=settings, extra=edit_info)
+    save_png(fig, out, mark=mark, metadata=settings, extra=edit_info)
 
 
-def _write_video(G, ws, directions, strengths, layers, out, settings, edit_info, frames, fps, scale) -> Path:
+def _write_video(G, ws, directions, strengths, layers, out, settings, edit_info, frames, fps, scale) -> dict:
+    """The .mp4 or .gif with its provenance comment; returns the metadata chunks the comment was made from."""
     from stylegan.editing.figures import write_video
     from stylegan.forensics.metadata import PREFIX, add_gif_comment, comment_text, generation_metadata
 
     if frames < 2:
         raise DirectionError(f"a video needs at least 2 frames, got {frames}")
     chunks = generation_metadata(**settings, mark="none (video frames)")
-    comment = comment_text({**chunks, **{PREFIX + k: v for k, v in edit_info.items()}})
+    chunks.update({PREFIX + k: v for k, v in edit_info.items()})
+    comment = comment_text(chunks)
     frame_iter = edit_frames(
         G, ws, directions, strengths, layers, frames=frames, noise_mode=settings["noise_mode"], scale=scale
     )
     write_video(frame_iter, out, fps=fps, comment=comment)
     if out.suffix.lower() == ".gif":
         add_gif_comment(out, comment)
-    return out
+    return chunks
 
 
 def video_available() -> bool:

@@ -224,6 +224,24 @@ def sign_file(
     return path
 
 
+def sign_output(
+    path: str | Path,
+    credentials: SigningCredentials | None,
+    chunks: dict[str, str] | None = None,
+    *,
+    source_type: str = DIGITAL_SOURCE_TYPE,
+) -> Path:
+    """sign_file for an output just written (no-op without credentials): if signing fails, the unsigned file is
+    removed before the ValueError goes on, so nothing is left that lacks the credentials asked for."""
+    if credentials is None:
+        return Path(path)
+    try:
+        return sign_file(path, credentials, chunks, source_type=source_type)
+    except ValueError:
+        Path(path).unlink(missing_ok=True)
+        raise
+
+
 def sign_copy(source: str | Path, dest: str | Path, credentials: SigningCredentials, definition: dict) -> None:
     """Writes `source` with the signed manifest `definition` to `dest` (streamed: a long video is not read into
     memory). The format comes from `definition['format']`."""
