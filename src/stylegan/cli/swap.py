@@ -7,7 +7,16 @@ from pathlib import Path
 
 import click
 
-from stylegan.cli.common import device_option, get_device, load_G, mark_option, user_errors
+from stylegan.cli.common import (
+    device_option,
+    get_device,
+    load_G,
+    load_signing,
+    mark_option,
+    sign_options,
+    signed_note,
+    user_errors,
+)
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
 
@@ -39,17 +48,19 @@ VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
               help="Video: W+ steps per frame, warm-started from the previous frame.")
 @click.option("--keep-frames", is_flag=True, help="Video: keep the work folder of finished frames.")
 @mark_option
+@sign_options
 @device_option
 def swap(source, target, out, force, network, mode, steps, plus_steps, tune_steps, layers, blend, render, no_colour,
-         seed, frame_steps, keep_frames, no_mark, device) -> None:
+         seed, frame_steps, keep_frames, no_mark, sign_cert, sign_key, device) -> None:
     """Put the face of SOURCE onto the face in TARGET (a photo, or a video frame by frame).
 
     Both faces are projected into the model (PTI by default), the identity layers come from the source and the
     rest from the target, and the new face is blended into the target with a landmark mask; the target's other
     pixels stay as they were. The output is declared AI-generated: PNG metadata and the provenance mark (photos
     of at least 128 px a side), the mp4's comment for videos. A video's finished frames wait in .OUT.swap/ next
-    to the output, so an interrupted run resumes. Needs the faces extra (pip install "stylegan[faces]"); videos
-    the video extra (pip install "stylegan[video]").
+    to the output, so an interrupted run resumes. --sign-cert/--sign-key add signed C2PA content credentials
+    (photo and mp4) declaring a composite of a real picture and generated parts. Needs the faces extra
+    (pip install "stylegan[faces]"); videos the video extra (pip install "stylegan[video]").
 
     \b
     Examples:
@@ -59,6 +70,7 @@ def swap(source, target, out, force, network, mode, steps, plus_steps, tune_step
     is_video = target.suffix.lower() in VIDEO_SUFFIXES
     _check_extras(is_video, out)
     _check_paths(source, target, out, force, is_video)
+    credentials = load_signing(sign_cert, sign_key)
     from stylegan.editing.swap import SwapSettings
     from stylegan.faces import load_photo
 
@@ -70,7 +82,8 @@ def swap(source, target, out, force, network, mode, steps, plus_steps, tune_step
     G = load_G(network, dev)
     run = _swap_video if is_video else _swap_photo
     with user_errors():
-        run(G, source_photo, source, target, out, settings, network, not no_mark, frame_steps, keep_frames, dev)
+        run(G, source_photo, source, target, out, settings, network, (not no_mark, credentials), frame_steps,
+            keep_frames, dev)
 
 
 def _check_extras(is_video: bool, out: Path) -> None:
@@ -101,7 +114,8 @@ def _check_paths(source: Path, target: Path, out: Path, force: bool, is_video: b
         raise click.ClickException(f"--out {out} already exists; pass --force to replace it, or choose another name")
 
 
-def _swap_photo(G, source_photo, source, target, out, settings, network, mark, frame_steps, keep_frames, dev):
+def _swap_photo(G, source_photo, source, target, out, settings, network, provenance, frame_steps, keep_frames, dev):
+    """provenance: (mark, C2PA credentials or None)."""
     from stylegan.editing import swap as S
     from stylegan.faces import load_photo
 
@@ -114,12 +128,15 @@ def _swap_photo(G, source_photo, source, target, out, settings, network, mark, f
             G, *faces, target_photo, settings, device=dev, callback=lambda _role, _p: bar.update(1)
         )
     info = S.swap_metadata(source, target, settings, result.layers)
-    S.write_swap(result.image, out, model=str(network), settings=settings, info=info, mark=mark)
+    mark, credentials = provenance
+    S.write_swap(result.image, out, model=str(network), settings=settings, info=info, mark=mark,
+                 credentials=credentials)
     changed = int((result.mask > 0).sum())
-    click.echo(f"wrote {out} (face region {changed} px; layers {info['layers']})")
+    click.echo(f"wrote {out} (face region {changed} px; layers {info['layers']}){signed_note(credentials)}")
 
 
-def _swap_video(G, source_photo, source, target, out, settings, network, mark, frame_steps, keep_frames, dev):
+def _swap_video(G, source_photo, source, target, out, settings, network, provenance, frame_steps, keep_frames, dev):
+    """provenance: (mark, C2PA credentials or None); frames carry no mark."""
     from stylegan.editing import swap as S
     from stylegan.editing import video_swap as V
     from stylegan.forensics.metadata import PREFIX, comment_text, generation_metadata
@@ -129,15 +146,19 @@ def _swap_video(G, source_photo, source, target, out, settings, network, mark, f
     layers = S.swap_layers(G, settings.layers)
     chunks = generation_metadata(model=network, seed=settings.seed, mark="none (video frames)")
     meta = S.swap_metadata(source, target, settings, layers)
-    comment = comment_text({**chunks, **{PREFIX + k: v for k, v in meta.items()}})
+    chunks.update({PREFIX + k: v for k, v in meta.items()})
+    comment = comment_text(chunks)
+    credentials = provenance[1]
+    signing = None if credentials is None else (credentials, chunks)
     job = {"source": str(Path(source).resolve()), "target": str(Path(target).resolve()), "network": network}
     started = time.monotonic()
     with click.progressbar(length=info.frames, label="swapping frames", show_eta=True, show_pos=True) as bar:
-        reports = V.swap_video(G, source_photo, target, out, settings, video, job=job, comment=comment, device=dev,
-                               callback=lambda _r: bar.update(1))
+        reports = V.swap_video(G, source_photo, target, out, settings, video, job=job, comment=comment,
+                               signing=signing, device=dev, callback=lambda _r: bar.update(1))
     reused = sum(r.reused for r in reports)
     no_face = sum(not r.face for r in reports)
     click.echo(
         f"wrote {out} ({len(reports)} frames at {info.fps:g} fps, audio {'copied' if info.audio else 'none'}; "
         f"{reused} reused from an earlier run, {no_face} without a face; {time.monotonic() - started:.0f} s)"
+        + signed_note(credentials)
     )

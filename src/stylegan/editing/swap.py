@@ -303,13 +303,20 @@ def swap_metadata(source: str | os.PathLike, target: str | os.PathLike, settings
 
 
 def write_swap(image: np.ndarray, out: str | os.PathLike, *, model: str, settings: SwapSettings,
-               info: dict[str, str], mark: bool = True) -> Path:
+               info: dict[str, str], mark: bool = True, credentials=None) -> Path:
     """Save a swapped photo uint8 [H, W, C] as PNG with metadata (the swap's `info` as `stylegan:` text chunks) and
     the provenance mark (photos of >= 128 px a side). The mark touches every pixel, so it is embedded at
-    SWAP_MARK_PSNR: the photo outside the face stays within 45 dB of the target."""
+    SWAP_MARK_PSNR: the photo outside the face stays within 45 dB of the target. credentials
+    (forensics.c2pa.SigningCredentials): also signed C2PA content credentials, declaring a composite of a real
+    photo and generated parts."""
     from stylegan.images import save_png
 
     out = Path(out)
     tensor = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
     metadata = {"model": model, "seed": settings.seed, "noise_mode": "const"}
-    return save_png(tensor, out, mark=mark, metadata=metadata, mark_psnr=SWAP_MARK_PSNR, extra=info)
+    save_png(tensor, out, mark=mark, metadata=metadata, mark_psnr=SWAP_MARK_PSNR, extra=info)
+    if credentials is not None:
+        from stylegan.forensics import c2pa
+
+        c2pa.sign_output(out, credentials, source_type=c2pa.COMPOSITE)
+    return out

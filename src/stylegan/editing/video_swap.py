@@ -168,8 +168,11 @@ def read_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
         yield np.frombuffer(raw, np.uint8).reshape(height, width, 3)
 
 
-def encode_with_audio(frames: list[Path], source: Path, out: Path, fps: float, comment: str, work: Path) -> None:
-    """Encode PNG frames (H.264) and copy `source`'s audio stream in; the mp4 is written atomically."""
+def encode_with_audio(
+    frames: list[Path], source: Path, out: Path, fps: float, comment: str, work: Path, signing: tuple | None = None
+) -> None:
+    """Encode PNG frames (H.264) and copy `source`'s audio stream in; the mp4 is written atomically (and signed
+    first when `signing` = (credentials, chunks) is given, see swap_video)."""
     import imageio_ffmpeg
 
     from stylegan.io.native import atomic_write
@@ -183,7 +186,15 @@ def encode_with_audio(frames: list[Path], source: Path, out: Path, fps: float, c
     for path in frames:
         writer.send(np.ascontiguousarray(np.asarray(PIL.Image.open(path).convert("RGB"))))
     writer.close()
-    atomic_write(out, lambda tmp: _mux(silent, source, tmp, comment))
+    if signing is None:
+        atomic_write(out, lambda tmp: _mux(silent, source, tmp, comment))
+        return
+    from stylegan.forensics import c2pa
+
+    muxed = work / "unsigned.mp4"
+    _mux(silent, source, str(muxed), comment)
+    definition = c2pa.manifest(signing[1], out.name, "video/mp4", c2pa.COMPOSITE)
+    atomic_write(out, lambda tmp: c2pa.sign_copy(muxed, tmp, signing[0], definition))
 
 
 def _mux(video: Path, source: Path, dest: str, comment: str) -> None:
@@ -260,6 +271,7 @@ def swap_video(
     *,
     job: dict | None = None,
     comment: str = "",
+    signing: tuple | None = None,
     lpips=None,
     device=None,
     callback: Callable[[FrameReport], None] | None = None,
@@ -273,6 +285,8 @@ def swap_video(
         video: VideoSettings (per-frame steps, smoothing).
         job: what identifies this job (file names, settings); a work folder holding another job is started over.
         comment: the provenance text stored as the mp4's comment.
+        signing: (forensics.c2pa.SigningCredentials, metadata chunks) to embed signed C2PA content credentials
+            (a composite: real video, generated face), or None. The mp4 appears only once signed.
         callback: called after every frame with its FrameReport (for a progress bar).
 
     Returns:
@@ -299,7 +313,7 @@ def swap_video(
     if not any(r.face for r in reports):
         raise S.NoFaceError(f"no face found in any frame of {Path(target).name}")
     pngs = [work / f"{i:06d}.png" for i in range(len(reports))]
-    encode_with_audio(pngs, Path(target), Path(out), info.fps, comment, work)
+    encode_with_audio(pngs, Path(target), Path(out), info.fps, comment, work, signing)
     if not video.keep_frames:
         shutil.rmtree(work, ignore_errors=True)
     return reports
