@@ -7,7 +7,7 @@ import socket
 
 import click
 
-from stylegan.cli.common import device_option, get_device, user_errors
+from stylegan.cli.common import device_option, get_device, load_signing, sign_options, user_errors
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
@@ -36,16 +36,21 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
     show_default=True,
     help="Default W steps of the Project view (the paper uses 1000: fine on a GPU, minutes on a CPU).",
 )
+@sign_options
 @device_option
-def serve(networks, host, port, timeout, project_steps, device):
+def serve(networks, host, port, timeout, project_steps, sign_cert, sign_key, device):
     """Open the explorer: generate, mix, edit, project and check images in a web page that follows the sliders live.
 
     \b
     Examples:
       stylegan serve                                    # the built-in model, http://127.0.0.1:7860
       stylegan serve --network ffhq.pkl --network stylegan3-r-ffhqu-256 --port 8000
+
+    With --sign-cert/--sign-key every generated image the page shows (generate, mix, edit, projection preview)
+    carries signed C2PA content credentials, so a picture saved from it is signed; uploaded targets are not.
     """
     _check_extra()
+    credentials = load_signing(sign_cert, sign_key)
     if host not in LOCAL_HOSTS:
         click.echo(
             f"warning: --host {host} makes the explorer reachable from other machines; it has no login. "
@@ -53,7 +58,7 @@ def serve(networks, host, port, timeout, project_steps, device):
             err=True,
         )
     sock = _bind(host, port)
-    app = _build_app(networks, device, timeout, host, project_steps)
+    app = _build_app(networks, device, timeout, host, project_steps, credentials)
     _run(app, sock, host)
 
 
@@ -80,7 +85,9 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _build_app(networks: tuple[str, ...], device: str, timeout: float, host: str, project_steps: int = 100):
+def _build_app(
+    networks: tuple[str, ...], device: str, timeout: float, host: str, project_steps: int = 100, credentials=None
+):
     from stylegan.io import default_model_path
     from stylegan.serve import Settings, create_app, load_slots
     from stylegan.serve.models import builtin_specs
@@ -89,7 +96,7 @@ def _build_app(networks: tuple[str, ...], device: str, timeout: float, host: str
         raise click.ClickException("no --network given and no default model is installed; pass --network")
     dev = get_device(device)
     with user_errors():
-        slots = load_slots(list(networks) or builtin_specs(), dev, timeout_s=timeout)
+        slots = load_slots(list(networks) or builtin_specs(), dev, timeout_s=timeout, signing=credentials)
     hosts = ("*",) if host not in LOCAL_HOSTS else Settings().allowed_hosts
     return create_app(slots, Settings(allowed_hosts=hosts, project_steps=project_steps))
 
