@@ -1,7 +1,8 @@
 """C2PA content credentials: `generate --sign-cert/--sign-key` writes a signed manifest that `detect` verifies; a
-file changed after signing reports the broken hash; bad credentials give one line."""
+file changed after signing reports the broken hash; bad credentials give one line; `detect --trust-anchors` trusts
+a signer only when its certificate was issued by an anchor (the test makes two unrelated CAs: the oracle is which
+one issued the signer)."""
 
-import datetime
 import json
 import struct
 import zlib
@@ -12,62 +13,27 @@ from PIL import Image
 
 c2pa_lib = pytest.importorskip("c2pa", reason="the c2pa extra is not installed")
 
-from cryptography import x509  # noqa: E402  (a dependency of c2pa-python)
-from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID  # noqa: E402
-
+from c2pa_pki import make_pki, write_key  # noqa: E402  (needs cryptography, a dependency of c2pa-python)
 from stylegan.cli.main import main  # noqa: E402
 from stylegan.forensics import c2pa  # noqa: E402
 
 IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 
 
-def run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def _cert(subject, issuer, public_key, signing_key, *, ca: bool):  # noqa: PLR0913
-    """An X.509 v3 certificate valid from yesterday for 30 days, with the extensions C2PA checks."""
-    now = datetime.datetime.now(datetime.timezone.utc)
-    usage = dict.fromkeys(
-        ["content_commitment", "key_encipherment", "data_encipherment", "key_agreement", "encipher_only"], False
-    )
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=0 if ca else None), critical=True)
-        .add_extension(
-            x509.KeyUsage(digital_signature=not ca, key_cert_sign=ca, crl_sign=ca, decipher_only=False, **usage),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-    )
-    if not ca:  # an end-entity certificate: what it may sign, and which key signed it
-        builder = builder.add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False
-        ).add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(signing_key.public_key()), critical=False)
-    return builder.sign(signing_key, hashes.SHA256())
+def run(*args, **kwargs):
+    return CliRunner().invoke(main, [str(a) for a in args], **kwargs)
 
 
 @pytest.fixture(scope="module")
-def credentials(tmp_path_factory):
-    """(cert.pem, key.pem): a P-256 signing certificate issued by a throwaway test CA, chain included."""
+def pki(tmp_path_factory):
+    """The signer's PKI ('alpha': its CA issued the signing certificate) and an unrelated one ('beta')."""
     folder = tmp_path_factory.mktemp("pki")
-    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca = _cert("stylegan test CA", "stylegan test CA", ca_key.public_key(), ca_key, ca=True)
-    leaf = _cert("stylegan test signer", "stylegan test CA", key.public_key(), ca_key, ca=False)
-    pem = serialization.Encoding.PEM
-    (folder / "cert.pem").write_bytes(leaf.public_bytes(pem) + ca.public_bytes(pem))
-    (folder / "key.pem").write_bytes(
-        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return folder / "cert.pem", folder / "key.pem"
+    return make_pki(folder, "alpha"), make_pki(folder, "beta")
+
+
+@pytest.fixture(scope="module")
+def credentials(pki):
+    return pki[0].cert, pki[0].key
 
 
 @pytest.fixture(scope="module")
@@ -99,9 +65,36 @@ def test_signed_manifest_is_written_and_verifies(signed):
 def test_detect_reports_valid_but_untrusted(signed):
     result = c2pa.read(signed)
     assert result["status"] == "valid" and not result["trusted"] and result["failures"] == []
-    assert result["signer"] == "stylegan test signer" and result["digital_source_type"] == IPTC
+    assert result["signer"] == "alpha signer" and result["digital_source_type"] == IPTC
     res = run("detect", signed)
-    assert "C2PA: valid signature" in res.output and "untrusted" in res.output, res.output
+    assert "C2PA: valid, untrusted signer (CN=alpha signer; no --trust-anchors given)" in res.output, res.output
+
+
+def test_trust_follows_the_issuing_ca(signed, pki):
+    alpha, beta = pki
+    cases = [([alpha.ca], True), ([beta.ca], False), ([beta.ca, alpha.ca], True)]
+    for anchors, trusted in cases:
+        result = c2pa.read(signed, trust_anchors=c2pa.load_trust_anchors(anchors))
+        assert result["status"] == "valid" and result["trusted"] is trusted, (anchors, result)
+    res = run("detect", signed, "--trust-anchors", alpha.ca)
+    assert "C2PA: valid, trusted (signer: CN=alpha signer)" in res.output, res.output
+    res = run("detect", signed, "--trust-anchors", beta.ca, "--json")
+    report = json.loads(res.output)["c2pa"]
+    assert report["status"] == "valid" and report["trusted"] is False
+    assert report["verdict"] == "valid, untrusted signer (CN=alpha signer; not issued under the trust anchors)"
+
+
+def test_trust_anchors_from_the_environment(signed, pki):
+    alpha, beta = pki
+    env = {"STYLEGAN_TRUST_ANCHORS": f"{beta.ca}:{alpha.ca}"}  # several, separated like PATH
+    res = run("detect", signed, "--json", env=env)
+    assert json.loads(res.output)["c2pa"]["verdict"] == "valid, trusted (signer: CN=alpha signer)", res.output
+
+
+def test_bad_trust_anchors_are_one_line(signed, pki, tmp_path):
+    for path, words in [(pki[0].key, "no PEM certificate"), (tmp_path / "nope.pem", "no such file")]:
+        res = run("detect", signed, "--trust-anchors", path)
+        assert res.exit_code != 0 and words in res.output and len(res.output.strip().splitlines()) == 1, res.output
 
 
 def _replace_pixels(data: bytes) -> bytes:
@@ -123,13 +116,16 @@ def _replace_pixels(data: bytes) -> bytes:
     return bytes(out)
 
 
-def test_tampered_pixels_break_the_hash(signed, tmp_path):
+def test_tampered_pixels_break_the_hash(signed, pki, tmp_path):
     bad = tmp_path / "tampered.png"
     bad.write_bytes(_replace_pixels(signed.read_bytes()))
-    result = c2pa.read(bad)
-    assert result["status"] == "invalid" and "assertion.dataHash.mismatch" in result["failures"]
-    res = run("detect", bad)
-    assert "C2PA: INVALID" in res.output and "dataHash.mismatch" in res.output, res.output
+    with c2pa_lib.Reader(str(bad)) as reader:  # c2pa-python itself, as the oracle
+        assert reader.get_validation_state() == "Invalid"
+    result = c2pa.read(bad, trust_anchors=c2pa.load_trust_anchors([pki[0].ca]))  # a trusted signer does not help
+    assert result["status"] == "invalid" and not result["trusted"]
+    assert "assertion.dataHash.mismatch" in result["failures"]
+    res = run("detect", bad, "--trust-anchors", pki[0].ca)
+    assert "C2PA: invalid: assertion.dataHash.mismatch" in res.output and "CN=alpha signer" in res.output, res.output
 
 
 def test_unsigned_image_has_no_manifest(tmp_path):
@@ -137,19 +133,15 @@ def test_unsigned_image_has_no_manifest(tmp_path):
     assert res.exit_code == 0 and c2pa.read(tmp_path / "seed0001.png") == {"status": "none"}
 
 
-def test_bad_credentials_fail_before_work(credentials, tmp_path):
+def test_bad_credentials_fail_before_work(credentials, pki, tmp_path):
     cert, key = credentials
-    other = tmp_path / "other.pem"
-    other.write_bytes(
-        ec.generate_private_key(ec.SECP256R1()).private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
+    other = write_key(tmp_path / "other.pem")
     for args, words in [
         (["--sign-cert", cert], "go together"),
         (["--sign-cert", cert, "--sign-key", other], "does not belong"),
         (["--sign-cert", key, "--sign-key", key], "not a PEM certificate"),
         (["--sign-cert", tmp_path / "nope.pem", "--sign-key", key], "no such file"),
+        (["--sign-cert", pki[0].ca, "--sign-key", pki[0].ca_key], "the certificate was self-signed"),  # c2pa's trial
     ]:
         res = run("generate", "--seeds", "1", "--outdir", tmp_path / "o", *args)
         assert res.exit_code != 0 and words in res.output and len(res.output.strip().splitlines()) == 1, res.output
