@@ -1,16 +1,19 @@
 """C2PA content credentials: a signed manifest inside each generated PNG, GIF or MP4, and reading/verifying one.
 
 The manifest says who made the image (claim generator `stylegan <version>`), that it was created by a trained
-model (a `c2pa.created` action with the IPTC digital source type trainedAlgorithmicMedia) and with which settings
+model (a `c2pa.created` action with the IPTC digital source type trainedAlgorithmicMedia, or
+compositeWithTrainedAlgorithmicMedia for a face swap: a real photo with a generated face) and with which settings
 (an `org.stylegan.generation` assertion: model, seed, truncation, ...). It is signed with the user's certificate and
-key; the signature covers a hash of the whole file, so changing a pixel afterwards breaks it.
+key; the signature covers a hash of the whole file (of every box but the manifest's for an MP4), so changing a
+pixel or a frame afterwards breaks it.
 
-Uses the `c2pa-python` package (the `c2pa` extra, imported only here and only when used). Certificates: C2PA wants
-an end-entity certificate (not a CA, not self-signed) with the digitalSignature key usage and an extended key usage
-such as emailProtection or documentSigning, plus its issuer chain; ES256/ES384/ES512 (EC keys), PS256 (RSA) and
-Ed25519 are supported. A certificate from your own test CA signs and verifies, but is reported as untrusted unless
-its CA is given as a trust anchor (`read(path, trust_anchors=...)`; c2pa-python's `trust.trust_anchors` setting,
-which checks the chain, the validity dates and the extended key usage).
+Uses the `c2pa-python` package (the `c2pa` extra, imported only here and only when used; 0.38 signs PNG, GIF and
+MP4 alike). Certificates: C2PA wants an end-entity certificate (c2pa refuses a self-signed CA) with the
+digitalSignature key usage and an extended key usage such as emailProtection or documentSigning, plus its issuer
+chain; ES256/ES384/ES512 (EC keys), PS256 (RSA) and Ed25519 are supported. A certificate from your own test CA
+signs and verifies, but is reported as untrusted unless its CA is given as a trust anchor (`read(path,
+trust_anchors=...)`; c2pa-python's `trust.trust_anchors` setting, which checks the chain, the validity dates and the
+extended key usage).
 """
 
 from __future__ import annotations
