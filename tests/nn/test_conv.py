@@ -8,7 +8,7 @@ import torch
 from tests.nn.test_upfirdn2d import naive_upfirdn2d
 
 from stylegan.nn.bias_act import ACTIVATIONS, bias_act
-from stylegan.nn.conv import conv2d_resample, modulated_conv2d
+from stylegan.nn.conv import _transposed_by_phases, conv2d_resample, modulated_conv2d
 from stylegan.nn.layers import Conv2dLayer, FullyConnectedLayer, MinibatchStdLayer, normalize_2nd_moment
 from stylegan.nn.upfirdn2d import setup_filter
 
@@ -65,6 +65,7 @@ CONV_CASES = [
     (2, 1, (4, 3, 3, 3), 1, (1, 1, 1, 1), BINOMIAL),
     (2, 1, (4, 3, 3, 3), 1, (1, 1, 1, 1), ASYM),
     (2, 1, (4, 3, 2, 3), 1, (0, 2, 1, 0), BINOMIAL),
+    (2, 1, (4, 3, 4, 5), 1, (3, 0, 2, 4), BINOMIAL),
     (2, 1, (6, 1, 3, 3), 3, (1, 1, 1, 1), BINOMIAL),
     (2, 1, (4, 3, 1, 1), 1, (0, 0, 0, 0), BINOMIAL),
     (3, 1, (2, 3, 3, 3), 1, (1, 1, 1, 1), ASYM),
@@ -88,6 +89,19 @@ def test_conv2d_resample_matches_definition(case, flip_weight, flip_filter, grad
     out = conv2d_resample(xt, torch.from_numpy(w), ft, up, down, padding, groups, flip_weight, flip_filter)
     ref = naive_conv2d_resample(x, w, f, up, down, padding, groups, flip_weight, flip_filter)
     np.testing.assert_allclose(out.detach().numpy(), ref, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("kernel", [(3, 3), (2, 5), (4, 4), (5, 2)])
+@pytest.mark.parametrize("crop", [(0, 0), (1, 1), (1, 0), (0, 2)])
+@pytest.mark.parametrize("correlation", [True, False])
+def test_transposed_convolution_by_phases(kernel, crop, correlation):
+    """The four phase convolutions equal F.conv_transpose2d of stride 2 (the oracle), any kernel size and crop."""
+    gen = torch.Generator().manual_seed(kernel[0] * 10 + kernel[1])
+    x = torch.randn(1, 3, 5, 6, generator=gen, dtype=torch.float64)
+    w = torch.randn(4, 3, *kernel, generator=gen, dtype=torch.float64)
+    applied = w.flip([2, 3]) if correlation else w  # the kernel conv_transpose2d applies as stored
+    ref = torch.nn.functional.conv_transpose2d(x, (applied * 2.5).transpose(0, 1), stride=2, padding=crop)
+    torch.testing.assert_close(_transposed_by_phases(x, w, crop, 2.5, correlation), ref, rtol=0, atol=1e-12)
 
 
 def test_conv2d_resample_bias_and_float32_channels_last():
