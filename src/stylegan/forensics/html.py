@@ -92,31 +92,31 @@ def write_report(reports: list[dict], out: str | Path, spectral_detector=None) -
 
 
 def _section(report: dict, detector) -> str:
-    from stylegan.forensics.report import load_image
+    from stylegan.forensics.report import first_frame
 
     name = html.escape(report["file"])
     if "error" in report:
         return f'<section><h2>{name}</h2><p class="bad">error: {html.escape(report["error"])}</p></section>'
-    pixels, _ = load_image(report["file"])
-    pictures = [png_data_uri(thumbnail(pixels)), png_data_uri(spectrum_image(pixels))]
-    pictures.append(png_data_uri(profile_plot(pixels[:1024, :1024], detector)))
-    images = "".join(f'<img src="{uri}" alt="">' for uri in pictures)
+    try:
+        pixels = first_frame(report["file"])
+    except ValueError:  # changed or removed since it was inspected: the verdicts still stand
+        pixels = None
+    images = "" if pixels is None else "".join(f'<img src="{uri}" alt="">' for uri in _pictures(pixels, detector))
     rows = "".join(f"<tr><td>{k}</td><td>{html.escape(v)}</td></tr>" for k, v in verdicts(report))
     return f"<section><h2>{name}</h2><div>{images}</div><table>{rows}</table></section>"
+
+
+def _pictures(pixels: np.ndarray, detector) -> list[str]:
+    """Data URIs of the thumbnail, the spectrum and the radial profile of one image or frame."""
+    plot = profile_plot(pixels[:1024, :1024], detector)
+    return [png_data_uri(thumbnail(pixels)), png_data_uri(spectrum_image(pixels)), png_data_uri(plot)]
 
 
 def verdicts(report: dict) -> list[tuple[str, str]]:
     """(label, text) lines shared by the page and the terminal: mark, metadata, C2PA, detector."""
     from stylegan.forensics.c2pa import describe
 
-    mark = report["mark"]
-    if mark["found"]:
-        mark_text = (
-            f"found: tool {mark['tool']}, model {mark['model']}, seed {mark['seed']}, "
-            f"{mark['bit_errors']}/{mark['coded_bits']} coded bits corrected"
-        )
-    else:
-        mark_text = f"none ({mark['reason']})"
+    mark_text = _mark_text(report["mark"], report.get("frames_checked"))
     meta = report["metadata"]
     extras = ", ".join(f"{k}={meta[k]}" for k in ("software", "model", "seed") if meta.get(k))
     meta_text = ("AI-generated" if meta.get("ai_generated") else "none saying AI-generated") + (
@@ -125,12 +125,37 @@ def verdicts(report: dict) -> list[tuple[str, str]]:
     lines = [("mark", mark_text), ("metadata", meta_text), ("C2PA", describe(report["c2pa"]).removeprefix("C2PA: "))]
     if "detector" in report:
         lines.append(("detector", detector_text(report["detector"])))
-    if report.get("frames", 1) > 1:
-        lines.append(("frames", f"{report['frames']} (animated; the first frame was checked)"))
+    if report.get("kind", "image") != "image":
+        lines.append(("frames", frames_text(report)))
     return lines
+
+
+def _mark_text(mark: dict, checked: list[int] | None) -> str:
+    if not mark["found"]:
+        return f"none ({mark['reason']})"
+    text = (
+        f"found: tool {mark['tool']}, model {mark['model']}, seed {mark['seed']}, "
+        f"{mark['bit_errors']}/{mark['coded_bits']} coded bits corrected"
+    )
+    if checked:
+        text += f" (frame {mark['frame']}; in {mark['found_in']} of {len(checked)} sampled frames)"
+    return text
+
+
+def frames_text(report: dict) -> str:
+    """How many frames an animation or video has and which were checked (or why none could be)."""
+    video = report.get("video", {})
+    facts = [f"animated {report['format']}" if report["kind"] == "animation" else f"{report['format']} video"]
+    facts += [f"{video['fps']:g} fps"] if "fps" in video else []
+    facts += [f"{video['duration_s']:g} s"] if "duration_s" in video else []
+    facts += [video["codec"]] if "codec" in video else []
+    count = "unknown number of frames" if report.get("frames") is None else str(report["frames"])
+    checked = ", ".join(str(i) for i in report.get("frames_checked", []))
+    return f"{count} ({', '.join(facts)}); " + (report.get("note") or f"checked frame(s) {checked}")
 
 
 def detector_text(result: dict) -> str:
     if "skipped" in result:
         return f"not run ({result['skipped']})"
-    return ", ".join(f"p(generated) {p:.2f} [{kind}]" for kind, p in result["p_generated"].items())
+    text = ", ".join(f"p(generated) {p:.2f} [{kind}]" for kind, p in result["p_generated"].items())
+    return text + (f" (mean of {result['frames']} frames)" if result.get("frames", 1) > 1 else "")

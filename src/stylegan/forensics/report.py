@@ -1,22 +1,54 @@
 """Everything `stylegan detect` says about one file, as a plain dict (JSON-ready); bad files give {'error': ...}.
 
 Per file: the invisible mark, the text metadata, the C2PA manifest (forensics.c2pa) and the detectors' calibrated
-p(generated) (forensics.detector). html.py turns a list of these into the one-page report.
+p(generated) (forensics.detector). Stills are read whole; animations (GIF, APNG, WebP) and videos (MP4, MOV, WebM,
+AVI; forensics.media) have a few frames spread over their length checked for the mark and by the detectors.
+html.py turns a list of these into the one-page report.
 """
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import PIL.Image
 
+from stylegan.forensics import media
 from stylegan.forensics.mark import DEFAULT_KEY, detect
 from stylegan.forensics.metadata import PREFIX, read_metadata, says_generated
 
 MAX_PIXELS = 100_000_000  # larger images are refused rather than decoded (decompression bombs)
 DETECTOR_SIDES = (16, 1024)  # the detectors skip smaller images and read the central 1024 x 1024 of larger ones
+NOT_EMBEDDED = "none (video frames)"  # the `stylegan:mark` our GIF/MP4 writers record: frames carry no mark
+
+
+@dataclass
+class Media:
+    """A file opened for inspection: kind 'image' | 'animation' | 'video', its format ('PNG', 'GIF', 'MP4', ...),
+    size (width, height; None when a video could not be decoded), frame count (None: unknown), sampled frames
+    (index, uint8 [H, W] or [H, W, 3]), its text metadata, and for a video ffmpeg's facts and why frames are missing."""
+
+    kind: str
+    format: str
+    size: tuple[int, int] | None
+    frames: int | None
+    samples: list[tuple[int, np.ndarray]]
+    metadata: dict[str, str]
+    video: dict = field(default_factory=dict)
+    note: str | None = None
+
+
+def open_media(path: str | Path, samples: int = media.SAMPLES) -> Media:
+    """Reads a still, an animation (its first frame and up to `samples` frames in all) or a video.
+
+    Raises ValueError with one line for anything that is not a readable, complete image or video.
+    """
+    container = media.sniff(path)
+    if container is not None:
+        return _open_video(Path(path), container, samples)
+    return _open_picture(Path(path), samples)
 
 
 def load_image(path: str | Path) -> tuple[np.ndarray, dict[str, str]]:
@@ -24,7 +56,18 @@ def load_image(path: str | Path) -> tuple[np.ndarray, dict[str, str]]:
 
     Raises ValueError with one line for anything that is not a readable, complete image.
     """
-    path = Path(path)
+    found = _open_picture(Path(path), samples=1)
+    return found.samples[0][1], found.metadata
+
+
+def first_frame(path: str | Path) -> np.ndarray | None:
+    """The first frame of an image, animation or video (uint8 [H, W] or [H, W, 3]); None when it cannot be decoded
+    (a video without the video extra). Raises ValueError like open_media."""
+    found = open_media(path, samples=1)
+    return found.samples[0][1] if found.samples else None
+
+
+def _open_picture(path: Path, samples: int) -> Media:
     try:
         with warnings.catch_warnings(record=False):  # a bomb warning becomes an error for this read only
             warnings.simplefilter("error", PIL.Image.DecompressionBombWarning)
@@ -33,39 +76,110 @@ def load_image(path: str | Path) -> tuple[np.ndarray, dict[str, str]]:
                     raise ValueError(f"{img.width}x{img.height} is too large (over {MAX_PIXELS:,} pixels)")
                 img.load()
                 meta = read_metadata(img)
-                pixels = np.asarray(img.convert("L" if img.mode in ("1", "L", "I;16", "I", "F") else "RGB"))
+                count = int(getattr(img, "n_frames", 1))
+                picked = _pillow_frames(img, sorted({count * k // samples for k in range(samples)}))
+                fmt = img.format or path.suffix.lstrip(".").upper()
     except (PIL.UnidentifiedImageError, PIL.Image.DecompressionBombError, PIL.Image.DecompressionBombWarning):
-        raise ValueError("not an image Pillow can read (or too large)") from None
+        raise ValueError("not an image or video that can be read (or too large)") from None
     except OSError as err:
         if isinstance(err, FileNotFoundError | IsADirectoryError | PermissionError):
             raise ValueError(err.strerror.lower() if err.strerror else str(err)) from None
         raise ValueError(f"broken or truncated image ({str(err).splitlines()[0]})") from None
-    except SyntaxError as err:  # Pillow's parsers raise it for malformed headers
-        raise ValueError(f"malformed image ({err})") from None
-    return pixels, meta
+    except (SyntaxError, EOFError) as err:  # Pillow's parsers raise these for malformed headers and short frames
+        raise ValueError(f"malformed image ({err or type(err).__name__})") from None
+    height, width = picked[0][1].shape[:2]
+    return Media("animation" if count > 1 else "image", fmt, (width, height), count, picked, meta)
 
 
-def inspect_file(path: str | Path, *, key: str = DEFAULT_KEY, detectors: list | tuple = ()) -> dict:
-    """{'file', 'size', 'frames', 'mark', 'metadata', 'c2pa', 'detector'} for one file, or {'file', 'error'}.
+def _pillow_frames(img: PIL.Image.Image, indices: list[int]) -> list[tuple[int, np.ndarray]]:
+    """The frames `indices` of an opened image as uint8 [H, W] (grey modes) or [H, W, 3]."""
+    picked = []
+    for index in indices:
+        if index:
+            img.seek(index)
+            img.load()
+        picked.append((index, np.asarray(img.convert("L" if img.mode in ("1", "L", "I;16", "I", "F") else "RGB"))))
+    return picked
+
+
+def _open_video(path: Path, container: str, samples: int) -> Media:
+    """A video's tags (the MP4 comment without ffmpeg) and, with the video extra, its facts and sampled frames."""
+    tags = {}
+    if container in ("MP4", "MOV"):
+        comment = media.bmff_comment(path)  # also refuses a truncated file before ffmpeg is asked
+        tags = {"comment": comment} if comment is not None else {}
+    if not media.ffmpeg_available():
+        return Media("video", container, None, None, [], _comment_metadata(tags), note=media.VIDEO_HINT)
+    if container not in ("MP4", "MOV"):
+        tags = media.ffmpeg_tags(path)
+    info = media.probe_video(path, container, MAX_PIXELS, samples)
+    facts = {"fps": info.fps, "duration_s": info.duration_s, "codec": info.codec}
+    return Media("video", container, info.size, info.frames, info.samples, _comment_metadata(tags), facts)
+
+
+def _comment_metadata(tags: dict[str, str]) -> dict[str, str]:
+    """Container tags as metadata: the comment kept as 'Comment', its key=value pairs (metadata.comment_text) too."""
+    comment = tags.get("comment")
+    return {} if comment is None else {"Comment": comment}
+
+
+def inspect_file(
+    path: str | Path, *, key: str = DEFAULT_KEY, detectors: list | tuple = (), trust_anchors: str | None = None
+) -> dict:
+    """{'file', 'kind', 'format', 'size', 'frames', 'mark', 'metadata', 'c2pa', 'detector'} for one file, or
+    {'file', 'error'}. Animations and videos add 'frames_checked' (the sampled frame indices); videos add 'video'
+    (fps, duration_s, codec) and, when their frames cannot be decoded, 'note' saying why.
 
     detectors: forensics.detector.Detector objects (load_detectors()); none -> no 'detector' entry.
+    trust_anchors: PEM certificates (c2pa.load_trust_anchors) the C2PA signer is checked against.
     """
     try:
-        pixels, meta = load_image(path)
+        found = open_media(path)
     except ValueError as err:
         return {"file": str(path), "error": str(err)}
     from stylegan.forensics import c2pa
 
-    report = {"file": str(path), "size": [pixels.shape[1], pixels.shape[0]], "frames": _frames(path)}
-    report.update(mark=_mark(pixels, key), metadata=_summary(meta), c2pa=c2pa.read(path))
+    meta = _with_comment_pairs(found.metadata)
+    report = {"file": str(path), "kind": found.kind, "format": found.format, "size": _size(found)}
+    report["frames"] = found.frames
+    report.update(mark=_media_mark(found, meta, key), metadata=_summary(meta), c2pa=c2pa.read(path, trust_anchors))
+    if found.kind != "image":
+        report["frames_checked"] = [index for index, _ in found.samples]
+    if found.video:
+        report["video"] = {k: v for k, v in found.video.items() if v is not None}
+    if found.note:
+        report["note"] = found.note
     if detectors:
-        report["detector"] = detector_result(pixels, detectors)
+        report["detector"] = _media_detector(found, detectors)
     return report
 
 
-def _frames(path: str | Path) -> int:
-    with PIL.Image.open(path) as img:
-        return int(getattr(img, "n_frames", 1))
+def _size(found: Media) -> list[int] | None:
+    return list(found.size) if found.size else None
+
+
+def _with_comment_pairs(meta: dict[str, str]) -> dict[str, str]:
+    """The metadata plus the key=value pairs of a 'Comment' written by metadata.comment_text (GIF, MP4)."""
+    pairs = media.parse_comment(meta.get("Comment", ""))
+    return {**pairs, **meta}
+
+
+def _media_mark(found: Media, meta: dict[str, str], key: str) -> dict:
+    """The mark of a still; for frames: the first sampled frame that has one, else why none was found."""
+    if found.kind == "image":
+        return _mark(found.samples[0][1], key)
+    if not found.samples:
+        return {"found": False, "pilot": 0.0, "reason": found.note, "found_in": 0}
+    results = [(index, _mark(pixels, key)) for index, pixels in found.samples]
+    hits = [(index, mark) for index, mark in results if mark["found"]]
+    if hits:
+        return {**hits[0][1], "frame": hits[0][0], "found_in": len(hits)}
+    first = results[0][1]
+    if meta.get(PREFIX + "mark", "").startswith(NOT_EMBEDDED):
+        reason = f"not embedded in {found.format} frames, as its metadata says"
+    else:
+        reason = f"none in {len(results)} sampled frame(s): {first['reason']}"
+    return {**first, "reason": reason, "found_in": 0}
 
 
 def _mark(pixels: np.ndarray, key: str) -> dict:
@@ -82,6 +196,18 @@ def _mark(pixels: np.ndarray, key: str) -> dict:
             angle=round(result.angle, 2),
         )
     return mark
+
+
+def _media_detector(found: Media, detectors) -> dict:
+    """detector_result of a still; for frames the mean p(generated) over the sampled frames, with 'frames': count."""
+    if not found.samples:
+        return {"skipped": found.note}
+    results = [detector_result(pixels, detectors) for _, pixels in found.samples]
+    if found.kind == "image" or "skipped" in results[0]:
+        return results[0]
+    kinds = results[0]["p_generated"]
+    mean = {kind: round(float(np.mean([r["p_generated"][kind] for r in results])), 4) for kind in kinds}
+    return {"p_generated": mean, "note": results[0]["note"], "frames": len(results)}
 
 
 def detector_result(pixels: np.ndarray, detectors) -> dict:

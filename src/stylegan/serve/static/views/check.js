@@ -25,6 +25,7 @@ export const CheckView = {
     this.status = el("div", { class: "status", "data-testid": "state" });
     this.error = el("div", { class: "error", role: "alert" });
     this.headline = el("p", { class: "headline", "data-testid": "headline" });
+    this.credentials = el("p", { class: "headline", "data-testid": "c2pa" });
     this.picture = el("img", { alt: "uploaded image", "data-testid": "upload" });
     this.pictureCaption = el("figcaption", {}, "the image");
     this.picture.addEventListener("load", () => { this.pictureCaption.textContent = "the image"; });
@@ -43,7 +44,7 @@ export const CheckView = {
         "generated (detector's training means)")));
     root.append(controls, el("section", { class: "card stage" },
       el("div", { class: "stage-head" }, el("h2", {}, "Verdict"), this.status), this.error, this.headline,
-      this.table, this.calibration, pictures, this.cli.root));
+      this.credentials, this.table, this.calibration, pictures, this.cli.root));
   },
 
   setModel() {},
@@ -77,6 +78,10 @@ export const CheckView = {
   show(report, name) {
     this.headline.textContent = headline(report);
     this.headline.dataset.verdict = report.mark.found ? "marked" : report.metadata.ai_generated ? "declared" : "none";
+    const state = c2paState(report.c2pa);
+    this.credentials.textContent = credentialsLine(report.c2pa, state);
+    this.credentials.dataset.c2pa = state;
+    this.credentials.style.color = state === "invalid" ? "#b00" : state === "trusted" ? "#070" : "";
     this.table.replaceChildren(...report.verdicts.map(([label, text]) =>
       el("tr", { "data-label": label }, el("th", {}, label), el("td", {}, text))));
     this.calibration.textContent = report.detector && report.detector.note ? `Calibration: ${report.detector.note}` : "";
@@ -87,9 +92,38 @@ export const CheckView = {
   },
 };
 
+// What the C2PA verdict is: "trusted", "untrusted" (verifies, signer not vouched for), "invalid", "none" or
+// "unchecked" (no c2pa extra on the server).
+function c2paState(c2pa) {
+  if (c2pa.status === "valid") return c2pa.trusted ? "trusted" : "untrusted";
+  if (c2pa.status === "invalid") return "invalid";
+  return c2pa.status === "none" ? "none" : "unchecked";
+}
+
+// One sentence on the content credentials, from the verdict `stylegan detect` prints.
+function credentialsLine(c2pa, state) {
+  const signer = c2pa.signer ? `CN=${c2pa.signer}` : "an unnamed signer";
+  switch (state) {
+    case "trusted":
+      return `Content credentials (C2PA): valid, signed by a trusted signer (${signer}).`;
+    case "untrusted":
+      return `Content credentials (C2PA): the signature is valid but the signer (${signer}) is not trusted` +
+        (c2pa.anchors ? " (not issued under the server's trust anchors)." :
+          " (the server has no trust anchors: STYLEGAN_TRUST_ANCHORS).");
+    case "invalid":
+      return `Content credentials (C2PA) are invalid: the file was changed after signing or the certificate is ` +
+        `bad (${c2pa.verdict.replace(/^invalid: /, "")}).`;
+    case "unchecked":
+      return "Content credentials (C2PA) were not checked: the server lacks the c2pa extra.";
+    default:
+      return "No content credentials (C2PA).";
+  }
+}
+
 function headline(report) {
   if (report.mark.found) return `Made by stylegan: the provenance mark is there (seed ${report.mark.seed}).`;
   if (report.c2pa.status === "valid") return "Signed content credentials (C2PA) are attached.";
+  if (report.c2pa.status === "invalid") return "Content credentials (C2PA) are attached but do not verify.";
   if (report.metadata.ai_generated) return "The metadata says AI-generated, but no mark was found.";
   const p = report.detector && report.detector.p_generated;
   if (p) {
