@@ -138,12 +138,19 @@ def bmff_comment(path: str | Path) -> str | None:
 
 
 def _ffmpeg(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    """Runs the video extra's ffmpeg binary (imageio-ffmpeg) with `args`; stdout as bytes, stderr as text."""
+    """Runs the video extra's ffmpeg binary (imageio-ffmpeg) with `args`; stdout as bytes, stderr as text.
+
+    Raises ValueError (one line) when the binary is missing or ffmpeg runs longer than `timeout` seconds.
+    """
     import imageio_ffmpeg
 
-    proc = subprocess.run(
-        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", *args], capture_output=True, timeout=timeout
-    )
+    try:
+        cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", *args]
+        proc = subprocess.run(cmd, capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise ValueError(f"ffmpeg took over {timeout:g} s to read it") from None
+    except (OSError, RuntimeError) as err:  # imageio-ffmpeg without its binary
+        raise ValueError(f"ffmpeg cannot run ({str(err).splitlines()[0]})") from None
     proc.stderr = proc.stderr.decode("utf-8", "replace")
     return proc
 
