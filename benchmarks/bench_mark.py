@@ -14,6 +14,14 @@ crops; Fashion-MNIST test images (real, not generated) upscaled to 128 / 256 px;
 `skimage/data/*`), as random crops of 128..512 px and whole images; without --natural the faces fill that third.
 
     python benchmarks/bench_mark.py --n 500 --size 256 --fpr-n 1000 --natural /tmp/skdata/skimage/data --jobs 2
+
+Grids and figures (--grids N; then --n 0 skips the single-image table): N `stylegan mix` figures (5 rows x 4
+columns) and N `stylegan generate --grid` grids (16 seeds for the 32² `default` model, 9 for the 64² `faces` one)
+per built-in model, made by the library calls those commands make and written by images.png_bytes (the marking
+path save_png takes), then decoded from the PNG after each attack. The payload expected: model hash prefix of the
+model's name, seed 0 (a grid has no single seed).
+
+    python benchmarks/bench_mark.py --n 0 --fpr-n 0 --grids 20 --jobs 2
 """
 
 from __future__ import annotations
@@ -291,6 +299,71 @@ def report_unmarked(fp: dict[str, list[tuple[bool, float]]]) -> None:
     )
 
 
+GRID_KINDS = ("mix", "generate")
+
+
+def _grid(G, kind: str, i: int):
+    """The i-th figure of a kind [C, H, W] uint8, as `stylegan mix` / `stylegan generate --grid` lay it out."""
+    from stylegan.editing.figures import PAD, layer_groups, style_mixing_figure
+    from stylegan.editing.generate import generate_images
+    from stylegan.images import tile
+
+    if kind == "mix":
+        rows = [(100 * i + k, layer_groups(G)["coarse"]) for k in range(5)]
+        return style_mixing_figure(G, [100 * i + 50 + k for k in range(4)], rows)
+    count = 16 if G.img_resolution <= 32 else 9
+    return tile(generate_images(G, list(range(count * i, count * (i + 1)))), pad=PAD)
+
+
+def grid_jobs(n: int) -> list[tuple[str, str, bytes]]:
+    """(model, kind, PNG bytes) for n figures of each kind per built-in model, marked by images.png_bytes."""
+    from stylegan.cli.common import image_metadata
+    from stylegan.images import png_bytes
+    from stylegan.io import load_generator
+
+    jobs = []
+    for model in ("default", "faces"):
+        G = load_generator(model)
+        meta = image_metadata(model)
+        with torch.no_grad():
+            jobs += [
+                (model, kind, png_bytes(_grid(G, kind, i), metadata=meta)) for kind in GRID_KINDS for i in range(n)
+            ]
+    return jobs
+
+
+def _one_grid(job: tuple[str, str, bytes]) -> dict[str, tuple[float, bool]]:
+    """Decodes one marked figure after each attack: attack -> (bit accuracy, found with the right payload)."""
+    model, _, data = job
+    image = Image.open(io.BytesIO(data))
+    x = np.asarray(image.convert("RGB"))
+    want = M.Payload(model=M.model_hash_prefix(model), seed=0)
+    rows = {}
+    for name, attack in ATTACKS.items():
+        found = M.detect(attack(x))
+        rows[name] = (_bit_accuracy(found, want), found.found and found.payload == want)
+    return rows
+
+
+def report_grids(jobs: list[tuple[str, str, bytes]], results: list[dict]) -> None:
+    """Prints the grid table: rows attacks, columns (model, kind) with detection rate and bit accuracy."""
+    columns = sorted({(model, kind) for model, kind, _ in jobs}, key=lambda c: (c[0] != "default", c[1] != "mix"))
+    sizes = {}
+    for model, kind, data in jobs:
+        sizes.setdefault((model, kind), Image.open(io.BytesIO(data)).size)
+    per = {c: [r for (m, k, _), r in zip(jobs, results, strict=True) if (m, k) == c] for c in columns}
+    print(f"# marked figures: {', '.join(f'{m} {k} {w}x{h}' for (m, k), (w, h) in sizes.items())}")
+    head = "| attack | " + " | ".join(f"{m} {k}: detected | bit acc" for m, k in columns) + " |"
+    print(head)
+    print("|" + "---|" * (head.count("|") - 1))
+    for name in ATTACKS:
+        cells = []
+        for c in columns:
+            got = [r[name] for r in per[c]]
+            cells.append(f"{sum(ok for _, ok in got)}/{len(got)} | {np.mean([a for a, _ in got]):.3f}")
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=20, help="marked images per attack (a quarter of each host kind)")
@@ -299,11 +372,16 @@ def main() -> None:
     parser.add_argument("--natural", type=Path, default=None, help="folder of natural photographs (unmarked)")
     parser.add_argument("--jobs", type=int, default=2, help="worker processes")
     parser.add_argument("--seed", type=int, default=0, help="host and payload seed (another set of images)")
+    parser.add_argument("--grids", type=int, default=0, help="mix figures and generate grids per built-in model")
     args = parser.parse_args()
     torch.set_num_threads(1)
     with Pool(args.jobs) as pool:
-        marked = ours(args.n, args.size, pool, args.seed)
-        report_marked(marked, imwm(marked["hosts"]), args.size)
+        if args.grids > 0:
+            jobs = grid_jobs(args.grids)
+            report_grids(jobs, pool.map(_one_grid, jobs, chunksize=1))
+        if args.n > 0:
+            marked = ours(args.n, args.size, pool, args.seed)
+            report_marked(marked, imwm(marked["hosts"]), args.size)
         if args.fpr_n <= 0:
             return
         sets = unmarked_sets(args.fpr_n, args.natural)

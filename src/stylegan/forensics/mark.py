@@ -8,18 +8,23 @@ scaling, as in Kutter 1998 and Kalker et al. 1999; spread spectrum, Cox et al. 1
   integer pairs in the ring 4 <= |k| <= 13: about 480 real coefficients. A quarter carry a known pilot; each coded
   bit sets the sign of two or three others. Which coefficient carries what, and its sign, come from the key.
 - Embedding: the pattern is evaluated exactly on the image grid with period P pixels (a quarter of the short side,
-  64..128), scaled by a mild texture mask and added to the luminance (the same amount to R, G and B); its gain is
-  set so that the PSNR after rounding and clipping is 40.5 dB (pure black or white areas clip half of the mark away,
-  so the rest gets a little more).
+  64..128; below 512 px, 64 when the host is quieter there), scaled by a mild texture mask and added to the
+  luminance (the same amount to R, G and B); its gain is set so that the PSNR after rounding and clipping is
+  40.5 dB (pure black or white areas clip half of the mark away, so the rest gets a little more). Informed
+  embedding: the decoder is run on the host first, and the energy is shared out among the coefficients so that as
+  many coded bits and pilot coefficients as possible clear a common margin over what the host itself puts there
+  (in small, busy images, e.g. the figures and grids of 32 or 64 px models, the host's own content at the ring is
+  several times the mark's). Such figures stay hard: see docs/forensics.md for what is found in which.
 - Decoding: the spectrum is whitened (each bin over its neighbours' mean magnitude, lone peaks capped) and the
   result divided by its local RMS, so busy regions count less than quiet ones. The lattice of an untouched or only
-  uniformly rescaled image (angle 0, period a quarter of the short side, or 64 / 128 px) is tried first. Then a
+  uniformly rescaled image (angle 0, period a quarter of the short side, or 64 / 128 px, or 32 px: a 64 px period
+  halved) is tried first. Then a
   comb over the power spectrum finds the angle and period whose ring holds the most power (rotation and rescaling
   move the ring, crops do not); candidates whose comb score is at the level of unmarked images are not pursued; a
   pattern search refines the others on the pilot. The residual's Fourier coefficients at the ring frequencies,
   re-phased by the pilot's circular cross-correlation (the crop offset), give soft bits weighted by how much of the
   pilot survived at each radius; Viterbi and the CRC decide. A mark is reported only when the CRC matches: on an
-  unmarked image the chance is 2^-16 per lattice tried: 3 or fewer for most images (0.005 %), at most 48 when the
+  unmarked image the chance is 2^-16 per lattice tried: 4 or fewer for most images (0.006 %), at most 49 when the
   comb finds ring-like texture (0.07 %).
 """
 
@@ -171,11 +176,21 @@ def can_mark(height: int, width: int) -> bool:
     return min(height, width) >= MIN_SIDE
 
 
-def pattern(height: int, width: int, payload: Payload | None, key: str = DEFAULT_KEY) -> np.ndarray:
-    """The mark's unit-RMS luminance pattern [H, W]: the keyed tile as a trigonometric polynomial of period P."""
+def pattern(
+    height: int,
+    width: int,
+    payload: Payload | None,
+    key: str = DEFAULT_KEY,
+    *,
+    period: float | None = None,
+    amplitude: np.ndarray | None = None,
+) -> np.ndarray:
+    """The mark's unit-RMS luminance pattern [H, W]: the keyed tile as a trigonometric polynomial of period P
+    (default period_for(H, W)). amplitude [D]: per real dimension, how strongly it is written (default all 1)."""
     layout = _layout(key)
-    coef = _to_bins(layout, _dim_values(layout, payload))
-    period = period_for(height, width)
+    values = _dim_values(layout, payload)
+    coef = _to_bins(layout, values if amplitude is None else values * amplitude)
+    period = period_for(height, width) if period is None else period
     ks = np.arange(-RING[1], RING[1] + 1)
     grid = np.zeros((RING[1] + 1, len(ks)), dtype=np.complex128)  # [ky 0..R, kx -R..R]
     grid[layout.bins[:, 0], layout.bins[:, 1] + RING[1]] = coef
@@ -220,18 +235,86 @@ def luminance(image: np.ndarray) -> np.ndarray:
 def embed(image: np.ndarray, payload: Payload, *, key: str = DEFAULT_KEY, psnr: float = PSNR_DB) -> np.ndarray:
     """Marks a uint8 image [H, W] or [H, W, C] (C = 1 or 3); returns a new uint8 array of the same shape.
 
-    The same luminance change goes to every channel, so colours keep their hue. Raises ValueError for images
-    smaller than MIN_SIDE (see can_mark).
+    The same luminance change goes to every channel, so colours keep their hue. Informed: the decoder is run on the
+    host at each period it tries first, and each period's pattern is re-weighted against what the host already
+    says there (see _informed); the period whose weakest coded bits end up strongest is kept. Raises ValueError for
+    images smaller than MIN_SIDE (see can_mark).
     """
     if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3)):
         raise ValueError(f"mark: expected uint8 [H, W] or [H, W, 1|3], got {image.dtype} {list(image.shape)}")
     height, width = image.shape[:2]
     if not can_mark(height, width):
         raise ValueError(f"mark: {width}x{height} is too small; the mark needs both sides >= {MIN_SIDE}")
-    delta = pattern(height, width, payload, key) * texture_mask(luminance(image))
-    if image.ndim == 3:
-        delta = delta[:, :, None]
-    return _add_at_psnr(image, delta, psnr)
+    mask = texture_mask(luminance(image))
+    best = None
+    natural = period_for(height, width)
+    # below 512 px the shortest period may do better (a quieter band in small, busy images); at 512 and above it
+    # would be too fine for a 50 % resize followed by JPEG
+    for period in sorted({natural, float(_PERIOD_RANGE[0]) if natural < _PERIOD_RANGE[1] else natural}, reverse=True):
+        marked, margin = _informed(image, payload, key, psnr, mask, period)
+        if best is None or margin > best[1]:
+            best = (marked, margin)
+    return best[0]
+
+
+def _written(image: np.ndarray, payload: Payload, key: str, psnr: float, mask: np.ndarray, period: float, amp):
+    """The image with the pattern (period, per-dimension amplitude amp [D] or None) added at the PSNR budget."""
+    delta = pattern(*image.shape[:2], payload, key, period=period, amplitude=amp) * mask
+    return _add_at_psnr(image, delta[:, :, None] if image.ndim == 3 else delta, psnr)
+
+
+def _informed(image, payload, key, psnr, mask, period) -> tuple[np.ndarray, float]:
+    """Marks with the amplitudes re-weighted for this host (informed embedding, after Miller, Cox and Bloom 2000):
+    the decoder's reading of the host at the untouched lattice says, per coded bit and per pilot dimension, how
+    far the host already pushes it to the right or wrong side; the mark's energy goes where it lifts the most of
+    them over a common margin. Returns (marked image, the margin reached, in units of the host's spread).
+    """
+    layout = _layout(key)
+    want = _dim_values(layout, payload) * layout.sign  # what _from_bins reads for the mark, +-1
+    host = _reading(layout, image, period) * want
+    plain = _written(image, payload, key, psnr, mask, period, None)
+    response = float(np.mean(_reading(layout, plain, period) * want - host))
+    if response <= 0:
+        return plain, -np.inf
+    amp, margin = _allocate(layout, host / response)
+    return _written(image, payload, key, psnr, mask, period, amp), margin * response / max(host.std(), 1e-12)
+
+
+def _reading(layout: _Layout, image: np.ndarray, period: float) -> np.ndarray:
+    """What the decoder reads [D] (signs removed) at angle 0 and this period, before alignment (offset 0)."""
+    luma, factor = _working_luma(image)
+    fx, fy = _ring_frequencies(layout, np.array([0.0]), np.array([period / factor]))
+    return _from_bins(layout, _ring_coefficients(_residual(luma), fx[0], fy[0]))
+
+
+_FLOOR = 0.5  # every dimension keeps at least this amplitude (of the plain mark's 1)
+_FIXED_SHARE = 0.9  # the margin is the one the cheapest 90 % of groups can all be lifted to
+
+
+def _allocate(layout: _Layout, host: np.ndarray) -> tuple[np.ndarray, float]:
+    """Per-dimension amplitudes [D] of the same total energy as the plain mark's ones, given the host's reading
+    along the wanted signs [D] (in units of one amplitude). Groups: each pilot dimension alone, the dimensions of
+    each coded bit together (the decoder adds them). The largest margin m is found such that lifting the cheapest
+    90 % of groups to m per dimension fits the budget; those are lifted, the others keep the floor."""
+    group = np.concatenate([np.arange(layout.pilot), layout.pilot + layout.data_bit])
+    count = np.bincount(group)
+    have = np.bincount(group, weights=host) + _FLOOR * count
+    budget = len(host) * (1 - _FLOOR**2)
+
+    def lift(m: float) -> np.ndarray:
+        return np.maximum(0.0, m * count - have) ** 2 / count
+
+    low, high = 0.0, 32.0
+    for _ in range(30):
+        mid = (low + high) / 2
+        cheapest = np.sort(lift(mid))[: int(_FIXED_SHARE * len(count))]
+        low, high = (mid, high) if cheapest.sum() <= budget else (low, mid)
+    cost = lift(low)
+    order = np.argsort(cost)
+    lifted = np.zeros(len(count), bool)
+    lifted[order[np.cumsum(cost[order]) <= budget]] = True
+    extra = np.where(lifted, np.maximum(0.0, low * count - have) / count, 0.0)
+    return _FLOOR + extra[group], low
 
 
 def _add_at_psnr(image: np.ndarray, delta: np.ndarray, psnr: float) -> np.ndarray:
@@ -459,6 +542,8 @@ def _guesses(layout: _Layout, resid: np.ndarray, shape: tuple[int, int], factor:
     then each comb candidate, refined, with its neighbours. A generator: the search stops at the first CRC match."""
     short = min(resid.shape)
     priors = {min(shape) / 4 / factor, _PERIOD_RANGE[0] / factor, _PERIOD_RANGE[1] / factor}
+    priors.add(_PERIOD_RANGE[0] / 2 / factor)  # the shortest period after a 50 % resize: grids, where the comb
+    # finds the cells' pitch before the mark
     for period in sorted(p for p in priors if RING[1] / _MAX_FREQ <= p <= short / 2):
         yield 0.0, period
     for angle, period, score in _lattice_candidates(layout, resid):

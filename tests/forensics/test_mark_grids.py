@@ -1,0 +1,91 @@
+"""The provenance mark in figures and grids, written by the real CLI code path (`stylegan mix`, `stylegan generate
+--grid`) and read back from the PNG file.
+
+Oracles: the payload expected is computed here from its definition (the model name's hash prefix, seed 0: a figure
+has no single seed); attacks are done by Pillow. Host photos for the large-cell grid: AT&T faces (AT&T
+Laboratories Cambridge).
+"""
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from stylegan.cli.main import main
+from stylegan.forensics import mark as M
+
+FACES = Path("/work/shared/data/att-faces")
+if not FACES.exists():
+    FACES = Path(__file__).parents[1] / "fixtures" / "att-faces"
+
+
+def payload_of(model: str) -> M.Payload:
+    return M.Payload(model=M.model_hash_prefix(model), seed=0)
+
+
+def jpeg(x: np.ndarray, quality: int) -> np.ndarray:
+    buf = io.BytesIO()
+    Image.fromarray(x).save(buf, "JPEG", quality=quality)
+    return np.asarray(Image.open(buf))
+
+
+def half(x: np.ndarray) -> np.ndarray:
+    img = Image.fromarray(x)
+    return np.asarray(img.resize((img.width // 2, img.height // 2), Image.BICUBIC))
+
+
+def run_cli(args: list[str]) -> None:
+    result = CliRunner().invoke(main, [*args, "--device", "cpu"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+
+
+def read(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("L"))
+
+
+def test_faces_mix_figure_found_clean_and_after_jpeg(tmp_path):
+    out = tmp_path / "mix.png"
+    run_cli(
+        ["mix", "--network", "faces", "--rows", "300,301,302,303,304", "--cols", "350,351,352,353", "--out", str(out)]
+    )
+    x = read(out)
+    assert x.shape == (394, 328)
+    for attacked in (x, jpeg(x, 75)):
+        found = M.detect(attacked)
+        assert found.found and found.payload == payload_of("faces"), found
+
+
+@pytest.mark.xfail(strict=True, reason="known limit: grids' own cell structure hides the mark, worst after a resize")
+def test_grid_of_large_cells_found_after_jpeg_and_half_size(tmp_path):
+    """A 2 x 2 grid of 128 px cells with the figures' white gaps, as a 128 px model's grid would be."""
+    from stylegan.editing.figures import PAD
+    from stylegan.images import save_png, tile
+
+    files = sorted(FACES.glob("s*/*.pgm"))[:4]
+    if len(files) < 4:
+        pytest.skip("AT&T faces not found")
+    cells = [np.asarray(Image.open(f).resize((128, 128), Image.BICUBIC)) for f in files]
+    grid = tile(torch.from_numpy(np.stack(cells))[:, None], pad=PAD)
+    out = save_png(grid, tmp_path / "grid.png", metadata={"model": "big.pkl"})
+    x = read(out)
+    for attacked in (x, jpeg(x, 75), half(x)):
+        found = M.detect(attacked)
+        assert found.found and found.payload == payload_of("big.pkl"), found
+
+
+@pytest.mark.xfail(strict=True, reason="known limit: 32 px cells leave too little room for the mark at 40 dB")
+def test_default_mix_figure_found(tmp_path):
+    out = tmp_path / "mix.png"
+    run_cli(["mix", "--network", "default", "--out", str(out)])
+    assert M.detect(read(out)).payload == payload_of("default")
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="known limit: 32 px cells leave too little room for the mark at 40 dB")
+def test_default_generate_grid_found(tmp_path):
+    run_cli(["generate", "--network", "default", "--seeds", "0-35", "--grid", "--outdir", str(tmp_path)])
+    assert M.detect(read(tmp_path / "grid.png")).payload == payload_of("default")
