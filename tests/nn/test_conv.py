@@ -8,7 +8,7 @@ import torch
 from tests.nn.test_upfirdn2d import naive_upfirdn2d
 
 from stylegan.nn.bias_act import ACTIVATIONS, bias_act
-from stylegan.nn.conv import _transposed_by_phases, conv2d_resample, modulated_conv2d
+from stylegan.nn.conv import _binomial_up_by_phases, _transposed_by_phases, conv2d_resample, modulated_conv2d
 from stylegan.nn.layers import Conv2dLayer, FullyConnectedLayer, MinibatchStdLayer, normalize_2nd_moment
 from stylegan.nn.upfirdn2d import setup_filter
 
@@ -102,6 +102,19 @@ def test_transposed_convolution_by_phases(kernel, crop, correlation):
     applied = w.flip([2, 3]) if correlation else w  # the kernel conv_transpose2d applies as stored
     ref = torch.nn.functional.conv_transpose2d(x, (applied * 2.5).transpose(0, 1), stride=2, padding=crop)
     torch.testing.assert_close(_transposed_by_phases(x, w, crop, 2.5, correlation), ref, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("fir", [[1, 1, 1, 1], [0, 0, 1, 1], [1, 1, 0, 0]])
+@pytest.mark.parametrize("band_bytes", [1, 5000])  # one output row per band; two rows
+def test_binomial_upsampling_band_by_band(fir, band_bytes):
+    """Filtering the phases band by band equals the naive [1, 3, 3, 1] filter of the whole transposed output."""
+    gen = torch.Generator().manual_seed(len(fir) + band_bytes)
+    x = torch.randn(1, 3, 15, 14, generator=gen, dtype=torch.float64)
+    w = torch.randn(4, 3, 3, 3, generator=gen, dtype=torch.float64)
+    t = torch.nn.functional.conv_transpose2d(x, w.flip([2, 3]).transpose(0, 1), stride=2).numpy()
+    ref = naive_upfirdn2d(t, BINOMIAL * 64, pads=fir)
+    y = _binomial_up_by_phases(x, w, (0, 0), 1.0, True, fir, band_bytes=band_bytes)
+    np.testing.assert_allclose(y.numpy(), ref, rtol=1e-12, atol=1e-12)
 
 
 def test_conv2d_resample_bias_and_float32_channels_last():

@@ -122,7 +122,11 @@ def _conv_up(x, w, f, up, pads, groups, flip_weight, flip_filter, bias):
     fir = [fir[0] + trim_x, fir[1] + trim_x, fir[2] + trim_y, fir[3] + trim_y]
     binomial = binomial_gain(f, x) if no_autograd(x, w) else None
     scale = up * up if binomial is None else up * up * binomial / 64  # f's gain, folded into the weights
-    if binomial is not None and groups == 1 and up == 2 and min(kh, kw) >= 2:
+    phased = PHASED_UP and binomial is not None and groups == 1 and up == 2 and min(kh, kw) >= 2
+    if phased:
+        y = _binomial_up_by_phases(x, w, (trim_y, trim_x), scale, flip_weight, fir)
+        if y is not None:
+            return _with_bias(y, bias)
         t = _transposed_by_phases(x, w, (trim_y, trim_x), scale, flip_weight)
     else:
         kernel = w.flip([2, 3]) if flip_weight else w  # as conv_transpose2d applies it
@@ -151,23 +155,15 @@ def _phase_taps(k: int, pad: int, size: int, phase: int) -> tuple[int, int, int,
     return first, conv_pad, offset + conv_pad, outputs
 
 
-def _transposed_by_phases(
+def _phase_outputs(
     x: torch.Tensor, w: torch.Tensor, crop: tuple[int, int], scale: float, correlation: bool = True
-) -> torch.Tensor:
-    """F.conv_transpose2d(x, (w * scale).flip([2, 3]).transpose(0, 1), stride=2, padding=crop) for a correlation
-    weight w [C_out, C_in, kh, kw] (kh, kw >= 2; correlation=False: w is a convolution kernel, applied unflipped),
-    as four ordinary convolutions, one per output phase (even/odd row and column), each with the taps of w that
-    reach it. No zero-filled input, and on the CPU oneDNN's convolutions
-    run up to twice as fast as its transposed convolution on wide images. Returns [N, C_out, H', W'] channels_last.
-    """
-    n, _, h, wd = x.shape
+) -> tuple[dict[tuple[int, int], torch.Tensor], tuple[int, int]]:
+    """The stride-2 transposed convolution of `_transposed_by_phases` as its four phases: ({(py, px): [N, C_out,
+    rows, cols] holding out[..., py::2, px::2]}, (H', W') of the whole output)."""
+    _, _, h, wd = x.shape
     kh, kw = w.shape[2:]
     w = w.contiguous(memory_format=torch.channels_last)  # [C_out, kh, kw, C_in] in memory: fast tap slices
-    out = torch.empty(
-        (n, w.shape[0], 2 * h + kh - 2 - 2 * crop[0], 2 * wd + kw - 2 - 2 * crop[1]),
-        dtype=x.dtype,
-        memory_format=torch.channels_last,
-    )
+    phases = {}
     for py in (0, 1):
         ry, pad_y, y0, rows = _phase_taps(kh, crop[0], h, py)
         for px in (0, 1):
@@ -176,10 +172,81 @@ def _transposed_by_phases(
                 taps = w[:, :, ry::2, rx::2].contiguous(memory_format=torch.channels_last)
             else:  # the correlation kernel's taps r, r + 2, ... are w's taps k - 1 - r, k - 3 - r, ...
                 taps = w[:, :, (kh - 1 - ry) % 2 :: 2, (kw - 1 - rx) % 2 :: 2].flip([2, 3])
-            taps = taps.mul_(scale)
-            y = F.conv2d(x, taps.to(x.dtype), padding=(pad_y, pad_x))
-            out[:, :, py::2, px::2] = y[:, :, y0 : y0 + rows, x0 : x0 + cols]
+            y = F.conv2d(x, taps.mul_(scale).to(x.dtype), padding=(pad_y, pad_x))
+            phases[py, px] = y[:, :, y0 : y0 + rows, x0 : x0 + cols]
+    return phases, (2 * h + kh - 2 - 2 * crop[0], 2 * wd + kw - 2 - 2 * crop[1])
+
+
+def _interleave(phases: dict, height: int, start: int, dst: torch.Tensor) -> None:
+    """dst[:, :, k] = out[:, :, start + k] for the output `out` of height `height` whose phases these are; rows
+    outside [0, height) are zeros. dst: [N, C, rows, W']."""
+    stop = start + dst.shape[2]
+    dst[:, :, : max(0, -start)] = 0
+    dst[:, :, max(0, height - start) :] = 0
+    lo, hi = max(start, 0), min(stop, height)
+    for py in (0, 1):
+        first = lo + (py - lo) % 2  # first output row of this parity in the slab
+        count = (hi - first + 1) // 2
+        if count > 0:
+            rows = slice(first - start, first - start + 2 * count - 1, 2)
+            for px in (0, 1):
+                dst[:, :, rows, px::2] = phases[py, px][:, :, first // 2 : first // 2 + count]
+
+
+def _transposed_by_phases(
+    x: torch.Tensor, w: torch.Tensor, crop: tuple[int, int], scale: float, correlation: bool = True
+) -> torch.Tensor:
+    """F.conv_transpose2d(x, (w * scale).flip([2, 3]).transpose(0, 1), stride=2, padding=crop) for a correlation
+    weight w [C_out, C_in, kh, kw] (kh, kw >= 2; correlation=False: w is a convolution kernel, applied unflipped),
+    as four ordinary convolutions, one per output phase (even/odd row and column), each with the taps of w that
+    reach it. No zero-filled input, and on the CPU oneDNN's convolutions run up to twice as fast as its transposed
+    convolution on wide images. Returns [N, C_out, H', W'] channels_last.
+    """
+    phases, (height, width) = _phase_outputs(x, w, crop, scale, correlation)
+    out = torch.empty((x.shape[0], w.shape[0], height, width), dtype=x.dtype, memory_format=torch.channels_last)
+    _interleave(phases, height, 0, out)
     return out
+
+
+PHASED_UP = True  # CPU 2x up-sampling convolutions as four phase convolutions (False: one transposed conv)
+UP_BAND_BYTES = 8 << 20  # a band's transposed-conv rows; images up to 3 bands (config-f 128², 256 ch) go whole
+
+
+def _binomial_up_by_phases(
+    x: torch.Tensor,
+    w: torch.Tensor,
+    crop: tuple[int, int],
+    scale: float,
+    correlation: bool,
+    fir: list[int],
+    band_bytes: int = UP_BAND_BYTES,
+) -> torch.Tensor | None:
+    """binomial_filter_(_transposed_by_phases(x, w, crop, scale, correlation), fir), band by band of output rows:
+    each band's rows of the transposed convolution are interleaved from the phases into a small buffer and filtered
+    there, so the six passes of the filter stay in the caches instead of streaming the whole image six times.
+    None where binomial_filter_ does not apply (fir outside {0, 1} per side or unequal sides)."""
+    if any(p not in (0, 1) for p in fir) or fir[0] != fir[1] or fir[2] != fir[3]:
+        return None
+    n, c = x.shape[0], w.shape[0]
+    height, width = (2 * size + k - 2 - 2 * p for size, k, p in zip(x.shape[2:], w.shape[2:], crop, strict=True))
+    out_h, out_w = height + 2 * fir[2] - 3, width + 2 * fir[0] - 3
+    if min(out_h, out_w) < 1:
+        return None
+    if n * c * height * width * x.element_size() <= 3 * band_bytes:  # measured: banding does not pay
+        return binomial_filter_(_transposed_by_phases(x, w, crop, scale, correlation), fir)
+    phases, _ = _phase_outputs(x, w, crop, scale, correlation)
+    y = torch.empty((n, c, out_h, out_w), dtype=x.dtype, memory_format=torch.channels_last)
+    band = max(1, band_bytes // (n * c * width * x.element_size()) - 3)
+    memory = x.new_empty(n * (band + 3) * width * c)
+    for r0 in range(0, out_h, band):
+        rows = min(band, out_h - r0)
+        slab = memory[: n * (rows + 3) * width * c].view(n, rows + 3, width, c).permute(0, 3, 1, 2)
+        _interleave(phases, height, r0 - fir[2], slab)  # output row r reads rows r - fir[2] ... r - fir[2] + 3
+        filtered = binomial_filter_(slab, [fir[0], fir[1], 0, 0])
+        if filtered is None:
+            return None
+        y[:, :, r0 : r0 + rows] = filtered
+    return y
 
 
 def modulated_conv2d(

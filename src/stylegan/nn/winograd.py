@@ -124,10 +124,49 @@ def _combine(terms: list[tuple[float, torch.Tensor]], out: torch.Tensor) -> None
         out.add_(t, alpha=c)
 
 
-def _apply(matrix: np.ndarray, taps: list[torch.Tensor], outs: list[torch.Tensor]) -> None:
+def _apply(matrix: np.ndarray, taps: list[torch.Tensor], outs: list[torch.Tensor], _scratch=None) -> None:
     """outs[i] = sum_j matrix[i, j] * taps[j] (one small linear map applied elementwise along an axis)."""
     for row, out in zip(matrix, outs, strict=True):
         _combine([(float(c), t) for c, t in zip(row, taps, strict=True) if c != 0.0], out)
+
+
+def _input_f4(d: list[torch.Tensor], v: list[torch.Tensor], scratch: list[torch.Tensor]) -> None:
+    """v = Bᵀ d for F(4, 3) in 12 tensor operations instead of 16, by pairing its rows:
+    v1, v2 = (d4 - 4 d2) ± (d3 - 4 d1) and v3, v4 = (d4 - d2) ± 2 (d3 - d1); v0 and v5 stand alone."""
+    even, odd, even1, odd1 = scratch
+    torch.add(d[4], d[2], alpha=-4.0, out=even)
+    torch.add(d[3], d[1], alpha=-4.0, out=odd)
+    torch.add(even, odd, out=v[1])
+    torch.sub(even, odd, out=v[2])
+    torch.sub(d[4], d[2], out=even1)
+    torch.sub(d[3], d[1], out=odd1)
+    torch.add(even1, odd1, alpha=2.0, out=v[3])
+    torch.add(even1, odd1, alpha=-2.0, out=v[4])
+    torch.add(d[4], d[2], alpha=-5.0, out=v[0]).add_(d[0], alpha=4.0)
+    torch.add(d[5], d[3], alpha=-5.0, out=v[5]).add_(d[1], alpha=4.0)
+
+
+def _output_f4(mm: list[torch.Tensor], y: list[torch.Tensor], scratch: list[torch.Tensor]) -> None:
+    """y = Aᵀ mm for F(4, 3) in 10 tensor operations instead of 14: with s = m1 + m2, t = m3 + m4 and
+    the differences s', t', y0 = m0 + s + t, y1 = s' + 2 t', y2 = s + 4 t, y3 = s' + 8 t' + m5."""
+    s, t, ds, dt = scratch
+    torch.add(mm[1], mm[2], out=s)
+    torch.add(mm[3], mm[4], out=t)
+    torch.sub(mm[1], mm[2], out=ds)
+    torch.sub(mm[3], mm[4], out=dt)
+    torch.add(s, t, out=y[0]).add_(mm[0])
+    torch.add(ds, dt, alpha=2.0, out=y[1])
+    torch.add(s, t, alpha=4.0, out=y[2])
+    torch.add(ds, dt, alpha=8.0, out=y[3]).add_(mm[5])
+
+
+def _programs(m: int):
+    """(input transform, output transform) as functions (taps, outs, scratch): the factored programs for F(4, 3)
+    (tests/nn/test_winograd.py checks them against `transforms`), the matrices row by row otherwise."""
+    if m == 4:
+        return _input_f4, _output_f4
+    a_t, _, b_t = transforms(m)
+    return functools.partial(_apply, b_t), functools.partial(_apply, a_t)
 
 
 def conv3x3(
@@ -173,12 +212,19 @@ class _Band:
     def __init__(self, m: int, band: int, tiles_x: int, c_in: int, c_out: int, dtype: torch.dtype):
         n = m + 2
         self.m, self.n, self.band, self.tiles_x = m, n, band, tiles_x
-        self.a_t, _, self.b_t = transforms(m)
-        self.padded = torch.zeros((m * band + 2, m * tiles_x + 2, c_in), dtype=dtype)  # input rows with halo
-        self.rows = torch.empty((n, band, m * tiles_x + 2, c_in), dtype=dtype)  # Bᵀ applied along H
-        self.v = torch.empty((n, n, band, tiles_x, c_in), dtype=dtype)
-        self.mm = torch.empty((n, n, band, tiles_x, c_out), dtype=dtype)
-        self.cols = torch.empty((m, n, band, tiles_x, c_out), dtype=dtype)  # Aᵀ applied along H
+        self.forward, self.backward = _programs(m)
+        width = m * tiles_x + 2
+        new = functools.partial(torch.empty, dtype=dtype)
+        self.padded = torch.zeros((m * band + 2, width, c_in), dtype=dtype)  # input rows with halo
+        self.rows = new((n, band, width, c_in))  # Bᵀ applied along H
+        self.v = new((n, n, band, tiles_x, c_in))
+        self.cols = new((m, n, band, tiles_x, c_out))  # Aᵀ applied along H
+        self.scratch = {  # the factored programs' intermediate sums, one set per pass
+            "rows": [new((band, width, c_in)) for _ in range(4)],
+            "v": [new((n, band, tiles_x, c_in)) for _ in range(4)],
+            "cols": [new((band * tiles_x, c_out)) for _ in range(4)],
+            "out": [new((m, band, tiles_x, c_out)) for _ in range(4)],
+        }
 
     def run(self, src, u, out, row, in_scale) -> torch.Tensor:
         """Writes output rows [m * row, m * (row + band)) (clipped to H) of out [H, W, C_out] and returns them."""
@@ -187,18 +233,15 @@ class _Band:
         self._load(src, m * row, tiles, in_scale)
         span = m * (tiles - 1) + 1  # stop of a stride-m slice that yields `tiles` entries
         taps = [self.padded[j : j + span : m] for j in range(n)]  # each [tiles, W_pad, C_in]
-        _apply(self.b_t, taps, [r[:tiles] for r in self.rows])
+        self.forward(taps, [r[:tiles] for r in self.rows], [t[:tiles] for t in self.scratch["rows"]])
         span_x = m * (tx - 1) + 1
         taps = [self.rows[:, :tiles, j : j + span_x : m] for j in range(n)]  # each [n, tiles, tiles_x, C_in]
-        _apply(self.b_t, taps, [self.v[:, i, :tiles] for i in range(n)])
-        products = [gemm(self.v[i, j, :tiles].flatten(0, 1), u[i * n + j]) for i in range(n) for j in range(n)]
-        stacked = self.mm.view(n * n, *self.mm.shape[2:])[:, :tiles]  # [n², tiles, tiles_x, C_out]
-        views = [p.view(tiles, tx, -1) for p in products]
-        if tiles == self.band:  # the whole buffer: contiguous, stack writes it directly
-            torch.stack(views, out=stacked)
-        else:
-            stacked.copy_(torch.stack(views))
-        _apply(self.a_t, [self.mm[i, :, :tiles] for i in range(n)], [c[:, :tiles] for c in self.cols])
+        self.forward(taps, [self.v[:, i, :tiles] for i in range(n)], [t[:, :tiles] for t in self.scratch["v"]])
+        products = [[gemm(self.v[i, j, :tiles].flatten(0, 1), u[i * n + j]) for j in range(n)] for i in range(n)]
+        scratch = [t[: tiles * tx] for t in self.scratch["cols"]]
+        for j in range(n):  # Aᵀ along H straight from the products, column by column: nothing is stacked
+            outs = [self.cols[a, j, :tiles].flatten(0, 1) for a in range(m)]
+            self.backward([products[i][j] for i in range(n)], outs, scratch)
         return self._store(out, m * row, tiles)
 
     def _load(self, src: torch.Tensor, y0: int, tiles: int, in_scale: torch.Tensor | None) -> None:
@@ -222,7 +265,8 @@ class _Band:
         else:
             target = torch.empty((tiles, m, self.tiles_x, m, out.shape[2]), dtype=out.dtype)
         taps = [self.cols[:, j, :tiles] for j in range(n)]  # each [m, tiles, tiles_x, C_out]
-        _apply(self.a_t, taps, [target[:, :, :, b].permute(1, 0, 2, 3) for b in range(m)])
+        outs = [target[:, :, :, b].permute(1, 0, 2, 3) for b in range(m)]
+        self.backward(taps, outs, [t[:, :tiles] for t in self.scratch["out"]])
         if not exact:
             out[y0 : y0 + rows] = target.flatten(2, 3).flatten(0, 1)[:rows, :w]
         return out[y0 : y0 + rows]
