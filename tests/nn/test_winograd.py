@@ -125,3 +125,15 @@ def test_cached_weight_transform_follows_in_place_updates():
     keys = [(id(weight), 2), (id(weight), 4)]
     del weight
     assert not any(key in winograd._CACHE for key in keys)
+
+
+@pytest.mark.parametrize("m", sorted(winograd.POINTS))
+def test_factored_programs_equal_the_transform_matrices(m):
+    """The tensor programs conv3x3 runs (factored for F(4, 3)) apply exactly Bᵀ and Aᵀ from `transforms`."""
+    a_t, _, b_t = winograd.transforms(m)
+    forward, backward = winograd._programs(m)
+    for matrix, program in ((b_t, forward), (a_t, backward)):
+        taps = [torch.tensor([float(j == k) for k in range(m + 2)], dtype=torch.float64) for j in range(m + 2)]
+        outs = [torch.empty(m + 2, dtype=torch.float64) for _ in range(matrix.shape[0])]
+        program(taps, outs, [torch.empty(m + 2, dtype=torch.float64) for _ in range(4)])
+        np.testing.assert_array_equal(torch.stack(outs).numpy(), matrix)  # column j: the image of unit tap j
