@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from stylegan.nn import conv, winograd
+from stylegan.nn import conv, derived, winograd
 
 SHAPES = [  # (C_in, C_out, H, W): odd channel counts, sizes not divisible by the tile, 1x1 images
     (1, 1, 1, 1), (3, 5, 4, 4), (7, 4, 9, 13), (16, 8, 33, 17), (5, 6, 2, 5), (12, 3, 64, 64), (9, 11, 6, 31),
@@ -122,9 +122,22 @@ def test_cached_weight_transform_follows_in_place_updates():
     second = winograd.cached_weight_transform(weight, 2)
     assert winograd.cached_weight_transform(weight, 4) is winograd.cached_weight_transform(weight, 4)
     assert winograd.cached_weight_transform(weight, 2) is second  # tile sizes keep their own entries
-    keys = [(id(weight), 2), (id(weight), 4)]
+    keys = [(id(weight), ("winograd", 2)), (id(weight), ("winograd", 4))]
+    assert all(key in derived._CACHE for key in keys)
     del weight
-    assert not any(key in winograd._CACHE for key in keys)
+    assert not any(key in derived._CACHE for key in keys)
+
+
+def test_demodulation_energy_follows_the_weight():
+    """The cached per-filter energies of a parameter follow in-place updates and a swap of its storage."""
+    weight = torch.nn.Parameter(torch.randn(4, 3, 3, 3), requires_grad=False)
+    styles = torch.randn(2, 3)
+    expected = lambda: torch.rsqrt((weight[None] * styles[:, None, :, None, None]).square().sum((2, 3, 4)) + 1e-8)  # noqa: E731
+    torch.testing.assert_close(conv._demodulation(weight, styles), expected())
+    weight.mul_(3)
+    torch.testing.assert_close(conv._demodulation(weight, styles), expected())
+    weight.data = torch.randn(4, 3, 3, 3)
+    torch.testing.assert_close(conv._demodulation(weight, styles), expected())
 
 
 @pytest.mark.parametrize("m", sorted(winograd.POINTS))

@@ -21,11 +21,14 @@ Formulations (exact; chosen by measurement, benchmarks/bench_ops.py):
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
 from stylegan.nn import conv_gradfix, winograd
 from stylegan.nn.bias_act import ACTIVATIONS, bias_act, no_autograd
+from stylegan.nn.derived import derived
 from stylegan.nn.upfirdn2d import (
     Padding,
     binomial_filter_,
@@ -162,19 +165,36 @@ def _phase_outputs(
     rows, cols] holding out[..., py::2, px::2]}, (H', W') of the whole output)."""
     _, _, h, wd = x.shape
     kh, kw = w.shape[2:]
-    w = w.contiguous(memory_format=torch.channels_last)  # [C_out, kh, kw, C_in] in memory: fast tap slices
+    if isinstance(w, torch.nn.Parameter) and no_autograd(w):  # a shared weight: its taps once per weight state
+        tag = ("phases", crop, scale, correlation)
+        kernels = derived(w, tag, lambda w: _phase_kernels(w, crop, scale, correlation))
+    else:
+        kernels = _phase_kernels(w, crop, scale, correlation)
     phases = {}
     for py in (0, 1):
-        ry, pad_y, y0, rows = _phase_taps(kh, crop[0], h, py)
+        _, pad_y, y0, rows = _phase_taps(kh, crop[0], h, py)
         for px in (0, 1):
-            rx, pad_x, x0, cols = _phase_taps(kw, crop[1], wd, px)
+            _, pad_x, x0, cols = _phase_taps(kw, crop[1], wd, px)
+            y = F.conv2d(x, kernels[py, px].to(x.dtype), padding=(pad_y, pad_x))
+            phases[py, px] = y[:, :, y0 : y0 + rows, x0 : x0 + cols]
+    return phases, (2 * h + kh - 2 - 2 * crop[0], 2 * wd + kw - 2 - 2 * crop[1])
+
+
+def _phase_kernels(w: torch.Tensor, crop: tuple[int, int], scale: float, correlation: bool) -> dict:
+    """{(py, px): the taps of w * scale that reach output phase (py, px), as a correlation kernel}."""
+    kh, kw = w.shape[2:]
+    w = w.contiguous(memory_format=torch.channels_last)  # [C_out, kh, kw, C_in] in memory: fast tap slices
+    kernels = {}
+    for py in (0, 1):
+        ry = _phase_taps(kh, crop[0], 1, py)[0]
+        for px in (0, 1):
+            rx = _phase_taps(kw, crop[1], 1, px)[0]
             if correlation:
                 taps = w[:, :, ry::2, rx::2].contiguous(memory_format=torch.channels_last)
             else:  # the correlation kernel's taps r, r + 2, ... are w's taps k - 1 - r, k - 3 - r, ...
                 taps = w[:, :, (kh - 1 - ry) % 2 :: 2, (kw - 1 - rx) % 2 :: 2].flip([2, 3])
-            y = F.conv2d(x, taps.mul_(scale).to(x.dtype), padding=(pad_y, pad_x))
-            phases[py, px] = y[:, :, y0 : y0 + rows, x0 : x0 + cols]
-    return phases, (2 * h + kh - 2 - 2 * crop[0], 2 * wd + kw - 2 - 2 * crop[1])
+            kernels[py, px] = taps.mul_(scale)
+    return kernels
 
 
 def _interleave(phases: dict, height: int, start: int, dst: torch.Tensor) -> None:
@@ -316,10 +336,19 @@ def _fp16_safe(weight: torch.Tensor, styles: torch.Tensor) -> tuple[torch.Tensor
 
 
 def _demodulation(weight: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
-    """d [N, C_out]: sum_{i,k} (w[o, i, k] s[n, i])² = sum_i s[n, i]² * |w[o, i]|², in float32 or wider."""
+    """d [N, C_out]: sum_{i,k} (w[o, i, k] s[n, i])² = sum_i s[n, i]² * |w[o, i]|², in float32 or wider. The
+    energies |w[o, i]|² of a parameter are computed once per weight state in gradient-free use."""
     dtype = torch.promote_types(weight.dtype, torch.float32)
-    energy = weight.to(dtype).square().sum(dim=(2, 3))  # [C_out, C_in]
+    if isinstance(weight, torch.nn.Parameter) and no_autograd(weight):
+        energy = derived(weight, ("energy", dtype), functools.partial(_filter_energy, dtype=dtype))
+    else:
+        energy = _filter_energy(weight, dtype)
     return torch.rsqrt(styles.to(dtype).square() @ energy.t() + 1e-8)
+
+
+def _filter_energy(weight: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """|w[o, i]|² = sum_k w[o, i, k]² [C_out, C_in] in dtype."""
+    return weight.to(dtype).square().sum(dim=(2, 3))
 
 
 def _per_sample_conv(x, weight, styles, out_scale, resample, bias):
@@ -327,6 +356,8 @@ def _per_sample_conv(x, weight, styles, out_scale, resample, bias):
     same = resample["up"] == resample["down"] == 1 and parse_padding(resample["padding"]) == (1, 1, 1, 1)
     if same and resample["flip_weight"] and winograd.applies(x, weight):
         return _winograd_conv(x, weight, styles, out_scale, bias)
+    if _activations_smaller(x, weight, resample):
+        return _scaled_activations_conv(x, weight, styles, out_scale, resample, bias)
     factors = styles.to(weight.dtype)[:, None, :]  # [N, 1, C_in]
     if out_scale is not None:
         factors = factors * out_scale.to(weight.dtype)[:, :, None]  # [N, C_out, C_in]
@@ -338,6 +369,26 @@ def _per_sample_conv(x, weight, styles, out_scale, resample, bias):
             outputs.append(_pointwise(x[n : n + 1], w_n[:, :, 0, 0], bias))
         else:
             outputs.append(conv2d_resample(x[n : n + 1], w_n, **resample, bias=bias))
+    return outputs[0] if len(outputs) == 1 else torch.cat(outputs)
+
+
+def _activations_smaller(x: torch.Tensor, weight: torch.Tensor, resample: dict) -> bool:
+    """Whether scaling one sample's input and output costs less than modulating the weight: low-resolution layers
+    in gradient-free CPU inference (the weight, shared, then also keeps its derived tensors, e.g. its phase taps)."""
+    pixels = x.shape[2] * x.shape[3] * max(resample["up"], 1) ** 2 // max(resample["down"], 1) ** 2
+    in_out = x.shape[1] * x.shape[2] * x.shape[3] + weight.shape[0] * pixels
+    return x.device.type == "cpu" and no_autograd(x, weight) and in_out < weight.numel()
+
+
+def _scaled_activations_conv(x, weight, styles, out_scale, resample, bias):
+    """The per-sample modulated convolution as (x * s) conv w, then * d + bias: the shared weight is not copied."""
+    outputs = []
+    for n in range(x.shape[0]):
+        scaled = x[n : n + 1] * styles[n].to(x.dtype).reshape(1, -1, 1, 1)
+        y = conv2d_resample(scaled, weight.to(x.dtype), **resample)
+        if out_scale is not None:
+            y = y.mul_(out_scale[n].to(y.dtype).reshape(1, -1, 1, 1))
+        outputs.append(y if bias is None else y.add_(bias.to(y.dtype).reshape(1, -1, 1, 1)))
     return outputs[0] if len(outputs) == 1 else torch.cat(outputs)
 
 

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import functools
 import math
-import weakref
 
 import numpy as np
 import torch
+
+from stylegan.nn.derived import derived
 
 POINTS = {2: (0.0, 1.0, -1.0), 4: (0.0, 1.0, -1.0, 2.0, -2.0)}  # finite points of F(m, 3); infinity is the last
 # Output tile m of conv.py's fast path, None: off. F(4, 3) on layers of 256 channels or more: config-f 256² at 2
@@ -34,7 +35,6 @@ POINTS = {2: (0.0, 1.0, -1.0), 4: (0.0, 1.0, -1.0, 2.0, -2.0)}  # finite points 
 TILE: int | None = 4
 MIN_CHANNELS = 256  # narrower layers: the direct convolution is as fast (benchmarks/bench_winograd.py)
 BAND_BYTES = 8 << 20  # target size of one band's transformed input V (fits the caches with M beside it)
-_CACHE: dict[tuple[int, int], tuple] = {}  # (id(weight), m) -> (weakref to weight, its _version, U); die with weight
 
 
 @functools.cache
@@ -84,14 +84,9 @@ def weight_transform(w: torch.Tensor, m: int) -> torch.Tensor:
 
 
 def cached_weight_transform(w: torch.Tensor, m: int) -> torch.Tensor:
-    """weight_transform(w, m), recomputed only when w (a parameter, usually) changes in place."""
-    key = (id(w), m)  # one entry per tile size: alternating sizes must not recompute every time
-    hit = _CACHE.get(key)
-    if hit is not None and hit[0]() is w and hit[1] == w._version:
-        return hit[2]
-    u = weight_transform(w, m)
-    _CACHE[key] = (weakref.ref(w, lambda _, k=key: _CACHE.pop(k, None)), w._version, u)
-    return u
+    """weight_transform(w, m), recomputed only when w (a parameter, usually) changes; one entry per tile size, so
+    that alternating sizes do not recompute every time."""
+    return derived(w, ("winograd", m), functools.partial(weight_transform, m=m))
 
 
 def gemm(v: torch.Tensor, u: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
