@@ -241,3 +241,28 @@ def test_normalize_2nd_moment():
     x = RNG.standard_normal((3, 5)) * 4
     ref = x / np.sqrt((x**2).mean(axis=1, keepdims=True) + 1e-8)
     np.testing.assert_allclose(normalize_2nd_moment(torch.from_numpy(x)).numpy(), ref, rtol=1e-12)
+
+
+@pytest.mark.parametrize("up", [1, 2])
+def test_cached_weight_forms_follow_in_place_updates(up):
+    """Low-resolution CPU inference packs a parameter's weight (and its phase taps) once per weight state: after an
+    in-place update (an optimizer step) or a swap of its storage the output follows, against a float64 oracle."""
+    gen = torch.Generator().manual_seed(up)
+    weight = torch.nn.Parameter(torch.randn(16, 8, 3, 3, generator=gen), requires_grad=False)
+    x = torch.randn(1, 8, 4, 4, generator=gen).contiguous(memory_format=torch.channels_last)
+    styles, f = torch.randn(1, 8, generator=gen), setup_filter([1, 3, 3, 1])
+
+    def check():
+        with torch.no_grad():
+            y = modulated_conv2d(x, weight, styles, up=up, padding=1, resample_filter=f, flip_weight=up == 1)
+            ref = modulated_conv2d(x.double(), weight.detach().double().clone(), styles.double(), up=up, padding=1,
+                                   resample_filter=f.double(), flip_weight=up == 1, fused=False)  # fmt: skip
+        torch.testing.assert_close(y.double(), ref, rtol=0, atol=1e-5)
+
+    check()
+    check()  # from the cache
+    with torch.no_grad():
+        weight.mul_(-0.5)
+    check()
+    weight.data = torch.randn(16, 8, 3, 3, generator=gen)
+    check()

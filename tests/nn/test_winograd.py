@@ -70,10 +70,11 @@ def test_float32_error_relative_to_the_output_peak(m, bar):
 
 @pytest.fixture
 def routed(monkeypatch):
-    """conv.py's fast path on for every width, counting its calls."""
+    """conv.py's fast path on for every width and size, counting its calls."""
     calls = []
     original = winograd.conv3x3
     monkeypatch.setattr(winograd, "MIN_CHANNELS", 1)
+    monkeypatch.setattr(winograd, "MIN_SIZE", 1)
     monkeypatch.setattr(winograd, "conv3x3", lambda *a, **k: calls.append(1) or original(*a, **k))
     return calls
 

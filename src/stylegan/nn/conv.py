@@ -67,6 +67,28 @@ def conv2d(
     return F.conv2d(x, w, bias, stride=stride, padding=padding, groups=groups)
 
 
+ONEDNN_PACKED = (
+    torch.backends.mkldnn.is_available()
+    and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
+    and hasattr(torch.ops.mkldnn, "_reorder_convolution_weight")
+)
+
+
+def _stable_conv2d(x: torch.Tensor, w: torch.Tensor, padding: tuple[int, int]) -> torch.Tensor:
+    """F.conv2d(x, w, padding=padding) for a weight that persists between calls (a parameter, or a tensor derived
+    from one). In gradient-free fp32 CPU use the weight is packed into oneDNN's layout once per weight state and
+    input shape, instead of on every call: on a 512-channel 8x8 layer that is 6x faster."""
+    if not (ONEDNN_PACKED and x.device.type == "cpu" and x.dtype == w.dtype == torch.float32 and no_autograd(x, w)):
+        return F.conv2d(x, w, padding=padding)
+    pad, ones = list(padding), [1, 1]
+    packed = derived(
+        w,
+        ("onednn", tuple(x.shape), tuple(pad)),
+        lambda w: torch.ops.mkldnn._reorder_convolution_weight(w, pad, ones, ones, 1, list(x.shape)),
+    )
+    return torch.ops.mkldnn._convolution_pointwise(x, packed, None, pad, ones, ones, 1, "none", [], "")
+
+
 def conv2d_resample(
     x: torch.Tensor,
     w: torch.Tensor,
@@ -165,17 +187,19 @@ def _phase_outputs(
     rows, cols] holding out[..., py::2, px::2]}, (H', W') of the whole output)."""
     _, _, h, wd = x.shape
     kh, kw = w.shape[2:]
-    if isinstance(w, torch.nn.Parameter) and no_autograd(w):  # a shared weight: its taps once per weight state
+    shared = isinstance(w, torch.nn.Parameter) and no_autograd(w)  # its taps once per weight state
+    if shared:
         tag = ("phases", crop, scale, correlation)
         kernels = derived(w, tag, lambda w: _phase_kernels(w, crop, scale, correlation))
     else:
         kernels = _phase_kernels(w, crop, scale, correlation)
+    convolve = _stable_conv2d if shared else functools.partial(F.conv2d)
     phases = {}
     for py in (0, 1):
         _, pad_y, y0, rows = _phase_taps(kh, crop[0], h, py)
         for px in (0, 1):
             _, pad_x, x0, cols = _phase_taps(kw, crop[1], wd, px)
-            y = F.conv2d(x, kernels[py, px].to(x.dtype), padding=(pad_y, pad_x))
+            y = convolve(x, kernels[py, px].to(x.dtype), padding=(pad_y, pad_x))
             phases[py, px] = y[:, :, y0 : y0 + rows, x0 : x0 + cols]
     return phases, (2 * h + kh - 2 - 2 * crop[0], 2 * wd + kw - 2 - 2 * crop[1])
 
@@ -385,7 +409,12 @@ def _scaled_activations_conv(x, weight, styles, out_scale, resample, bias):
     outputs = []
     for n in range(x.shape[0]):
         scaled = x[n : n + 1] * styles[n].to(x.dtype).reshape(1, -1, 1, 1)
-        y = conv2d_resample(scaled, weight.to(x.dtype), **resample)
+        pads = parse_padding(resample["padding"])
+        plain = resample["up"] == resample["down"] == 1 and resample["flip_weight"]
+        if plain and pads[0] == pads[1] and pads[2] == pads[3] and isinstance(weight, torch.nn.Parameter):
+            y = _stable_conv2d(scaled, weight, (pads[2], pads[0]))
+        else:
+            y = conv2d_resample(scaled, weight.to(x.dtype), **resample)
         if out_scale is not None:
             y = y.mul_(out_scale[n].to(y.dtype).reshape(1, -1, 1, 1))
         outputs.append(y if bias is None else y.add_(bias.to(y.dtype).reshape(1, -1, 1, 1)))

@@ -34,6 +34,7 @@ POINTS = {2: (0.0, 1.0, -1.0), 4: (0.0, 1.0, -1.0, 2.0, -2.0)}  # finite points 
 # measurement that found it slower alternated tile sizes while the cache held one transform per weight.
 TILE: int | None = 4
 MIN_CHANNELS = 256  # narrower layers: the direct convolution is as fast (benchmarks/bench_winograd.py)
+MIN_SIZE = 32  # smaller images: U (4x the weight) costs more to read than oneDNN's packed direct convolution
 BAND_BYTES = 8 << 20  # target size of one band's transformed input V (fits the caches with M beside it)
 
 
@@ -72,6 +73,7 @@ def applies(x: torch.Tensor, weight: torch.Tensor) -> bool:
         and x.dtype == weight.dtype == torch.float32
         and weight.shape[2:] == (3, 3)
         and min(weight.shape[:2]) >= MIN_CHANNELS
+        and min(x.shape[2:]) >= MIN_SIZE
         and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad))
     )
 
