@@ -235,9 +235,10 @@ def luminance(image: np.ndarray) -> np.ndarray:
 def embed(image: np.ndarray, payload: Payload, *, key: str = DEFAULT_KEY, psnr: float = PSNR_DB) -> np.ndarray:
     """Marks a uint8 image [H, W] or [H, W, C] (C = 1 or 3); returns a new uint8 array of the same shape.
 
-    The same luminance change goes to every channel, so colours keep their hue. Informed: the decoder is run on the
-    host at each period it tries first, and each period's pattern is re-weighted against what the host already
-    says there (see _informed); the period whose weakest coded bits end up strongest is kept. Raises ValueError for
+    The same luminance change goes to every channel, so colours keep their hue. Below 512 px the embedding is
+    informed: the decoder is run on the host at each period it tries first, and each period's pattern is
+    re-weighted against what the host already says there (see _informed); the period whose weakest coded bits end
+    up strongest is kept. From 512 px up the plain pattern at the natural period is written. Raises ValueError for
     images smaller than MIN_SIDE (see can_mark).
     """
     if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3)):
@@ -246,8 +247,10 @@ def embed(image: np.ndarray, payload: Payload, *, key: str = DEFAULT_KEY, psnr: 
     if not can_mark(height, width):
         raise ValueError(f"mark: {width}x{height} is too small; the mark needs both sides >= {MIN_SIDE}")
     mask = texture_mask(luminance(image))
-    best = None
     natural = period_for(height, width)
+    if natural >= _PERIOD_RANGE[1]:  # >= 512 px: room enough; the plain mark (4 ms, not 0.4 s, at 1024²)
+        return _written(image, payload, key, psnr, mask, natural, None)
+    best = None
     # below 512 px the shortest period may do better (a quieter band in small, busy images); at 512 and above it
     # would be too fine for a 50 % resize followed by JPEG
     for period in sorted({natural, float(_PERIOD_RANGE[0]) if natural < _PERIOD_RANGE[1] else natural}, reverse=True):
