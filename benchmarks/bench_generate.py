@@ -31,19 +31,20 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from stylegan.networks import Generator, GeneratorConfig, build_configs
-from stylegan.nn import winograd
+from stylegan.nn import conv, winograd
 
 
 def count_gflop(G, ws) -> float:
     """Forward GFLOP per image (matmul/conv FLOPs as torch counts them), of the direct convolutions: the Winograd
-    path is switched off while counting (its oneDNN GEMMs are invisible to the counter, and the FLOPs it saves are
-    not the network's)."""
-    tile, winograd.TILE = winograd.TILE, None
+    path and the packed oneDNN convolutions are switched off while counting (their oneDNN calls are invisible to the
+    counter, and the FLOPs Winograd saves are not the network's)."""
+    tile, packed = winograd.TILE, conv.ONEDNN_PACKED
+    winograd.TILE, conv.ONEDNN_PACKED = None, False
     try:
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
             G.synthesis(ws[:1], noise_mode="const", force_fp32=True)
     finally:
-        winograd.TILE = tile
+        winograd.TILE, conv.ONEDNN_PACKED = tile, packed
     return counter.get_total_flops() / 1e9
 
 
