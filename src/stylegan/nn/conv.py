@@ -10,13 +10,20 @@ result with w and with f (gain up²) in valid mode, and keep every `down`-th sam
 Formulations (exact; chosen by measurement, benchmarks/bench_ops.py):
 - up: w and the zero filling are one transposed convolution of stride up at the input resolution (no zero-filled
   tensor), the gain up² is folded into its weights, and f follows as a same-size filter (three box averages on the
-  CPU for [1, 3, 3, 1]). A 1x1 w commutes with all of it and runs first, on the small image.
+  CPU for [1, 3, 3, 1]). A 1x1 w commutes with all of it and runs first, on the small image. Gradient-free on the
+  CPU with the binomial f and up = 2, the transposed convolution is four ordinary convolutions, one per output
+  phase with the taps of w that reach it (oneDNN runs them up to twice as fast), and on large images the phases
+  are interleaved and filtered band by band, in the caches.
 - down: f as a same-size filter, then w as a strided convolution (a 1x1 w runs after the decimation).
 - modulated convolution: s (styles) scales w's input channels and the demodulation d rescales its output channels;
   per sample that is one ordinary convolution with weight w[o, i] * s[i] * d[o] ("fused", used for inference and
   batch 1), or for a batch x * s -> shared-weight convolution -> * d ("batched", training).
-- per-sample 3x3 'same' convolutions of 256 channels or more in gradient-free fp32 CPU inference: Winograd
-  F(4x4, 3x3) on the shared weight's cached transform, s and d applied to input and output (`stylegan.nn.winograd`).
+- per-sample 3x3 'same' convolutions of 256 channels or more on images of 32² or more in gradient-free fp32 CPU
+  inference: Winograd F(4x4, 3x3) on the shared weight's cached transform, s and d applied to input and output
+  (`stylegan.nn.winograd`).
+- other per-sample layers whose input and output are small beside the weight (the low resolutions) scale the
+  activations by s and d instead of copying the weight, and the shared weight (or its phase taps) is packed into
+  oneDNN's layout once per weight state (`stylegan.nn.derived`) instead of on every call.
 """
 
 from __future__ import annotations
@@ -252,6 +259,7 @@ def _transposed_by_phases(
     return out
 
 
+SCALE_ACTIVATIONS_BELOW = 2  # (input + output elements) / weight elements below which s and d scale activations
 PHASED_UP = True  # CPU 2x up-sampling convolutions as four phase convolutions (False: one transposed conv)
 UP_BAND_BYTES = 8 << 20  # a band's transposed-conv rows; images up to 3 bands (config-f 128², 256 ch) go whole
 
@@ -401,7 +409,7 @@ def _activations_smaller(x: torch.Tensor, weight: torch.Tensor, resample: dict) 
     in gradient-free CPU inference (the weight, shared, then also keeps its derived tensors, e.g. its phase taps)."""
     pixels = x.shape[2] * x.shape[3] * max(resample["up"], 1) ** 2 // max(resample["down"], 1) ** 2
     in_out = x.shape[1] * x.shape[2] * x.shape[3] + weight.shape[0] * pixels
-    return x.device.type == "cpu" and no_autograd(x, weight) and in_out < weight.numel()
+    return x.device.type == "cpu" and no_autograd(x, weight) and in_out < SCALE_ACTIVATIONS_BELOW * weight.numel()
 
 
 def _scaled_activations_conv(x, weight, styles, out_scale, resample, bias):
