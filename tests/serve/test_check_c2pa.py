@@ -119,3 +119,25 @@ def test_check_view_shows_the_c2pa_verdict(page, signed, monkeypatch):
     state, text = credentials_line(page)
     assert state == "invalid" and "assertion.dataHash.mismatch" in text
     assert page.locator("#view-check [data-testid=headline]").get_attribute("data-verdict") == "marked"
+
+
+def test_serve_trust_anchors_option(signed, monkeypatch, tmp_path):
+    """`stylegan serve --trust-anchors`: a bad file stops it in one line before anything starts; good files become
+    the Check view's anchors (the variable it reads per check), after which the signed PNG checks as trusted."""
+    from click.testing import CliRunner
+
+    from stylegan.cli.serve import _use_trust_anchors, serve
+    from stylegan.serve.check import ANCHORS_ENV, Checker
+    from stylegan.serve.uploads import UploadLimits
+
+    bad = tmp_path / "bad.pem"
+    bad.write_text("not a certificate")
+    result = CliRunner().invoke(serve, ["--trust-anchors", str(bad), "--port", "0"])
+    assert result.exit_code == 1 and "no PEM certificate" in result.output and "Traceback" not in result.output
+    monkeypatch.setenv(ANCHORS_ENV, "")  # restored (unset) after the test, whatever _use_trust_anchors sets
+    _use_trust_anchors([signed["ca"]])
+    anchors = Checker(UploadLimits()).trust_anchors()
+    assert anchors == c2pa.load_trust_anchors([signed["ca"]])
+    path = tmp_path / "signed.png"
+    path.write_bytes(signed["png"])
+    assert c2pa.read(path, trust_anchors=anchors)["trusted"] is True

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import socket
+from pathlib import Path
 
 import click
 
@@ -36,9 +38,17 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
     show_default=True,
     help="Default W steps of the Project view (the paper uses 1000: fine on a GPU, minutes on a CPU).",
 )
+@click.option(
+    "--trust-anchors",
+    "anchor_paths",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="PEM file(s) of root/CA certificates whose C2PA signers the Check view calls trusted (repeatable; default: "
+    "STYLEGAN_TRUST_ANCHORS, as `stylegan detect`).",
+)
 @sign_options
 @device_option
-def serve(networks, host, port, timeout, project_steps, sign_cert, sign_key, device):
+def serve(networks, host, port, timeout, project_steps, anchor_paths, sign_cert, sign_key, device):
     """Open the explorer: generate, mix, edit, project and check images in a web page that follows the sliders live.
 
     \b
@@ -51,6 +61,8 @@ def serve(networks, host, port, timeout, project_steps, sign_cert, sign_key, dev
     """
     _check_extra()
     credentials = load_signing(sign_cert, sign_key)
+    if anchor_paths:
+        _use_trust_anchors(anchor_paths)
     if host not in LOCAL_HOSTS:
         click.echo(
             f"warning: --host {host} makes the explorer reachable from other machines; it has no login. "
@@ -109,3 +121,18 @@ def _run(app, sock: socket.socket, host: str) -> None:
     click.echo(f"stylegan explorer on http://{shown}:{port}/ (Ctrl+C stops)")
     config = uvicorn.Config(app, log_level="warning", access_log=False)
     uvicorn.Server(config).run(sockets=[sock])
+
+
+def _use_trust_anchors(paths) -> None:
+    """Checks the --trust-anchors files now (one line if unusable) and hands them to the Check view, which reads
+    STYLEGAN_TRUST_ANCHORS on every check."""
+    from stylegan.forensics import c2pa
+    from stylegan.serve.check import ANCHORS_ENV
+
+    if not c2pa.available():
+        raise click.ClickException("--trust-anchors needs the c2pa extra: pip install stylegan[c2pa]")
+    try:
+        c2pa.load_trust_anchors([str(p) for p in paths])
+    except ValueError as err:
+        raise click.ClickException(str(err)) from None
+    os.environ[ANCHORS_ENV] = os.pathsep.join(str(p) for p in paths)
