@@ -238,7 +238,8 @@ def embed(image: np.ndarray, payload: Payload, *, key: str = DEFAULT_KEY, psnr: 
     The same luminance change goes to every channel, so colours keep their hue. Below 512 px the embedding is
     informed: the decoder is run on the host at each period it tries first, and each period's pattern is
     re-weighted against what the host already says there (see _informed); the period whose weakest coded bits end
-    up strongest is kept. From 512 px up the plain pattern at the natural period is written. Raises ValueError for
+    up strongest is kept if the full decoder reads it back (else the other, else the plain pattern). From 512 px
+    up the plain pattern at the natural period is written. Raises ValueError for
     images smaller than MIN_SIDE (see can_mark).
     """
     if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3)):
@@ -250,14 +251,15 @@ def embed(image: np.ndarray, payload: Payload, *, key: str = DEFAULT_KEY, psnr: 
     natural = period_for(height, width)
     if natural >= _PERIOD_RANGE[1]:  # >= 512 px: room enough; the plain mark (4 ms, not 0.4 s, at 1024²)
         return _written(image, payload, key, psnr, mask, natural, None)
-    best = None
     # below 512 px the shortest period may do better (a quieter band in small, busy images); at 512 and above it
     # would be too fine for a 50 % resize followed by JPEG
-    for period in sorted({natural, float(_PERIOD_RANGE[0]) if natural < _PERIOD_RANGE[1] else natural}, reverse=True):
-        marked, margin = _informed(image, payload, key, psnr, mask, period)
-        if best is None or margin > best[1]:
-            best = (marked, margin)
-    return best[0]
+    periods = sorted({natural, float(_PERIOD_RANGE[0])}, reverse=True)
+    candidates = sorted((_informed(image, payload, key, psnr, mask, p) for p in periods), key=lambda c: -c[1])
+    for marked, _ in candidates:  # the margin is estimated at the untouched lattice: confirm with the full decoder
+        found = detect(marked, key=key)
+        if found.found and found.payload == payload:
+            return marked
+    return _written(image, payload, key, psnr, mask, natural, None)  # the plain mark, as from 512 px up
 
 
 def _written(image: np.ndarray, payload: Payload, key: str, psnr: float, mask: np.ndarray, period: float, amp):
