@@ -104,13 +104,15 @@ def test_transposed_convolution_by_phases(kernel, crop, correlation):
     torch.testing.assert_close(_transposed_by_phases(x, w, crop, 2.5, correlation), ref, rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("fir", [[1, 1, 1, 1], [0, 0, 1, 1], [1, 1, 0, 0]])
-@pytest.mark.parametrize("band_bytes", [1, 5000])  # one output row per band; two rows
-def test_binomial_upsampling_band_by_band(fir, band_bytes):
-    """Filtering the phases band by band equals the naive [1, 3, 3, 1] filter of the whole transposed output."""
+@pytest.mark.parametrize("fir", [[1, 1, 1, 1], [0, 0, 1, 1], [1, 1, 0, 0], [0, 0, 0, 0]])
+@pytest.mark.parametrize("band_bytes", [1, 5000, 1 << 30])  # one output row per band; two rows; the whole image
+@pytest.mark.parametrize("kernel", [(3, 3), (4, 2)])  # odd and even transposed-output sizes
+def test_binomial_upsampling_band_by_band(fir, band_bytes, kernel):
+    """The phases, interleaved and filtered band by band, equal the naive [1, 3, 3, 1] filter of the whole
+    transposed output."""
     gen = torch.Generator().manual_seed(len(fir) + band_bytes)
     x = torch.randn(1, 3, 15, 14, generator=gen, dtype=torch.float64)
-    w = torch.randn(4, 3, 3, 3, generator=gen, dtype=torch.float64)
+    w = torch.randn(4, 3, *kernel, generator=gen, dtype=torch.float64)
     t = torch.nn.functional.conv_transpose2d(x, w.flip([2, 3]).transpose(0, 1), stride=2).numpy()
     ref = naive_upfirdn2d(t, BINOMIAL * 64, pads=fir)
     y = _binomial_up_by_phases(x, w, (0, 0), 1.0, True, fir, band_bytes=band_bytes)
