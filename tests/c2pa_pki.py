@@ -8,6 +8,8 @@ give two unrelated CAs: one to trust, one not to.
 from __future__ import annotations
 
 import datetime
+import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,3 +77,23 @@ def write_key(path: Path, key=None) -> Path:
     key = key or ec.generate_private_key(ec.SECP256R1())
     path.write_bytes(key.private_bytes(PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     return path
+
+
+def change_a_pixel(data: bytes, offset: int = 100) -> bytes:
+    """The PNG with one pixel byte (at `offset` of the raw scanlines) inverted: IDAT re-compressed with a valid CRC,
+    every other chunk (the C2PA manifest too) kept, so it still decodes but no longer matches its signed hash."""
+    chunks, pos = [], 8
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        chunks.append((data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]))
+        pos += 12 + length
+    raw = bytearray(zlib.decompress(b"".join(body for kind, body in chunks if kind == b"IDAT")))
+    raw[offset] ^= 0xFF
+    out, written = bytearray(data[:8]), False
+    for kind, body in chunks:
+        if kind == b"IDAT":
+            if written:
+                continue
+            body, written = zlib.compress(bytes(raw)), True
+        out += struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    return bytes(out)

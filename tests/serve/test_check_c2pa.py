@@ -8,16 +8,13 @@ oracle for what the verdicts must be.
 
 from __future__ import annotations
 
-import struct
-import zlib
-
 import pytest
 
 pytest.importorskip("c2pa", reason="the c2pa extra (c2pa-python) is not installed")
 
 from serve_helpers import marked_generated_png  # noqa: E402
 
-from c2pa_pki import make_pki  # noqa: E402
+from c2pa_pki import change_a_pixel, make_pki  # noqa: E402
 from stylegan.forensics import c2pa  # noqa: E402
 
 SIGNER = "check signer"
@@ -30,26 +27,6 @@ def signed(tmp_path_factory):
     pki, other = make_pki(folder, "check"), make_pki(folder, "other")
     png = c2pa.sign_png(marked_generated_png(seed=5), c2pa.load_credentials(pki.cert, pki.key), "seed5.png")
     return {"png": png, "tampered": change_a_pixel(png), "ca": pki.ca, "other": other.ca}
-
-
-def change_a_pixel(data: bytes) -> bytes:
-    """The PNG with one pixel byte inverted: IDAT re-compressed with a valid CRC, every other chunk (the C2PA
-    manifest too) kept, so it still decodes but no longer matches its signed hash."""
-    chunks, pos = [], 8
-    while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos : pos + 4])
-        chunks.append((data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]))
-        pos += 12 + length
-    raw = bytearray(zlib.decompress(b"".join(body for kind, body in chunks if kind == b"IDAT")))
-    raw[100] ^= 0xFF
-    out, written = bytearray(data[:8]), False
-    for kind, body in chunks:
-        if kind == b"IDAT":
-            if written:
-                continue
-            body, written = zlib.compress(bytes(raw)), True
-        out += struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-    return bytes(out)
 
 
 def check(server, data: bytes) -> dict:
