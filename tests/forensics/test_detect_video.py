@@ -80,7 +80,7 @@ def test_signed_mp4_is_trusted_under_its_ca_and_untrusted_under_another(made):
     assert untrusted["c2pa"]["verdict"].startswith(f"valid, untrusted signer (CN={SIGNER}; not issued under")
     meta = trusted["metadata"]  # from the mp4's comment
     assert meta["ai_generated"] and meta["model"] == "default" and meta["software"].startswith("stylegan")
-    assert meta["mark"] == "none (video frames)"
+    assert meta["mark"] == "none (video frames smaller than 128 px)"  # the default model: 32² frames
     assert (
         not trusted["mark"]["found"] and trusted["mark"]["reason"] == "not embedded in MP4 frames, as its metadata says"
     )

@@ -337,6 +337,7 @@ def truncation(
 @click.option("--seeds", default="0-3", show_default=True, help="Key frames: the walk visits their ws in order.")
 @click.option("--frames", type=click.IntRange(min=1), default=24, show_default=True, help="Frames per transition.")
 @click.option("--fps", type=click.IntRange(min=1, max=120), default=24, show_default=True)
+@click.option("--zoom", type=click.IntRange(1, 16), default=1, show_default=True, help="Enlarge (nearest neighbour).")
 @trunc_option
 @cutoff_option
 @class_option
@@ -350,6 +351,7 @@ def interpolate(
     seeds,
     frames,
     fps,
+    zoom,
     truncation_psi,
     truncation_cutoff,
     class_idx,
@@ -363,14 +365,17 @@ def interpolate(
 ):
     """Interpolation video: a loop through the seeds' ws in W. .gif always works; .mp4 needs imageio-ffmpeg.
 
-    A .gif gets the provenance metadata as a GIF comment. Frames carry no invisible mark (GIF's 256-colour palette
-    would wipe it out), so --no-mark changes nothing here. --sign-cert/--sign-key sign .gif and .mp4 alike.
+    Every .mp4 frame of >= 128 px a side carries the invisible mark (model, first seed); --zoom enlarges small
+    models' frames to get there. .gif frames carry none (GIF's 256-colour palette would wipe it out): there the
+    provenance is the GIF comment. --sign-cert/--sign-key sign .gif and .mp4 alike.
 
     \b
     Example:
       stylegan figure interpolate --network ffhq.pkl --seeds 0-3 --frames 30 --out walk.mp4
     """
     from stylegan.editing.figures import interpolation_frames, write_video
+    from stylegan.editing.video_mark import FrameMarker, frame_payload
+    from stylegan.images import zoom as enlarge
 
     seed_list = parse_seeds(seeds)
     if len(seed_list) < 2:
@@ -379,28 +384,23 @@ def interpolate(
         raise click.ClickException(f"--out {out}: use a .gif or .mp4 file name")
     credentials = _credentials(out, force, sign_cert, sign_key)
     G, dev, psi, cutoff = _setup(network, device, truncation_psi, truncation_cutoff, out, force)
-    from stylegan.forensics.metadata import add_gif_comment, comment_text, generation_metadata
+    from stylegan.forensics.metadata import generation_metadata
 
     meta = image_metadata(network, psi, cutoff, noise_mode, class_idx)
-    chunks = generation_metadata(**meta, mark="none (video frames)")
-    comment = comment_text(chunks)
+    marker = None if no_mark else FrameMarker(frame_payload(meta.get("model"), seed_list[0]))
     with user_errors():
-        count = write_video(
-            interpolation_frames(
-                G,
-                seed_list,
-                frames_per_seed=frames,
-                truncation_psi=psi,
-                truncation_cutoff=cutoff,
-                class_idx=class_idx,
-                noise_mode=noise_mode,
-                device=dev,
-            ),
-            out,
-            fps=fps,
-            comment=comment,
+        frame_iter = interpolation_frames(
+            G,
+            seed_list,
+            frames_per_seed=frames,
+            truncation_psi=psi,
+            truncation_cutoff=cutoff,
+            class_idx=class_idx,
+            noise_mode=noise_mode,
+            device=dev,
         )
-        if out.suffix.lower() == ".gif":
-            add_gif_comment(out, comment)
-    sign_written(out, credentials, chunks)
+        frame_iter = (enlarge(frame, zoom) for frame in frame_iter)
+        written = write_video(frame_iter, out, fps=fps, metadata=generation_metadata(**meta), mark=marker)
+    sign_written(out, credentials, written.metadata)
+    count = written.frames
     click.echo(f"wrote {out} ({count} frames){signed_note(credentials)}")

@@ -213,10 +213,11 @@ def _write_video(path: Path, result, target, meta, credentials) -> None:
     import torch
 
     from stylegan.editing.figures import write_video
-    from stylegan.forensics.metadata import comment_text, generation_metadata
+    from stylegan.editing.video_mark import FrameMarker, frame_payload
+    from stylegan.forensics.metadata import generation_metadata
     from stylegan.images import tile
 
     frames = [tile(torch.stack([target, frame]), cols=2) for frame in result.frames]
-    chunks = generation_metadata(**meta, mark="none (video frames)")
-    write_video(frames, path, fps=25, comment=comment_text(chunks))
-    sign_written(path, credentials, chunks, composite=True)
+    marker = FrameMarker(frame_payload(meta["model"], None))  # proj.png's payload: the model, seed 0
+    written = write_video(frames, path, fps=25, metadata=generation_metadata(**meta), mark=marker)
+    sign_written(path, credentials, written.metadata, composite=True)

@@ -186,7 +186,8 @@ def write_edit(
     if seeds:
         settings["seed"] = int(seeds[0])  # the mark carries one seed: the first source's
     if out.suffix.lower() in VIDEO_SUFFIXES:
-        chunks = _write_video(G, ws, directions, strengths, layers, out, settings, edit_info, frames, fps, scale)
+        video = (frames, fps, scale, mark)
+        chunks = _write_video(G, ws, directions, strengths, layers, out, settings, edit_info, video)
     else:
         fig = edit_figure(G, ws, directions, strengths, layers, noise_mode=noise_mode)
         chunks = _write_png(zoom(fig, scale), out, settings, edit_info, mark)
@@ -218,23 +219,23 @@ def _write_png(fig: torch.Tensor, out: Path, settings: dict, edit_info: dict, ma
     save_png(fig, out, mark=mark, metadata=settings, extra=edit_info)
 
 
-def _write_video(G, ws, directions, strengths, layers, out, settings, edit_info, frames, fps, scale) -> dict:
-    """The .mp4 or .gif with its provenance comment; returns the metadata chunks the comment was made from."""
+def _write_video(G, ws, directions, strengths, layers, out, settings, edit_info, video) -> dict:
+    """The .mp4 or .gif with its provenance comment; video: (frames, fps, scale, mark). MP4 frames carry the mark
+    (the first source's seed; see editing.video_mark). Returns the metadata the comment was made from."""
     from stylegan.editing.figures import write_video
-    from stylegan.forensics.metadata import PREFIX, add_gif_comment, comment_text, generation_metadata
+    from stylegan.editing.video_mark import FrameMarker, frame_payload
+    from stylegan.forensics.metadata import PREFIX, generation_metadata
 
+    frames, fps, scale, mark = video
     if frames < 2:
         raise DirectionError(f"a video needs at least 2 frames, got {frames}")
-    chunks = generation_metadata(**settings, mark="none (video frames)")
+    chunks = generation_metadata(**settings)
     chunks.update({PREFIX + k: v for k, v in edit_info.items()})
-    comment = comment_text(chunks)
+    marker = FrameMarker(frame_payload(settings.get("model"), settings.get("seed"))) if mark else None
     frame_iter = edit_frames(
         G, ws, directions, strengths, layers, frames=frames, noise_mode=settings["noise_mode"], scale=scale
     )
-    write_video(frame_iter, out, fps=fps, comment=comment)
-    if out.suffix.lower() == ".gif":
-        add_gif_comment(out, comment)
-    return chunks
+    return write_video(frame_iter, out, fps=fps, metadata=chunks, mark=marker).metadata
 
 
 def video_available() -> bool:

@@ -5,7 +5,8 @@
 - Fig. 4 `stochastic_variation_figure`: one w, several noise draws, and the per-pixel standard deviation.
 - Fig. 5 `noise_layers_figure`: noise in all layers / none / fine layers only / coarse layers only.
 - Fig. 8 `truncation_figure`: w_avg + psi (w - w_avg) for psi from 1 to -1.
-- `interpolation_frames` / `write_video`: a loop through the seeds' ws (GIF: Pillow, mp4: imageio-ffmpeg).
+- `interpolation_frames` / `write_video`: a loop through the seeds' ws (GIF: Pillow, mp4: imageio-ffmpeg; mp4
+  frames carry the provenance mark, see editing.video_mark).
 
 Layer groups come from the model's own resolutions (`layer_groups`, `describe_groups`): the paper's split at 64²
 and above, the resolutions in thirds below. StyleGAN3 has no resolution blocks: there each w counts at the
@@ -20,11 +21,13 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from stylegan.editing.generate import NOISE_MODE, compute_ws, mix_ws, synthesize
+from stylegan.editing.video_mark import CRF, GIF_NOTE, OFF_NOTE, FrameMarker
 from stylegan.images import tile, to_pil, to_uint8
 from stylegan.io.native import atomic_write
 from stylegan.networks import stylegan3
@@ -323,19 +326,37 @@ def interpolation_frames(
         yield synthesize(G, keys[-1:], noise_mode=noise_mode)[0]
 
 
-def write_video(frames: Iterable[torch.Tensor], path: str | Path, fps: int = 24, *, comment: str | None = None) -> int:
+@dataclass(frozen=True)
+class WrittenVideo:
+    """What write_video wrote: the frame count, and the provenance metadata its comment carries (with the writer's
+    `stylegan:mark`: what was done to the frames), for a C2PA manifest of the same file. None without metadata."""
+
+    frames: int
+    metadata: dict[str, str] | None
+
+
+def write_video(
+    frames: Iterable[torch.Tensor],
+    path: str | Path,
+    fps: int = 24,
+    *,
+    metadata: dict[str, str] | None = None,
+    mark: FrameMarker | None = None,
+) -> WrittenVideo:
     """Writes frames uint8 [C, H, W] to a .gif (Pillow) or .mp4 (imageio-ffmpeg, optional), atomically.
 
-    comment: for .mp4, stored as the container's `comment` metadata (provenance; GIFs get theirs from
-    forensics.metadata.add_gif_comment). Returns the number of frames. The parent folder is created; an existing
-    file is replaced.
+    metadata: provenance text (forensics.metadata.generation_metadata), stored as the container's comment (MP4
+    `comment` tag, GIF comment extension) with `stylegan:mark` set to what was done. mark: the provenance mark added
+    to every .mp4 frame whose sides are >= forensics.mark.MIN_SIDE, at H.264 crf video_mark.CRF (see video_mark);
+    None leaves the frames as they are (--no-mark). GIF frames are never marked (the palette would wipe the mark
+    out). The parent folder is created; an existing file is replaced.
     """
     path = Path(path)
     kind = path.suffix.lower()
     if kind not in (".gif", ".mp4"):
         raise ValueError(f"{path.name}: the video must be .gif or .mp4")
     if kind == ".mp4":
-        return _write_mp4(frames, path, fps, comment)
+        return _write_mp4(frames, path, fps, metadata, mark)
     pictures = [to_pil(frame) for frame in frames]
     if not pictures:
         raise ValueError("no frames to write")
@@ -346,16 +367,38 @@ def write_video(frames: Iterable[torch.Tensor], path: str | Path, fps: int = 24,
             tmp, format="GIF", save_all=True, append_images=rest, duration=round(1000 / fps), loop=0
         ),
     )
-    return len(pictures)
+    if metadata is None:
+        return WrittenVideo(len(pictures), None)
+    from stylegan.forensics.metadata import PREFIX, add_gif_comment, comment_text
+
+    metadata = {**metadata, PREFIX + "mark": GIF_NOTE}
+    add_gif_comment(path, comment_text(metadata))
+    return WrittenVideo(len(pictures), metadata)
 
 
-def _write_mp4(frames: Iterable[torch.Tensor], path: Path, fps: int, comment: str | None) -> int:
-    """H.264 through imageio-ffmpeg's pipe; frames are streamed, not held in memory."""
+def _write_mp4(
+    frames: Iterable[torch.Tensor], path: Path, fps: int, metadata: dict[str, str] | None, mark: FrameMarker | None
+) -> WrittenVideo:
+    """H.264 through imageio-ffmpeg's pipe; frames are streamed, not held in memory. The comment is made when the
+    first frame gives the size (which decides whether frames are marked)."""
     try:
         import imageio_ffmpeg
     except ImportError:
         raise ValueError("writing .mp4 needs imageio-ffmpeg (pip install imageio-ffmpeg); or write a .gif") from None
-    count = 0
+    from stylegan.forensics.metadata import PREFIX, comment_text
+
+    count, written = 0, metadata
+
+    def start(tmp: str, height: int, width: int):
+        nonlocal written
+        params = ["-f", "mp4", "-crf", str(CRF)]
+        if metadata is not None:
+            note = OFF_NOTE if mark is None else mark.note(height, width)
+            written = {**metadata, PREFIX + "mark": note}
+            params += ["-metadata", f"comment={comment_text(written)}"]
+        writer = imageio_ffmpeg.write_frames(tmp, (width, height), fps=fps, macro_block_size=1, output_params=params)
+        writer.send(None)  # start the encoder
+        return writer
 
     def encode(tmp: str) -> None:
         nonlocal count
@@ -364,15 +407,12 @@ def _write_mp4(frames: Iterable[torch.Tensor], path: Path, fps: int, comment: st
             for frame in frames:
                 rgb = frame.expand(3, -1, -1).permute(1, 2, 0).contiguous().numpy()  # [H, W, 3]; grey repeated
                 if writer is None:
-                    size = (rgb.shape[1], rgb.shape[0])
-                    params = ["-f", "mp4"] + ([] if comment is None else ["-metadata", f"comment={comment}"])
-                    writer = imageio_ffmpeg.write_frames(tmp, size, fps=fps, macro_block_size=1, output_params=params)
-                    writer.send(None)  # start the encoder
-                writer.send(rgb)
+                    writer = start(tmp, *rgb.shape[:2])
+                writer.send(rgb if mark is None else mark(rgb))
                 count += 1
         finally:
             if writer is not None:
                 writer.close()
 
     atomic_write(path, encode)
-    return count
+    return WrittenVideo(count, written)

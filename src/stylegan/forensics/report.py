@@ -21,7 +21,7 @@ from stylegan.forensics.metadata import PREFIX, read_metadata, says_generated
 
 MAX_PIXELS = 100_000_000  # larger images are refused rather than decoded (decompression bombs)
 DETECTOR_SIDES = (16, 1024)  # the detectors skip smaller images and read the central 1024 x 1024 of larger ones
-NOT_EMBEDDED = "none (video frames)"  # the `stylegan:mark` our GIF/MP4 writers record: frames carry no mark
+NOT_EMBEDDED = ("none", "off")  # how a `stylegan:mark` begins that says the frames carry no mark
 
 
 @dataclass
