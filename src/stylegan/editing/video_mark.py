@@ -58,14 +58,17 @@ class FrameMarker:
 
 
 def _add_at_psnr(frame: np.ndarray, change: np.ndarray, psnr: float) -> np.ndarray:
-    """frame + g change, rounded and clipped to uint8, g such that the PSNR is `psnr` after clipping: where the frame
-    is pure black or white part of the change is clipped away, so g is raised once (at most by half) to make up."""
+    """frame [H, W, 3] + g change [H, W, 1], rounded and clipped to uint8, g such that the PSNR is `psnr` after
+    clipping: where the frame is pure black or white part of the change is clipped away, so g is raised once (at
+    most by half) to make up."""
     host = frame.astype(np.float32)
+    change = change.astype(np.float32)
     allowed = 255.0**2 / 10 ** (psnr / 10)  # mean squared change
-    gain = np.sqrt(allowed / np.mean(np.broadcast_to(change, frame.shape) ** 2))
+    gain = np.sqrt(allowed / np.mean(change * change))
     for _ in range(2):
-        out = np.clip(np.rint(host + gain * change), 0, 255)
-        spent = float(np.mean((out - host) ** 2))
+        out = host + gain * change
+        np.clip(np.rint(out, out=out), 0, 255, out=out)
+        spent = float(np.mean(np.square(out - host)))
         if spent >= 0.98 * allowed:
             break
         gain *= min(np.sqrt(allowed / max(spent, 1e-9)), 1.5)
