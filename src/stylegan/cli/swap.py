@@ -56,10 +56,11 @@ def swap(source, target, out, force, network, mode, steps, plus_steps, tune_step
 
     Both faces are projected into the model (PTI by default), the identity layers come from the source and the
     rest from the target, and the new face is blended into the target with a landmark mask; the target's other
-    pixels stay as they were. The output is declared AI-generated: PNG metadata and the provenance mark (photos
-    of at least 128 px a side), the mp4's comment for videos. A video's finished frames wait in .OUT.swap/ next
-    to the output, so an interrupted run resumes. --sign-cert/--sign-key add signed C2PA content credentials
-    (photo and mp4) declaring a composite of a real picture and generated parts. Needs the faces extra
+    pixels stay as they were. The output is declared AI-generated: PNG metadata or the mp4's comment, and the
+    provenance mark (photos, and every frame of a video, of at least 128 px a side; --no-mark leaves it out). A
+    video's finished frames wait in .OUT.swap/ next to the output, so an interrupted run resumes.
+    --sign-cert/--sign-key add signed C2PA content credentials (photo and mp4) declaring a composite of a real
+    picture and generated parts. Needs the faces extra
     (pip install "stylegan[faces]"); videos the video extra (pip install "stylegan[video]").
 
     \b
@@ -136,15 +137,18 @@ def _swap_photo(G, source_photo, source, target, out, settings, network, provena
 
 
 def _swap_video(G, source_photo, source, target, out, settings, network, provenance, frame_steps, keep_frames, dev):
-    """provenance: (mark, C2PA credentials or None); frames carry no mark."""
+    """provenance: (mark every frame, C2PA credentials or None)."""
     from stylegan.editing import swap as S
+    from stylegan.editing import video_mark as M
     from stylegan.editing import video_swap as V
     from stylegan.forensics.metadata import PREFIX, comment_text, generation_metadata
 
     video = V.VideoSettings(frame_steps=frame_steps, keep_frames=keep_frames)
     info = V.probe(target)
     layers = S.swap_layers(G, settings.layers)
-    chunks = generation_metadata(model=network, seed=settings.seed, mark="none (video frames)")
+    marker = M.FrameMarker(M.frame_payload(network, settings.seed), psnr=S.SWAP_MARK_PSNR) if provenance[0] else None
+    note = M.OFF_NOTE if marker is None else marker.note(info.size[1], info.size[0])
+    chunks = generation_metadata(model=network, seed=settings.seed, mark=note)
     meta = S.swap_metadata(source, target, settings, layers)
     chunks.update({PREFIX + k: v for k, v in meta.items()})
     comment = comment_text(chunks)
@@ -154,7 +158,7 @@ def _swap_video(G, source_photo, source, target, out, settings, network, provena
     started = time.monotonic()
     with click.progressbar(length=info.frames, label="swapping frames", show_eta=True, show_pos=True) as bar:
         reports = V.swap_video(G, source_photo, target, out, settings, video, job=job, comment=comment,
-                               signing=signing, device=dev, callback=lambda _r: bar.update(1))
+                               signing=signing, mark=marker, device=dev, callback=lambda _r: bar.update(1))
     reused = sum(r.reused for r in reports)
     no_face = sum(not r.face for r in reports)
     click.echo(

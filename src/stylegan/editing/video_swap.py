@@ -8,11 +8,11 @@
   tuned G is kept for the whole clip; each later frame starts from the previous frame's ws and takes
   `frame_steps` Adam steps in W+ (LPIPS + L2 to that frame's aligned face), and the result is averaged with the
   previous ws (weight `latent_smoothing` on the previous one).
-- Frames without a face are written unchanged.
+- Frames without a face are written unchanged (but for the provenance mark, which every frame gets).
 - Every finished frame is a PNG in a work folder next to the output (`.<name>.swap/`), with its state (ws, filter
-  state) beside it: a rerun skips them. Then the frames are encoded (H.264), the original audio stream is copied
-  in with ffmpeg (AAC when the codec does not fit an mp4), and the mp4 is written atomically; the work folder is
-  removed afterwards.
+  state) beside it: a rerun skips them. Then the frames are marked (editing.video_mark) and encoded (H.264), the
+  original audio stream is copied in with ffmpeg (AAC when the codec does not fit an mp4), and the mp4 is written
+  atomically; the work folder is removed afterwards.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from stylegan.editing import swap as S
+from stylegan.editing.video_mark import CRF, FrameMarker
 from stylegan.faces import Face, align_face, detect_faces
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".gif")
@@ -169,22 +170,32 @@ def read_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
 
 
 def encode_with_audio(
-    frames: list[Path], source: Path, out: Path, fps: float, comment: str, work: Path, signing: tuple | None = None
+    frames: list[Path],
+    source: Path,
+    out: Path,
+    fps: float,
+    comment: str,
+    work: Path,
+    signing: tuple | None = None,
+    mark: FrameMarker | None = None,
 ) -> None:
-    """Encode PNG frames (H.264) and copy `source`'s audio stream in; the mp4 is written atomically (and signed
-    first when `signing` = (credentials, chunks) is given, see swap_video)."""
+    """Encode PNG frames (H.264 at video_mark.CRF, each frame marked by `mark` when given) and copy `source`'s audio
+    stream in; the mp4 is written atomically (and signed first when `signing` = (credentials, chunks) is given, see
+    swap_video)."""
     import imageio_ffmpeg
 
     from stylegan.io.native import atomic_write
 
     silent = work / "video-only.mp4"
     first = np.asarray(PIL.Image.open(frames[0]).convert("RGB"))
+    params = ["-f", "mp4", "-crf", str(CRF)]
     writer = imageio_ffmpeg.write_frames(
-        str(silent), (first.shape[1], first.shape[0]), fps=fps, macro_block_size=1, output_params=["-f", "mp4"]
+        str(silent), (first.shape[1], first.shape[0]), fps=fps, macro_block_size=1, output_params=params
     )
     writer.send(None)
     for path in frames:
-        writer.send(np.ascontiguousarray(np.asarray(PIL.Image.open(path).convert("RGB"))))
+        rgb = np.ascontiguousarray(np.asarray(PIL.Image.open(path).convert("RGB")))  # [H, W, 3]
+        writer.send(rgb if mark is None else mark(rgb))
     writer.close()
     if signing is None:
         atomic_write(out, lambda tmp: _mux(silent, source, tmp, comment))
@@ -272,6 +283,7 @@ def swap_video(
     job: dict | None = None,
     comment: str = "",
     signing: tuple | None = None,
+    mark: FrameMarker | None = None,
     lpips=None,
     device=None,
     callback: Callable[[FrameReport], None] | None = None,
@@ -287,6 +299,8 @@ def swap_video(
         comment: the provenance text stored as the mp4's comment.
         signing: (forensics.c2pa.SigningCredentials, metadata chunks) to embed signed C2PA content credentials
             (a composite: real video, generated face), or None. The mp4 appears only once signed.
+        mark: the provenance mark for every frame (editing.video_mark; swap.SWAP_MARK_PSNR keeps the real parts
+            within that PSNR of the target), or None; the comment's `stylegan:mark` should say mark.note(H, W).
         callback: called after every frame with its FrameReport (for a progress bar).
 
     Returns:
@@ -313,7 +327,7 @@ def swap_video(
     if not any(r.face for r in reports):
         raise S.NoFaceError(f"no face found in any frame of {Path(target).name}")
     pngs = [work / f"{i:06d}.png" for i in range(len(reports))]
-    encode_with_audio(pngs, Path(target), Path(out), info.fps, comment, work, signing)
+    encode_with_audio(pngs, Path(target), Path(out), info.fps, comment, work, signing, mark)
     if not video.keep_frames:
         shutil.rmtree(work, ignore_errors=True)
     return reports
