@@ -100,7 +100,8 @@ def edit(
     """Move sources along latent directions: a strip (a row per source, a column per strength), a grid of
     several directions (a row per source and direction), or a video (.mp4 or .gif) sweeping the strength.
 
-    Outputs carry the provenance mark and metadata (model, seeds, directions, strengths, layers); with
+    Outputs carry the provenance mark (every .mp4 frame too, with the first seed; a .gif's frames none, its palette
+    would wipe the mark out) and metadata (model, seeds, directions, strengths, layers); with
     --sign-cert/--sign-key also signed C2PA content credentials (PNG, MP4 and GIF alike).
 
     \b
