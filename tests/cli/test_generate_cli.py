@@ -104,8 +104,9 @@ def test_mix_equals_the_official_style_mixing(native, tmp_path):
     """Rows 0..3 with cols 4..7's styles in ws 4..7: the diagonal cells are NVIDIA's img_mix (mix_cut = 4)."""
     out = tmp_path / "fig.png"
     res = run(
-        "mix", "--network", native, "--rows", "0-3", "--cols", "4-7", "--styles", "4-7", "--out", out, "--no-mark"
-    )
+        "mix", "--network", native, "--rows", "0-3", "--cols", "4-7", "--styles", "4-7", "--out", out, "--no-mark",
+        "--zoom", "1",
+    )  # fmt: skip
     assert res.exit_code == 0, res.output
     assert int(OFFICIAL["mix_cut"]) == 4 and int(OFFICIAL["num_ws"]) == 8
     fig = png(out)
@@ -122,7 +123,7 @@ def test_mix_defaults_to_the_models_coarse_layers(native, tmp_path):
     from stylegan import load_generator
 
     out = tmp_path / "fig.png"
-    res = run("mix", "--network", native, "--rows", "1", "--cols", "6", "--out", out)
+    res = run("mix", "--network", native, "--rows", "1", "--cols", "6", "--out", out, "--zoom", "1")
     assert res.exit_code == 0, res.output
     assert "ws 0-2" in res.output
     ws = torch.from_numpy(OFFICIAL["ws_psi100"][1].copy())
@@ -135,10 +136,10 @@ def test_mix_defaults_to_the_models_coarse_layers(native, tmp_path):
 def test_outputs_are_not_overwritten_silently(native, tmp_path):
     out = tmp_path / "fig.png"
     out.write_bytes(b"keep me")
-    res = run("mix", "--network", native, "--rows", "1", "--cols", "2", "--out", out)
+    res = run("mix", "--network", native, "--rows", "1", "--cols", "2", "--out", out, "--zoom", "1")
     assert res.exit_code != 0 and "--force" in res.output and len(res.output.strip().splitlines()) == 1
     assert out.read_bytes() == b"keep me"
-    res = run("mix", "--network", native, "--rows", "1", "--cols", "2", "--out", out, "--force")
+    res = run("mix", "--network", native, "--rows", "1", "--cols", "2", "--out", out, "--force", "--zoom", "1")
     assert res.exit_code == 0, res.output
     assert png(out).shape == (2 * 32 + PAD, 2 * 32 + PAD, 3)
     assert [p.name for p in tmp_path.iterdir()] == ["fig.png"]  # no temporary file left behind

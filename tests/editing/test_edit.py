@@ -128,7 +128,7 @@ def _text(path):
 
 def test_cli_strip_with_provenance(G, tmp_path):
     out = tmp_path / "strip.png"
-    res = run("edit", "--seeds", "0,5", "--direction", "sefa:1", "--strengths", "-2:2:3", "--out", out)
+    res = run("edit", "--seeds", "0,5", "--direction", "sefa:1", "--strengths", "-2:2:3", "--out", out, "--zoom", "1")
     assert res.exit_code == 0, res.output
     img = np.asarray(Image.open(out))[..., None]
     assert img.shape == (2 * 32 + PAD, 3 * 32 + 2 * PAD, 1)
@@ -149,7 +149,7 @@ def test_cli_grid_layers_and_projected_w(G, tmp_path):
     out = tmp_path / "grid.png"
     res = run(
         "edit", "--projected-w", tmp_path / "p.npz", "--direction", "sefa:0", "--direction", "ganspace:1",
-        "--layers", "fine", "--strengths", "-1,1", "--out", out,
+        "--layers", "fine", "--strengths", "-1,1", "--out", out, "--zoom", "1",
     )  # fmt: skip
     assert res.exit_code == 0, res.output
     assert "edited ws 5-7" in res.output
@@ -201,7 +201,7 @@ def test_other_families_edit(family, tmp_path):
     out = tmp_path / "e.png"
     result = run(
         "edit", "--network", path, "--seeds", "0", "--direction", "sefa:0", "--layers", "coarse",
-        "--strengths", "-2,0,2", "--trunc", "1", "--out", out,
+        "--strengths", "-2,0,2", "--trunc", "1", "--out", out, "--zoom", "1",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     G = load_generator(path)

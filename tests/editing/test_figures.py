@@ -222,7 +222,7 @@ def test_truncation_figure(model, tmp_path):
 def test_interpolation_gif(model, tmp_path):
     path, G, _ = model
     out = tmp_path / "walk.gif"
-    args = ["--seeds", "1,2", "--frames", "3", "--trunc", "1", "--out", out]
+    args = ["--seeds", "1,2", "--frames", "3", "--trunc", "1", "--out", out, "--zoom", "1"]
     res = run("figure", "interpolate", "--network", path, *args)
     assert res.exit_code == 0, res.output
     gif = Image.open(out)

@@ -106,7 +106,7 @@ def test_truncation_figure(G, tmp_path):
 
 def test_interpolation_gif(G, tmp_path):
     out = tmp_path / "walk.gif"
-    res = run("figure", "interpolate", "--network", PKL, "--seeds", "1,2", "--frames", "2", "--out", out)
+    res = run("figure", "interpolate", "--network", PKL, "--seeds", "1,2", "--frames", "2", "--out", out, "--zoom", "1")
     assert res.exit_code == 0, res.output
     gif = Image.open(out)
     assert gif.n_frames == 4 and gif.size == (RES, RES)

@@ -67,7 +67,7 @@ def test_no_mark_leaves_mp4_frames_unmarked_and_says_so(tmp_path):
 
 def test_frames_below_128_px_stay_unmarked_and_metadata_says_so(tmp_path):
     out = tmp_path / "small.mp4"
-    interpolate(out)  # the faces model's own 64² frames
+    interpolate(out, "--zoom", "1")  # the faces model's own 64² frames
     report = detect_json(out)
     assert report["size"] == [64, 64] and not report["mark"]["found"]
     assert report["metadata"]["mark"] == "none (video frames smaller than 128 px)"

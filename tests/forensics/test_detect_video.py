@@ -44,6 +44,8 @@ def made(tmp_path_factory):
         res = run(
             "figure",
             "interpolate",
+            "--zoom",
+            "1",
             "--seeds",
             "0,1",
             "--frames",

@@ -47,13 +47,13 @@ def read(path: Path) -> np.ndarray:
     return np.asarray(Image.open(path).convert("L"))
 
 
-def test_faces_mix_figure_found_clean_and_after_jpeg(tmp_path):
+@pytest.mark.parametrize("zoom", ["1", "auto"])  # auto: 2x for the 64² model
+def test_faces_mix_figure_found_clean_and_after_jpeg(tmp_path, zoom):
     out = tmp_path / "mix.png"
-    run_cli(
-        ["mix", "--network", "faces", "--rows", "300,301,302,303,304", "--cols", "350,351,352,353", "--out", str(out)]
-    )
+    rows, cols = "300,301,302,303,304", "350,351,352,353"
+    run_cli(["mix", "--network", "faces", "--rows", rows, "--cols", cols, "--zoom", zoom, "--out", str(out)])
     x = read(out)
-    assert x.shape == (394, 328)
+    assert x.shape == ((394, 328) if zoom == "1" else (788, 656))
     for attacked in (x, jpeg(x, 75)):
         found = M.detect(attacked)
         assert found.found and found.payload == payload_of("faces"), found
@@ -77,10 +77,21 @@ def test_grid_of_large_cells_found_after_jpeg_and_half_size(tmp_path):
         assert found.found and found.payload == payload_of("big.pkl"), found
 
 
-@pytest.mark.xfail(strict=True, reason="known limit: 32 px cells leave too little room for the mark at 40 dB")
-def test_default_mix_figure_found(tmp_path):
+def test_default_mix_figure_found_at_the_default_zoom(tmp_path):
+    """--zoom auto writes the 32² model's figure 4x larger (cells of 128 px): the mark is found, also after JPEG."""
     out = tmp_path / "mix.png"
     run_cli(["mix", "--network", "default", "--out", str(out)])
+    x = read(out)
+    assert x.shape == (4 * 202, 4 * 168)
+    for attacked in (x, jpeg(x, 75)):
+        found = M.detect(attacked)
+        assert found.found and found.payload == payload_of("default"), found
+
+
+@pytest.mark.xfail(strict=True, reason="known limit: 32 px cells leave too little room for the mark at 40 dB")
+def test_default_mix_figure_found_unzoomed(tmp_path):
+    out = tmp_path / "mix.png"
+    run_cli(["mix", "--network", "default", "--zoom", "1", "--out", str(out)])
     assert M.detect(read(out)).payload == payload_of("default")
 
 

@@ -91,7 +91,7 @@ def test_cli_line_quotes_paths_and_keeps_negative_values_attached():
         "--translate=-0.1,0 --rotate=-15 --outdir out"
     )
     mix = MixRequest.parse({"rows": "3,1,2", "cols": "4-6", "styles": "0-3,5"}, info, [0])
-    assert mix.cli_command(info).endswith("--rows 3,1-2 --cols 4-6 --styles 0-3,5 --trunc 1 --out mixing.png")
+    assert mix.cli_command(info).endswith("--rows 3,1-2 --cols 4-6 --styles 0-3,5 --trunc 1 --zoom 1 --out mixing.png")
 
 
 def test_seed_lists_are_bounded_before_they_are_expanded():

@@ -78,7 +78,8 @@ def test_edit_cli_line_names_its_options(server):
     assert (
         args
         == (
-            "stylegan edit --seeds 4 --trunc 1 --direction sefa:3 --strengths=-0.5 --layers middle --out edit.png"
+            "stylegan edit --seeds 4 --trunc 1 --direction sefa:3 --strengths=-0.5 --layers middle --zoom 1"
+            " --out edit.png"
         ).split()
     )
 

@@ -19,10 +19,12 @@ from stylegan.cli.common import (
     out_option,
     parse_seeds,
     refuse_existing,
+    resolve_zoom,
     sign_options,
     signed_note,
     trunc_option,
     user_errors,
+    zoom_option,
 )
 
 samples_option = click.option(
@@ -68,7 +70,7 @@ samples_option = click.option(
 @class_option
 @noise_option
 @out_option("out/edit.png")
-@click.option("--zoom", type=click.IntRange(1, 16), default=1, show_default=True, help="Enlarge (nearest neighbour).")
+@zoom_option("the figure or frames")
 @click.option("--frames", type=click.IntRange(min=2), default=48, show_default=True, help="Video: frames per loop.")
 @click.option("--fps", type=click.IntRange(min=1), default=24, show_default=True, help="Video: frames per second.")
 @samples_option
@@ -138,7 +140,7 @@ def edit(
             metadata={**image_metadata(network, class_idx=class_idx), **meta},
             seeds=seed_list,
             mark=not no_mark,
-            scale=zoom,
+            scale=resolve_zoom(zoom, G, 256 if Path(out).suffix.lower() == ".mp4" else 128),
             frames=frames,
             fps=fps,
             noise_mode=noise_mode,

@@ -22,11 +22,13 @@ from stylegan.cli.common import (
     out_option,
     parse_seeds,
     refuse_existing,
+    resolve_zoom,
     sign_options,
     sign_written,
     signed_note,
     trunc_option,
     user_errors,
+    zoom_option,
 )
 
 
@@ -337,7 +339,7 @@ def truncation(
 @click.option("--seeds", default="0-3", show_default=True, help="Key frames: the walk visits their ws in order.")
 @click.option("--frames", type=click.IntRange(min=1), default=24, show_default=True, help="Frames per transition.")
 @click.option("--fps", type=click.IntRange(min=1, max=120), default=24, show_default=True)
-@click.option("--zoom", type=click.IntRange(1, 16), default=1, show_default=True, help="Enlarge (nearest neighbour).")
+@zoom_option("the frames")
 @trunc_option
 @cutoff_option
 @class_option
@@ -399,7 +401,8 @@ def interpolate(
             noise_mode=noise_mode,
             device=dev,
         )
-        frame_iter = (enlarge(frame, zoom) for frame in frame_iter)
+        factor = resolve_zoom(zoom, G, 256 if out.suffix.lower() == ".mp4" else 128)
+        frame_iter = (enlarge(frame, factor) for frame in frame_iter)
         written = write_video(frame_iter, out, fps=fps, metadata=generation_metadata(**meta), mark=marker)
     sign_written(out, credentials, written.metadata)
     count = written.frames

@@ -19,11 +19,13 @@ from stylegan.cli.common import (
     out_option,
     parse_seeds,
     refuse_existing,
+    resolve_zoom,
     sign_options,
     sign_written,
     signed_note,
     trunc_option,
     user_errors,
+    zoom_option,
 )
 
 
@@ -152,13 +154,7 @@ def _parse_pair(text: str, flag: str) -> tuple[float, float]:
 @class_option
 @noise_option
 @out_option("out/mixing.png")
-@click.option(
-    "--zoom",
-    type=click.IntRange(1, 16),
-    default=1,
-    show_default=True,
-    help="Enlarge the figure by this factor (nearest neighbour), for small models.",
-)
+@zoom_option("the figure")
 @mark_option
 @sign_options
 @device_option
@@ -211,7 +207,8 @@ def mix(
             device=dev,
         )
         meta = image_metadata(network, truncation_psi, truncation_cutoff, noise_mode, class_idx)
-        sign_written(save_png(enlarge(fig, zoom), out, mark=not no_mark, metadata=meta), credentials)
+        fig = enlarge(fig, resolve_zoom(zoom, G))
+        sign_written(save_png(fig, out, mark=not no_mark, metadata=meta), credentials)
     click.echo(
         f"wrote {out} ({len(rows)} rows x {len(cols)} columns, B's styles in ws {format_range(style_list)})"
         + signed_note(credentials)

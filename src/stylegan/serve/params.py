@@ -119,7 +119,7 @@ class MixRequest:
     def cli_command(self, info: ModelInfo) -> str:
         seeds = ["--rows", format_range(self.rows), "--cols", format_range(self.cols)]
         args = ["stylegan", "mix", *_network(info), *seeds, "--styles", format_range(self.styles)]
-        return shlex.join([*args, *self.trunc.cli_args(info), "--out", "mixing.png"])
+        return shlex.join([*args, *self.trunc.cli_args(info), *NATIVE_SIZE, "--out", "mixing.png"])
 
 
 @dataclass(frozen=True)
@@ -167,7 +167,7 @@ class EditRequest:
         args += _opt("--strengths", self.strength)
         if self.layers != "all":
             args += ["--layers", self.layers]
-        return shlex.join([*args, "--out", "edit.png"])
+        return shlex.join([*args, *NATIVE_SIZE, "--out", "edit.png"])
 
 
 def parse_truncation(query: Mapping[str, str], info: ModelInfo) -> Truncation:
@@ -243,6 +243,9 @@ def _num(x: float) -> str:
 def _opt(flag: str, value: float) -> list[str]:
     """['--trunc', '0.7']; a negative value joins its flag ('--trunc=-0.5') so that it cannot read as an option."""
     return [flag, _num(value)] if value >= 0 else [f"{flag}={_num(value)}"]
+
+
+NATIVE_SIZE = ["--zoom", "1"]  # the page shows the model's own size; the CLI would enlarge small models' figures
 
 
 def _network(info: ModelInfo) -> list[str]:
