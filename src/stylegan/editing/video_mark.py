@@ -54,22 +54,4 @@ class FrameMarker:
         if self._pattern is None or self._pattern.shape != (height, width):
             self._pattern = mark.pattern(height, width, self.payload, self.key)
         change = self._pattern * mark.texture_mask(mark.luminance(frame))  # [H, W]
-        return _add_at_psnr(frame, change[:, :, None], self.psnr)
-
-
-def _add_at_psnr(frame: np.ndarray, change: np.ndarray, psnr: float) -> np.ndarray:
-    """frame [H, W, 3] + g change [H, W, 1], rounded and clipped to uint8, g such that the PSNR is `psnr` after
-    clipping: where the frame is pure black or white part of the change is clipped away, so g is raised once (at
-    most by half) to make up."""
-    host = frame.astype(np.float32)
-    change = change.astype(np.float32)
-    allowed = 255.0**2 / 10 ** (psnr / 10)  # mean squared change
-    gain = np.sqrt(allowed / np.mean(change * change))
-    for _ in range(2):
-        out = host + gain * change
-        np.clip(np.rint(out, out=out), 0, 255, out=out)
-        spent = float(np.mean(np.square(out - host)))
-        if spent >= 0.98 * allowed:
-            break
-        gain *= min(np.sqrt(allowed / max(spent, 1e-9)), 1.5)
-    return out.astype(np.uint8)
+        return mark.add_at_psnr(frame, change[:, :, None], self.psnr, dtype=np.float32)

@@ -265,7 +265,7 @@ def embed(image: np.ndarray, payload: Payload, *, key: str = DEFAULT_KEY, psnr: 
 def _written(image: np.ndarray, payload: Payload, key: str, psnr: float, mask: np.ndarray, period: float, amp):
     """The image with the pattern (period, per-dimension amplitude amp [D] or None) added at the PSNR budget."""
     delta = pattern(*image.shape[:2], payload, key, period=period, amplitude=amp) * mask
-    return _add_at_psnr(image, delta[:, :, None] if image.ndim == 3 else delta, psnr)
+    return add_at_psnr(image, delta[:, :, None] if image.ndim == 3 else delta, psnr)
 
 
 def _informed(image, payload, key, psnr, mask, period) -> tuple[np.ndarray, float]:
@@ -322,18 +322,20 @@ def _allocate(layout: _Layout, host: np.ndarray) -> tuple[np.ndarray, float]:
     return _FLOOR + extra[group], low
 
 
-def _add_at_psnr(image: np.ndarray, delta: np.ndarray, psnr: float) -> np.ndarray:
+def add_at_psnr(image: np.ndarray, delta: np.ndarray, psnr: float, dtype=np.float64) -> np.ndarray:
     """image + s * delta, rounded and clipped to uint8, with the gain s chosen so that the PSNR of the result is
-    `psnr`: where the image is pure black or white half the mark is clipped away, so the rest may be stronger."""
+    `psnr`: where the image is pure black or white half the mark is clipped away, so the rest may be stronger.
+    dtype: of the arithmetic (float32 for video frames, where it halves the time)."""
+    delta = delta.astype(dtype, copy=False)
     target = 255.0**2 / 10 ** (psnr / 10)  # the mean squared change allowed
-    start = np.sqrt(target / np.mean(delta * delta))
-    gain, host = start, image.astype(np.float64)
+    start = float(np.sqrt(target / np.mean(delta * delta)))  # a Python float keeps float32 arithmetic float32
+    gain, host = start, image.astype(dtype)
     for _ in range(4):
         out = np.clip(np.rint(host + gain * delta), 0, 255)
         mse = np.mean((out - host) ** 2)
         if abs(mse / target - 1) < 0.01:
             break
-        gain = min(gain * np.sqrt(target / max(mse, 1e-12)), 3 * start)
+        gain = min(gain * float(np.sqrt(target / max(mse, 1e-12))), 3 * start)
     return out.astype(np.uint8)
 
 
