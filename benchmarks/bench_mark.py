@@ -21,7 +21,7 @@ per built-in model, made by the library calls those commands make and written by
 path save_png takes), then decoded from the PNG after each attack. The payload expected: model hash prefix of the
 model's name, seed 0 (a grid has no single seed).
 
-    python benchmarks/bench_mark.py --n 0 --fpr-n 0 --grids 20 --jobs 2
+    python benchmarks/bench_mark.py --n 0 --fpr-n 0 --grids 20 --jobs 2 [--zoom auto]
 """
 
 from __future__ import annotations
@@ -315,10 +315,12 @@ def _grid(G, kind: str, i: int):
     return tile(generate_images(G, list(range(count * i, count * (i + 1)))), pad=PAD)
 
 
-def grid_jobs(n: int) -> list[tuple[str, str, bytes]]:
-    """(model, kind, PNG bytes) for n figures of each kind per built-in model, marked by images.png_bytes."""
-    from stylegan.cli.common import image_metadata
+def grid_jobs(n: int, zoom: str = "1") -> list[tuple[str, str, bytes]]:
+    """(model, kind, PNG bytes) for n figures of each kind per built-in model, marked by images.png_bytes; zoom
+    'auto' enlarges the mix figures as `stylegan mix` does by default (generate grids are never enlarged)."""
+    from stylegan.cli.common import image_metadata, resolve_zoom
     from stylegan.images import png_bytes
+    from stylegan.images import zoom as enlarge
     from stylegan.io import load_generator
 
     jobs = []
@@ -326,8 +328,11 @@ def grid_jobs(n: int) -> list[tuple[str, str, bytes]]:
         G = load_generator(model)
         meta = image_metadata(model)
         with torch.no_grad():
+            factor = {"mix": resolve_zoom(zoom, G), "generate": 1}
             jobs += [
-                (model, kind, png_bytes(_grid(G, kind, i), metadata=meta)) for kind in GRID_KINDS for i in range(n)
+                (model, kind, png_bytes(enlarge(_grid(G, kind, i), factor[kind]), metadata=meta))
+                for kind in GRID_KINDS
+                for i in range(n)
             ]
     return jobs
 
@@ -373,11 +378,12 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="worker processes")
     parser.add_argument("--seed", type=int, default=0, help="host and payload seed (another set of images)")
     parser.add_argument("--grids", type=int, default=0, help="mix figures and generate grids per built-in model")
+    parser.add_argument("--zoom", default="1", help="the mix figures' --zoom: 1 (own size) or auto (the CLI default)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     with Pool(args.jobs) as pool:
         if args.grids > 0:
-            jobs = grid_jobs(args.grids)
+            jobs = grid_jobs(args.grids, args.zoom)
             report_grids(jobs, pool.map(_one_grid, jobs, chunksize=1))
         if args.n > 0:
             marked = ours(args.n, args.size, pool, args.seed)
