@@ -29,9 +29,9 @@ import torch
 from stylegan.nn.derived import derived
 
 POINTS = {2: (0.0, 1.0, -1.0), 4: (0.0, 1.0, -1.0, 2.0, -2.0)}  # finite points of F(m, 3); infinity is the last
-# Output tile m of conv.py's fast path, None: off. F(4, 3) on layers of 256 channels or more: config-f 256² at 2
-# threads, whole G, 0.249 s/img against 0.286 direct (benchmarks/bench_winograd.py --generator). An earlier
-# measurement that found it slower alternated tile sizes while the cache held one transform per weight.
+# Output tile m of conv.py's fast path, None: off. F(4, 3) on layers of 256 channels or more took config-f 256² at 2
+# threads, whole G, from 0.265 to 0.232 s/img when it was switched on (benchmarks/bench_winograd.py --generator,
+# benchmarks/results/winograd_generator_2026-11-30.txt).
 TILE: int | None = 4
 MIN_CHANNELS = 256  # narrower layers: the direct convolution is as fast (benchmarks/bench_winograd.py)
 MIN_SIZE = 32  # smaller images: U (4x the weight) costs more to read than oneDNN's packed direct convolution
