@@ -268,3 +268,21 @@ def test_cached_weight_forms_follow_in_place_updates(up):
     check()
     weight.data = torch.randn(16, 8, 3, 3, generator=gen)
     check()
+
+
+@pytest.mark.parametrize("up", [1, 2])
+def test_low_resolution_batch_in_one_convolution(up):
+    """A batch of 3 through the scaled-activation path (shared, packed weight) equals a float64 oracle per sample."""
+    gen = torch.Generator().manual_seed(10 + up)
+    weight = torch.nn.Parameter(torch.randn(16, 8, 3, 3, generator=gen), requires_grad=False)
+    x = torch.randn(3, 8, 4, 4, generator=gen).contiguous(memory_format=torch.channels_last)
+    styles, bias, f = torch.randn(3, 8, generator=gen), torch.randn(16, generator=gen), setup_filter([1, 3, 3, 1])
+    kwargs = dict(up=up, padding=1, flip_weight=up == 1, bias=bias, act="lrelu")
+    with torch.no_grad():
+        y = modulated_conv2d(x, weight, styles, resample_filter=f, **kwargs)
+        w64, f64, kwargs["bias"] = weight.detach().double().clone(), f.double(), bias.double()
+        for n in range(3):
+            one = slice(n, n + 1)
+            s64 = styles[one].double()
+            ref = modulated_conv2d(x[one].double(), w64, s64, resample_filter=f64, fused=False, **kwargs)
+            torch.testing.assert_close(y[one].double(), ref, rtol=0, atol=1e-5)

@@ -413,20 +413,19 @@ def _activations_smaller(x: torch.Tensor, weight: torch.Tensor, resample: dict) 
 
 
 def _scaled_activations_conv(x, weight, styles, out_scale, resample, bias):
-    """The per-sample modulated convolution as (x * s) conv w, then * d + bias: the shared weight is not copied."""
-    outputs = []
-    for n in range(x.shape[0]):
-        scaled = x[n : n + 1] * styles[n].to(x.dtype).reshape(1, -1, 1, 1)
-        pads = parse_padding(resample["padding"])
-        plain = resample["up"] == resample["down"] == 1 and resample["flip_weight"]
-        if plain and pads[0] == pads[1] and pads[2] == pads[3] and isinstance(weight, torch.nn.Parameter):
-            y = _stable_conv2d(scaled, weight, (pads[2], pads[0]))
-        else:
-            y = conv2d_resample(scaled, weight.to(x.dtype), **resample)
-        if out_scale is not None:
-            y = y.mul_(out_scale[n].to(y.dtype).reshape(1, -1, 1, 1))
-        outputs.append(y if bias is None else y.add_(bias.to(y.dtype).reshape(1, -1, 1, 1)))
-    return outputs[0] if len(outputs) == 1 else torch.cat(outputs)
+    """The per-sample modulated convolution as (x * s) conv w, then * d + bias, the whole batch in one convolution:
+    the shared weight is not copied."""
+    n = x.shape[0]
+    scaled = x * styles.to(x.dtype).reshape(n, -1, 1, 1)
+    pads = parse_padding(resample["padding"])
+    plain = resample["up"] == resample["down"] == 1 and resample["flip_weight"]
+    if plain and pads[0] == pads[1] and pads[2] == pads[3] and isinstance(weight, torch.nn.Parameter):
+        y = _stable_conv2d(scaled, weight, (pads[2], pads[0]))
+    else:
+        y = conv2d_resample(scaled, weight.to(x.dtype), **resample)
+    if out_scale is not None:
+        y = y.mul_(out_scale.to(y.dtype).reshape(n, -1, 1, 1))
+    return y if bias is None else y.add_(bias.to(y.dtype).reshape(1, -1, 1, 1))
 
 
 def _winograd_conv(x, weight, styles, out_scale, bias):
