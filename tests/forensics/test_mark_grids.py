@@ -77,13 +77,19 @@ def test_grid_of_large_cells_found_after_jpeg_and_half_size(tmp_path):
         assert found.found and found.payload == payload_of("big.pkl"), found
 
 
+def rotate(x: np.ndarray, degrees: float) -> np.ndarray:
+    return np.asarray(Image.fromarray(x).rotate(degrees, resample=Image.BICUBIC))
+
+
 def test_default_mix_figure_found_at_the_default_zoom(tmp_path):
-    """--zoom auto writes the 32² model's figure 4x larger (cells of 128 px): the mark is found, also after JPEG."""
+    """--zoom auto writes the 32² model's figure 4x larger (cells of 128 px): the mark is found, also after JPEG
+    and after a 5° rotation (the lattice search tries the known periods at every angle, so the cells' own pitch
+    does not hide it)."""
     out = tmp_path / "mix.png"
     run_cli(["mix", "--network", "default", "--out", str(out)])
     x = read(out)
     assert x.shape == (4 * 202, 4 * 168)
-    for attacked in (x, jpeg(x, 75)):
+    for attacked in (x, jpeg(x, 75), rotate(x, 5)):
         found = M.detect(attacked)
         assert found.found and found.payload == payload_of("default"), found
 

@@ -412,7 +412,9 @@ def _flat_power(resid: np.ndarray) -> np.ndarray:
     return power / np.maximum(medians[ring].reshape(power.shape), floor)
 
 
-def _lattice_candidates(layout: _Layout, resid: np.ndarray) -> list[tuple[float, float, float]]:
+def _lattice_candidates(
+    layout: _Layout, resid: np.ndarray, known: list[float] = ()
+) -> list[tuple[float, float, float]]:
     """The (angle, period, comb score) triples whose ring of frequencies holds the most power, best first. The score
     is the ring's mean power over the median of the spectrum at the same radius (each sample clipped at 6).
 
@@ -429,7 +431,14 @@ def _lattice_candidates(layout: _Layout, resid: np.ndarray) -> list[tuple[float,
     samples = power[np.rint(fy * h).astype(np.int64) % h, np.rint(fx * w).astype(np.int64) % w]  # [C, B]
     # clipped: a few bright spots (image structure) do not make a ring
     score = np.minimum(samples, 6.0).mean(axis=1).reshape(len(_ANGLES), len(periods))
+    # a rotation without rescaling keeps one of the known periods: the best angle there, even when periodic image
+    # structure (a figure's cells) holds the strongest rings elsewhere
     found = []
+    for p in known:
+        j = int(np.argmin(np.abs(np.log(periods / p))))
+        i = int(np.argmax(score[:, j]))
+        if abs(_ANGLES[i]) >= 0.5:  # angle 0 at the known periods was tried first
+            found.append((float(_ANGLES[i]), float(periods[j]), float(score[i, j])))
     for _ in range(min(_CANDIDATES, score.size)):
         i, j = np.unravel_index(np.argmax(score), score.shape)
         found.append((float(_ANGLES[i]), float(periods[j]), float(score[i, j])))
@@ -551,9 +560,10 @@ def _guesses(layout: _Layout, resid: np.ndarray, shape: tuple[int, int], factor:
     priors = {min(shape) / 4 / factor, _PERIOD_RANGE[0] / factor, _PERIOD_RANGE[1] / factor}
     priors.add(_PERIOD_RANGE[0] / 2 / factor)  # the shortest period after a 50 % resize: grids, where the comb
     # finds the cells' pitch before the mark
-    for period in sorted(p for p in priors if RING[1] / _MAX_FREQ <= p <= short / 2):
+    known = sorted(p for p in priors if RING[1] / _MAX_FREQ <= p <= short / 2)
+    for period in known:
         yield 0.0, period
-    for angle, period, score in _lattice_candidates(layout, resid):
+    for angle, period, score in _lattice_candidates(layout, resid, known):
         if score >= _COMB_MIN:
             yield from _neighbours(*_refine(layout, resid, angle, period))
 
