@@ -18,9 +18,10 @@ scaling, as in Kutter 1998 and Kalker et al. 1999; spread spectrum, Cox et al. 1
 - Decoding: the spectrum is whitened (each bin over its neighbours' mean magnitude, lone peaks capped) and the
   result divided by its local RMS, so busy regions count less than quiet ones. The lattice of an untouched or only
   uniformly rescaled image (angle 0, period a quarter of the short side, or 64 / 128 px, or 32 px: a 64 px period
-  halved) is tried first. Then a
-  comb over the power spectrum finds the angle and period whose ring holds the most power (rotation and rescaling
-  move the ring, crops do not); candidates whose comb score is at the level of unmarked images are not pursued; a
+  halved) is tried first. Then a comb over the power spectrum finds the angle and period whose ring holds the most
+  power (rotation and rescaling move the ring, crops do not), first at each of those known periods (a rotation
+  without rescaling keeps the period; a figure's own cell pitch can hold stronger rings elsewhere), then
+  anywhere; candidates whose comb score is at the level of unmarked images are not pursued; a
   pattern search refines the others on the pilot. The residual's Fourier coefficients at the ring frequencies,
   re-phased by the pilot's circular cross-correlation (the crop offset), give soft bits weighted by how much of the
   pilot survived at each radius; Viterbi and the CRC decide. A mark is reported only when the CRC matches: on an
