@@ -317,7 +317,7 @@ def _grid(G, kind: str, i: int):
 
 def grid_jobs(n: int, zoom: str = "1") -> list[tuple[str, str, bytes]]:
     """(model, kind, PNG bytes) for n figures of each kind per built-in model, marked by images.png_bytes; zoom
-    'auto' enlarges the mix figures as `stylegan mix` does by default (generate grids are never enlarged)."""
+    'auto' enlarges them as `stylegan mix` and `stylegan generate --grid` do by default."""
     from stylegan.cli.common import image_metadata, resolve_zoom
     from stylegan.images import png_bytes
     from stylegan.images import zoom as enlarge
@@ -328,9 +328,9 @@ def grid_jobs(n: int, zoom: str = "1") -> list[tuple[str, str, bytes]]:
         G = load_generator(model)
         meta = image_metadata(model)
         with torch.no_grad():
-            factor = {"mix": resolve_zoom(zoom, G), "generate": 1}
+            factor = resolve_zoom(zoom, G)
             jobs += [
-                (model, kind, png_bytes(enlarge(_grid(G, kind, i), factor[kind]), metadata=meta))
+                (model, kind, png_bytes(enlarge(_grid(G, kind, i), factor), metadata=meta))
                 for kind in GRID_KINDS
                 for i in range(n)
             ]
@@ -378,7 +378,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="worker processes")
     parser.add_argument("--seed", type=int, default=0, help="host and payload seed (another set of images)")
     parser.add_argument("--grids", type=int, default=0, help="mix figures and generate grids per built-in model")
-    parser.add_argument("--zoom", default="1", help="the mix figures' --zoom: 1 (own size) or auto (the CLI default)")
+    parser.add_argument("--zoom", default="1", help="the figures' --zoom: 1 (own size) or auto (the CLI default)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     with Pool(args.jobs) as pool:

@@ -80,7 +80,7 @@ def test_noise_mode_none_equals_the_official_image(native, tmp_path):
 
 
 def test_grid_tiles_the_seed_images(native, tmp_path):
-    res = run("generate", "--network", native, "--seeds", "0-4", "--grid", "--outdir", tmp_path)
+    res = run("generate", "--network", native, "--seeds", "0-4", "--grid", "--outdir", tmp_path, "--zoom", "1")
     assert res.exit_code == 0, res.output
     grid = png(tmp_path / "grid.png")
     assert grid.shape == (2 * 32 + PAD, 3 * 32 + 2 * PAD, 3)  # 5 images: 3 columns, 2 rows

@@ -51,6 +51,7 @@ from stylegan.cli.common import (
     help="StyleGAN3: move the content by TX,TY (canvas units, 1/resolution = one pixel).",
 )
 @click.option("--rotate", type=float, default=0.0, show_default=True, help="StyleGAN3: turn the content (degrees).")
+@zoom_option("grid.png (the seed images stay at the model's size)")
 @mark_option
 @sign_options
 @device_option
@@ -65,6 +66,7 @@ def generate(
     grid,
     translate,
     rotate,
+    zoom,
     no_mark,
     sign_cert,
     sign_key,
@@ -85,6 +87,7 @@ def generate(
     from stylegan.editing.figures import PAD
     from stylegan.editing.generate import generate_images
     from stylegan.images import save_png, tile
+    from stylegan.images import zoom as enlarge
 
     seed_list = parse_seeds(seeds)
     credentials = load_signing(sign_cert, sign_key)
@@ -114,7 +117,13 @@ def generate(
             sign_written(path, credentials)
         if grid:
             sign_written(
-                save_png(tile(images, pad=PAD), outdir / "grid.png", mark=not no_mark, metadata=meta), credentials
+                save_png(
+                    enlarge(tile(images, pad=PAD), resolve_zoom(zoom, G)),
+                    outdir / "grid.png",
+                    mark=not no_mark,
+                    metadata=meta,
+                ),
+                credentials,
             )
     click.echo(f"wrote {len(images)} images to {outdir}" + (" and grid.png" if grid else "") + signed_note(credentials))
 
