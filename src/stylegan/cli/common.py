@@ -148,15 +148,15 @@ class ZoomType(click.ParamType):
 
     name = "auto|1-16"
 
-    def convert(self, value, param, ctx):
-        if value is None or value == "auto" or isinstance(value, int):
-            return value
+    def convert(self, given, option, context):
+        if given is None or given == "auto" or isinstance(given, int):
+            return given
         try:
-            factor = int(value)
+            factor = int(given)
         except ValueError:
             factor = 0
         if not 1 <= factor <= 16:
-            self.fail(f"{value!r}: give 'auto' or a whole number from 1 to 16", param, ctx)
+            self.fail(f"{given!r}: give 'auto' or a whole number from 1 to 16", option, context)
         return factor
 
 
