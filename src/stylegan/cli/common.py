@@ -173,11 +173,12 @@ def zoom_option(what: str) -> Callable:
     )
 
 
-def resolve_zoom(zoom: str | int, G, min_side: int = 128) -> int:
-    """The --zoom factor for G: 'auto' -> the smallest factor that makes one image >= min_side px a side (128 for
-    figures; 256 for video frames, where H.264 leaves the mark findable in every frame from 192 px up)."""
+def resolve_zoom(zoom: str | int, G, out: Path | None = None) -> int:
+    """The --zoom factor for G writing `out`: 'auto' -> the smallest factor that makes one image >= 128 px a side
+    in a figure, >= 256 px in an .mp4 (where H.264 leaves the mark findable in every frame from 192 px up)."""
     if zoom != "auto":
         return int(zoom)
+    min_side = 256 if out is not None and Path(out).suffix.lower() == ".mp4" else 128
     side = max(int(getattr(G, "img_resolution", min_side)), 1)
     return max(1, -(-min_side // side))
 

@@ -140,7 +140,7 @@ def edit(
             metadata={**image_metadata(network, class_idx=class_idx), **meta},
             seeds=seed_list,
             mark=not no_mark,
-            scale=resolve_zoom(zoom, G, 256 if Path(out).suffix.lower() == ".mp4" else 128),
+            scale=resolve_zoom(zoom, G, out),
             frames=frames,
             fps=fps,
             noise_mode=noise_mode,

@@ -401,7 +401,7 @@ def interpolate(
             noise_mode=noise_mode,
             device=dev,
         )
-        factor = resolve_zoom(zoom, G, 256 if out.suffix.lower() == ".mp4" else 128)
+        factor = resolve_zoom(zoom, G, out)
         frame_iter = (enlarge(frame, factor) for frame in frame_iter)
         written = write_video(frame_iter, out, fps=fps, metadata=generation_metadata(**meta), mark=marker)
     sign_written(out, credentials, written.metadata)

@@ -194,13 +194,13 @@ def _phase_outputs(
     rows, cols] holding out[..., py::2, px::2]}, (H', W') of the whole output)."""
     _, _, h, wd = x.shape
     kh, kw = w.shape[2:]
-    shared = isinstance(w, torch.nn.Parameter) and no_autograd(w)  # its taps once per weight state
+    shared = _shared(w)  # its taps once per weight state
     if shared:
         tag = ("phases", crop, scale, correlation)
         kernels = derived(w, tag, lambda w: _phase_kernels(w, crop, scale, correlation))
     else:
         kernels = _phase_kernels(w, crop, scale, correlation)
-    convolve = _stable_conv2d if shared else functools.partial(F.conv2d)
+    convolve = _stable_conv2d if shared else F.conv2d
     phases = {}
     for py in (0, 1):
         _, pad_y, y0, rows = _phase_taps(kh, crop[0], h, py)
@@ -371,7 +371,7 @@ def _demodulation(weight: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
     """d [N, C_out]: sum_{i,k} (w[o, i, k] s[n, i])² = sum_i s[n, i]² * |w[o, i]|², in float32 or wider. The
     energies |w[o, i]|² of a parameter are computed once per weight state in gradient-free use."""
     dtype = torch.promote_types(weight.dtype, torch.float32)
-    if isinstance(weight, torch.nn.Parameter) and no_autograd(weight):
+    if _shared(weight):
         energy = derived(weight, ("energy", dtype), functools.partial(_filter_energy, dtype=dtype))
     else:
         energy = _filter_energy(weight, dtype)
@@ -413,18 +413,9 @@ def _activations_smaller(x: torch.Tensor, weight: torch.Tensor, resample: dict) 
 
 
 def _scaled_activations_conv(x, weight, styles, out_scale, resample, bias):
-    """The per-sample modulated convolution as (x * s) conv w, then * d + bias, the whole batch in one convolution:
-    the shared weight is not copied."""
-    n = x.shape[0]
-    scaled = x * styles.to(x.dtype).reshape(n, -1, 1, 1)
-    pads = parse_padding(resample["padding"])
-    plain = resample["up"] == resample["down"] == 1 and resample["flip_weight"]
-    if plain and pads[0] == pads[1] and pads[2] == pads[3] and isinstance(weight, torch.nn.Parameter):
-        y = _stable_conv2d(scaled, weight, (pads[2], pads[0]))
-    else:
-        y = conv2d_resample(scaled, weight.to(x.dtype), **resample)
-    if out_scale is not None:
-        y = y.mul_(out_scale.to(y.dtype).reshape(n, -1, 1, 1))
+    """The per-sample modulated convolution as the batched one ((x * s) conv w, then * d) plus the bias, for
+    gradient-free use: the shared weight is not copied."""
+    y = _batched_conv(x, weight, styles, out_scale, resample)
     return y if bias is None else y.add_(bias.to(y.dtype).reshape(1, -1, 1, 1))
 
 
@@ -455,8 +446,25 @@ def _pointwise(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None) -> t
 
 
 def _batched_conv(x, weight, styles, out_scale, resample):
-    """x * s, one convolution with the shared weight for the whole batch, * d."""
+    """x * s, one convolution with the shared weight for the whole batch, * d (in place when nothing is recorded)."""
     n = x.shape[0]
-    x = x * styles.to(x.dtype).reshape(n, -1, 1, 1)
-    y = conv2d_resample(x, weight.to(x.dtype), **resample)
-    return y if out_scale is None else y * out_scale.to(y.dtype).reshape(n, -1, 1, 1)
+    y = _shared_weight_conv(x * styles.to(x.dtype).reshape(n, -1, 1, 1), weight, resample)
+    if out_scale is None:
+        return y
+    scale = out_scale.to(y.dtype).reshape(n, -1, 1, 1)
+    return y.mul_(scale) if no_autograd(y) else y * scale
+
+
+def _shared_weight_conv(x: torch.Tensor, weight: torch.Tensor, resample: dict) -> torch.Tensor:
+    """conv2d_resample(x, weight, **resample); a plain, symmetrically padded convolution with a shared parameter in
+    gradient-free use goes through `_stable_conv2d` (the weight packed once per weight state)."""
+    pads = parse_padding(resample["padding"])
+    plain = resample["up"] == resample["down"] == 1 and resample["flip_weight"]
+    if plain and pads[0] == pads[1] and pads[2] == pads[3] and _shared(weight) and no_autograd(x):
+        return _stable_conv2d(x, weight, (pads[2], pads[0]))
+    return conv2d_resample(x, weight.to(x.dtype), **resample)
+
+
+def _shared(w: torch.Tensor) -> bool:
+    """Whether w is a parameter used without autograd: tensors derived from it can be cached (nn.derived)."""
+    return isinstance(w, torch.nn.Parameter) and no_autograd(w)

@@ -107,7 +107,7 @@ ONEDNN_PACKED = ONEDNN_LINEAR and hasattr(torch.ops.mkldnn, "_reorder_linear_wei
 def _packed(u: torch.Tensor, rows: int) -> list[torch.Tensor]:
     """The n² matrices of u [n², C_out, C_in] in oneDNN's packed layout for GEMMs of about `rows` rows, once per u
     (a cached transform, usually): the GEMMs then skip re-packing their weight on every call (10-20 % of them)."""
-    if not ONEDNN_PACKED:
+    if not ONEDNN_PACKED or u.dtype != torch.float32:
         return list(u)
     return derived(u, ("onednn", rows), lambda u: [torch.ops.mkldnn._reorder_linear_weight(m, rows) for m in u])
 
@@ -203,7 +203,7 @@ def conv3x3(
     out = torch.empty((1, h, w, u.shape[1]), dtype=x.dtype)  # [1, H, W, C_out]
     work = _Band(m, band, tiles_x, c_in, u.shape[1], x.dtype)
     src = x[0].permute(1, 2, 0)  # [H, W, C_in]
-    weights = _packed(u, band * tiles_x) if ONEDNN_LINEAR and u.dtype == torch.float32 else list(u)
+    weights = _packed(u, band * tiles_x)
     for row in range(0, math.ceil(h / m), band):
         rows = work.run(src, weights, out[0], row, in_scale)
         if out_scale is not None and bias is not None:
