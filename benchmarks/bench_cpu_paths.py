@@ -3,10 +3,11 @@
 The formulations (gradient-free fp32 CPU inference only; see the module docstring of stylegan.nn.conv):
 phase up-sampling (conv.PHASED_UP), the scaled-activation path with oneDNN-packed weights for low resolutions
 (conv.SCALE_ACTIVATIONS_BELOW, conv.ONEDNN_PACKED), Winograd F(4, 3) (winograd.TILE) and its packed GEMM weights
-(winograd.ONEDNN_PACKED). Every variant runs in the same process on the same weights, alternating round by round
-(so a shared machine's load hits all alike); G_ema-style eval forward, batch 1, noise_mode="const". Times are
-medians over the rounds, whole G and per synthesis block (forward hooks); the last column is each variant's largest
-difference from the all-on image.
+(winograd.ONEDNN_PACKED), and pooled memory for large outputs and temporaries (conv.ONEDNN_INTO, nn/workspace.py:
+no page faults for fresh 32 MB tensors on every call). Every variant runs in the same process on the same weights,
+alternating round by round (so a shared machine's load hits all alike); G_ema-style eval forward, batch 1,
+noise_mode="const". Times are medians over the rounds, whole G and per synthesis block (forward hooks); the last
+column is each variant's largest difference from the all-on image.
 
     python benchmarks/bench_cpu_paths.py [--res 256] [--rounds 15] [--threads 2]
 """
@@ -27,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_generate import _cpu_name, _git_head, _load, config_f  # noqa: E402
 
 from stylegan.networks import Generator  # noqa: E402
-from stylegan.nn import conv, winograd  # noqa: E402
+from stylegan.nn import conv, winograd, workspace  # noqa: E402
 
 DEFAULTS = {
     (conv, "PHASED_UP"): conv.PHASED_UP,
@@ -35,6 +36,8 @@ DEFAULTS = {
     (conv, "ONEDNN_PACKED"): conv.ONEDNN_PACKED,
     (winograd, "TILE"): winograd.TILE,
     (winograd, "ONEDNN_PACKED"): winograd.ONEDNN_PACKED,
+    (conv, "ONEDNN_INTO"): conv.ONEDNN_INTO,
+    (workspace, "ENABLED"): workspace.ENABLED,
 }
 VARIANTS = {  # name -> the settings that differ from the defaults
     "all on": {},
@@ -42,11 +45,14 @@ VARIANTS = {  # name -> the settings that differ from the defaults
     "no low-res scaling/packing": {(conv, "SCALE_ACTIVATIONS_BELOW"): 0, (conv, "ONEDNN_PACKED"): False},
     "no packed Winograd GEMMs": {(winograd, "ONEDNN_PACKED"): False},
     "no Winograd": {(winograd, "TILE"): None},
+    "no pooled memory": {(conv, "ONEDNN_INTO"): False, (workspace, "ENABLED"): False},
     "all off": {
         (conv, "PHASED_UP"): False,
         (conv, "SCALE_ACTIVATIONS_BELOW"): 0,
         (conv, "ONEDNN_PACKED"): False,
         (winograd, "TILE"): None,
+        (conv, "ONEDNN_INTO"): False,
+        (workspace, "ENABLED"): False,
     },
 }
 

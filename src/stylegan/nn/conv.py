@@ -33,7 +33,7 @@ import functools
 import torch
 import torch.nn.functional as F
 
-from stylegan.nn import conv_gradfix, winograd
+from stylegan.nn import conv_gradfix, winograd, workspace
 from stylegan.nn.bias_act import ACTIVATIONS, bias_act, no_autograd
 from stylegan.nn.derived import derived
 from stylegan.nn.upfirdn2d import (
@@ -71,7 +71,35 @@ def conv2d(
         return _with_bias(op(x, w, stride=stride, padding=padding, groups=groups), bias)
     if transpose:
         return F.conv_transpose2d(x, w, bias, stride=stride, padding=padding, groups=groups)
+    if stride == 1 and groups == 1 and _pooled_output(x, w, padding):
+        return _pooled_conv2d(x, w, padding, bias)
     return F.conv2d(x, w, bias, stride=stride, padding=padding, groups=groups)
+
+
+# Stride-1 CPU convolution outputs from this size on are written into pooled memory. Smaller ones come from the
+# heap without page faults, where zeroing a pooled block for oneDNN's in-place form costs more than it saves.
+POOLED_OUTPUT_BYTES = 32 << 20
+
+
+def _pooled_output(x: torch.Tensor, w: torch.Tensor, padding) -> bool:
+    """Whether a stride-1 convolution's output is big enough to take from `workspace` (oneDNN, channels_last)."""
+    if not (ONEDNN_INTO and _onednn(x, w) and x.is_contiguous(memory_format=torch.channels_last)):
+        return False
+    pad_y, pad_x = (padding, padding) if isinstance(padding, int) else padding
+    rows, cols = x.shape[2] + 2 * pad_y - w.shape[2] + 1, x.shape[3] + 2 * pad_x - w.shape[3] + 1
+    return x.shape[0] * w.shape[0] * rows * cols * x.element_size() >= POOLED_OUTPUT_BYTES
+
+
+def _pooled_conv2d(
+    x: torch.Tensor, w: torch.Tensor, padding, bias: torch.Tensor | None = None, shared: bool = False
+) -> torch.Tensor:
+    """F.conv2d(x, w, bias, padding=padding) into pooled memory (a fresh output of tens of MB costs its page
+    faults on every call; see nn/workspace.py). Needs `_onednn`."""
+    pads = (padding, padding) if isinstance(padding, int) else tuple(padding)
+    rows, cols = x.shape[2] + 2 * pads[0] - w.shape[2] + 1, x.shape[3] + 2 * pads[1] - w.shape[3] + 1
+    out = workspace.empty((x.shape[0], w.shape[0], rows, cols), x.dtype, x.device, channels_last=True).zero_()
+    _conv_into(out, x, w, pads, shared=shared, bias=None if bias is None else bias.to(x.dtype))
+    return out
 
 
 ONEDNN_PACKED = (
@@ -81,19 +109,46 @@ ONEDNN_PACKED = (
 )
 
 
-def _stable_conv2d(x: torch.Tensor, w: torch.Tensor, padding: tuple[int, int]) -> torch.Tensor:
-    """F.conv2d(x, w, padding=padding) for a weight that persists between calls (a parameter, or a tensor derived
-    from one). In gradient-free fp32 CPU use the weight is packed into oneDNN's layout once per weight state and
-    input shape, instead of on every call: on a 512-channel 8x8 layer that is 6x faster."""
-    if not (ONEDNN_PACKED and x.device.type == "cpu" and x.dtype == w.dtype == torch.float32 and no_autograd(x, w)):
-        return F.conv2d(x, w, padding=padding)
-    pad, ones = list(padding), [1, 1]
-    packed = derived(
+ONEDNN_INTO = ONEDNN_PACKED and hasattr(torch.ops.mkldnn, "_convolution_pointwise_")  # in-place form
+
+
+def _onednn(x: torch.Tensor, w: torch.Tensor) -> bool:
+    """Whether oneDNN's fused convolution ops apply: gradient-free fp32 CPU use."""
+    return ONEDNN_PACKED and x.device.type == "cpu" and x.dtype == w.dtype == torch.float32 and no_autograd(x, w)
+
+
+def _onednn_weight(x: torch.Tensor, w: torch.Tensor, pad: list[int], shared: bool) -> torch.Tensor:
+    """w as the oneDNN convolution of x wants it: a persistent weight packed into its layout once per weight state
+    and input shape (on a 512-channel 8x8 layer that is 6x faster than packing on every call), others as they are."""
+    if not shared:
+        return w
+    ones = [1, 1]
+    return derived(
         w,
         ("onednn", tuple(x.shape), tuple(pad)),
         lambda w: torch.ops.mkldnn._reorder_convolution_weight(w, pad, ones, ones, 1, list(x.shape)),
     )
-    return torch.ops.mkldnn._convolution_pointwise(x, packed, None, pad, ones, ones, 1, "none", [], "")
+
+
+def _stable_conv2d(x: torch.Tensor, w: torch.Tensor, padding: tuple[int, int]) -> torch.Tensor:
+    """F.conv2d(x, w, padding=padding) for a weight that persists between calls (a parameter, or a tensor derived
+    from one), with the weight packed once where oneDNN applies."""
+    if not _onednn(x, w):
+        return F.conv2d(x, w, padding=padding)
+    pad, ones = list(padding), [1, 1]
+    return torch.ops.mkldnn._convolution_pointwise(
+        x, _onednn_weight(x, w, pad, True), None, pad, ones, ones, 1, "none", [], ""
+    )
+
+
+def _conv_into(
+    dst: torch.Tensor, x: torch.Tensor, w: torch.Tensor, padding: tuple[int, int], shared: bool, bias=None
+) -> None:
+    """dst += F.conv2d(x, w, bias, padding=padding), written by oneDNN straight into dst, which may be a strided
+    view (one phase of a larger image): no output tensor is allocated and nothing is copied. Needs `_onednn`."""
+    pad, ones = list(padding), [1, 1]
+    weight = _onednn_weight(x, w, pad, shared)
+    torch.ops.mkldnn._convolution_pointwise_.binary(dst, x, weight, bias, pad, ones, ones, 1, "add", 1.0, None, [], "")
 
 
 def conv2d_resample(
@@ -192,23 +247,35 @@ def _phase_outputs(
 ) -> tuple[dict[tuple[int, int], torch.Tensor], tuple[int, int]]:
     """The stride-2 transposed convolution of `_transposed_by_phases` as its four phases: ({(py, px): [N, C_out,
     rows, cols] holding out[..., py::2, px::2]}, (H', W') of the whole output)."""
-    _, _, h, wd = x.shape
-    kh, kw = w.shape[2:]
-    shared = _shared(w)  # its taps once per weight state
-    if shared:
-        tag = ("phases", crop, scale, correlation)
-        kernels = derived(w, tag, lambda w: _phase_kernels(w, crop, scale, correlation))
-    else:
-        kernels = _phase_kernels(w, crop, scale, correlation)
-    convolve = _stable_conv2d if shared else F.conv2d
+    kernels = _phase_kernels_of(w, crop, scale, correlation)
+    shared = _shared(w)
     phases = {}
-    for py in (0, 1):
-        _, pad_y, y0, rows = _phase_taps(kh, crop[0], h, py)
-        for px in (0, 1):
-            _, pad_x, x0, cols = _phase_taps(kw, crop[1], wd, px)
-            y = convolve(x, kernels[py, px].to(x.dtype), padding=(pad_y, pad_x))
-            phases[py, px] = y[:, :, y0 : y0 + rows, x0 : x0 + cols]
-    return phases, (2 * h + kh - 2 - 2 * crop[0], 2 * wd + kw - 2 - 2 * crop[1])
+    for phase, (pads, (y0, rows), (x0, cols)) in _phase_plan(x, w, crop).items():
+        k = kernels[phase].to(x.dtype)
+        if _pooled_output(x, k, pads):
+            y = _pooled_conv2d(x, k, pads, shared=shared)
+        else:
+            y = _stable_conv2d(x, k, pads) if shared else F.conv2d(x, k, padding=pads)
+        phases[phase] = y[:, :, y0 : y0 + rows, x0 : x0 + cols]
+    kh, kw = w.shape[2:]
+    return phases, (2 * x.shape[2] + kh - 2 - 2 * crop[0], 2 * x.shape[3] + kw - 2 - 2 * crop[1])
+
+
+def _phase_plan(x: torch.Tensor, w: torch.Tensor, crop: tuple[int, int]) -> dict:
+    """{(py, px): ((pad_y, pad_x) of the phase's convolution, (first row, rows), (first column, columns) of its
+    output that the phase keeps)}, from `_phase_taps`."""
+    sizes = zip(w.shape[2:], crop, x.shape[2:], strict=True)
+    axes = [[_phase_taps(k, c, size, phase) for phase in (0, 1)] for k, c, size in sizes]
+    return {
+        (py, px): ((axes[0][py][1], axes[1][px][1]), axes[0][py][2:], axes[1][px][2:]) for py in (0, 1) for px in (0, 1)
+    }
+
+
+def _phase_kernels_of(w: torch.Tensor, crop: tuple[int, int], scale: float, correlation: bool) -> dict:
+    """`_phase_kernels`, once per weight state for a persistent weight."""
+    if _shared(w):
+        return derived(w, ("phases", crop, scale, correlation), lambda w: _phase_kernels(w, crop, scale, correlation))
+    return _phase_kernels(w, crop, scale, correlation)
 
 
 def _phase_kernels(w: torch.Tensor, crop: tuple[int, int], scale: float, correlation: bool) -> dict:
@@ -253,9 +320,10 @@ def _transposed_by_phases(
     reach it. No zero-filled input, and on the CPU oneDNN's convolutions run up to twice as fast as its transposed
     convolution on wide images. Returns [N, C_out, H', W'] channels_last.
     """
-    phases, (height, width) = _phase_outputs(x, w, crop, scale, correlation)
-    out = torch.empty((x.shape[0], w.shape[0], height, width), dtype=x.dtype, memory_format=torch.channels_last)
-    _interleave(phases, height, 0, out)
+    kh, kw = w.shape[2:]
+    height, width = 2 * x.shape[2] + kh - 2 - 2 * crop[0], 2 * x.shape[3] + kw - 2 - 2 * crop[1]
+    out = workspace.empty((x.shape[0], w.shape[0], height, width), x.dtype, x.device, channels_last=True)
+    _interleave(_phase_outputs(x, w, crop, scale, correlation)[0], height, 0, out)
     return out
 
 
@@ -287,9 +355,9 @@ def _binomial_up_by_phases(
     if n * c * height * width * x.element_size() <= 3 * band_bytes:  # measured: banding does not pay
         return binomial_filter_(_transposed_by_phases(x, w, crop, scale, correlation), fir)
     phases, _ = _phase_outputs(x, w, crop, scale, correlation)
-    y = torch.empty((n, c, out_h, out_w), dtype=x.dtype, memory_format=torch.channels_last)
+    y = workspace.empty((n, c, out_h, out_w), x.dtype, x.device, channels_last=True)
     band = max(1, band_bytes // (n * c * width * x.element_size()) - 3)
-    memory = x.new_empty(n * (band + 3) * width * c)
+    memory = workspace.empty((n * (band + 3) * width * c,), x.dtype, x.device)
     for r0 in range(0, out_h, band):
         rows = min(band, out_h - r0)
         slab = memory[: n * (rows + 3) * width * c].view(n, rows + 3, width, c).permute(0, 3, 1, 2)

@@ -25,6 +25,8 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
+from stylegan.nn import workspace
+
 Padding = int | Sequence[int]
 
 _BINOMIAL4 = torch.tensor([1.0, 3.0, 3.0, 1.0])
@@ -219,7 +221,7 @@ def binomial_filter_(x: torch.Tensor, pads: Sequence[int]) -> torch.Tensor | Non
         shapes.append([size + (1 if full else -1) * (i == axis) for i, size in enumerate(shapes[-1])])
     if min(min(shape) for shape in shapes) < 1 or any(hh * ww > h * w for hh, ww in shapes[2::2]):
         return None  # an even pass would not fit into x's memory
-    memories = [x, x.new_empty(n * c * max(hh * ww for hh, ww in shapes[1::2]))]
+    memories = [x, workspace.empty((n * c * max(hh * ww for hh, ww in shapes[1::2]),), x.dtype, x.device)]
     for i, (axis, full) in enumerate(passes):
         src = _as_image(memories[i % 2], n, c, shapes[i], nhwc)
         _pair_sum(src, _as_image(memories[1 - i % 2], n, c, shapes[i + 1], nhwc), 2 + axis, full=bool(full))
