@@ -11,6 +11,7 @@ PATH at run time, never copied here): both generators get the same weights, thei
 are timed alternately (ours, theirs, ours, ...) in one process:
 
     python benchmarks/bench_generate.py --compare-nvidia /path/to/stylegan2-ada-pytorch [--res 256 1024] [--repeats 5]
+    python benchmarks/bench_generate.py --compare-nvidia PATH --res 256 --repeats 11 --processes 5   # 5 processes
 """
 
 from __future__ import annotations
@@ -239,6 +240,30 @@ def compare_nvidia(path: Path, resolutions: list[int], repeats: int) -> None:
             print(f"  {res}² {name:6s} " + " ".join(f"{v:6.3f}" for v in t[name]))
 
 
+def compare_in_processes(processes: int) -> None:
+    """Runs this script's comparison (the same arguments, --processes 1) in `processes` fresh processes, prints
+    each one's output, then the speed-up of the medians per process and resolution, with their median and range."""
+    argv, skip = [], False
+    for arg in sys.argv[1:]:  # every argument but --processes N / --processes=N
+        if not skip and not arg.startswith("--processes"):
+            argv.append(arg)
+        skip = arg == "--processes"
+    ratios: dict[str, list[float]] = {}
+    for k in range(processes):
+        out = subprocess.run([sys.executable, __file__, *argv], capture_output=True, text=True, check=True).stdout
+        print(f"## process {k + 1} of {processes}\n\n{out}")
+        for line in out.splitlines():
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if line.startswith("| ") and cells[0].endswith("²") and len(cells) >= 7:
+                ratios.setdefault(cells[0], []).append(float(cells[6].rstrip("×")))
+    print(f"## summary: speed-up of the medians (NVIDIA ÷ ours) in each of {processes} processes\n")
+    print("| config-f | per process | median | min | max |")
+    print("|---|---|---|---|---|")
+    for res, values in ratios.items():
+        each = ", ".join(f"{v:.2f}×" for v in values)
+        print(f"| {res} | {each} | {statistics.median(values):.2f}× | {min(values):.2f}× | {max(values):.2f}× |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="auto")
@@ -253,9 +278,19 @@ def main() -> None:
         metavar="PATH",
         help="stylegan2-ada-pytorch checkout: time it beside ours (CPU)",
     )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="with --compare-nvidia: run the whole comparison in N fresh processes, one after another, and summarise "
+        "the speed-ups (a process's memory layout moves both codebases' times by up to 20 %%)",
+    )
     parser.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.compare_nvidia and args.processes > 1:
+        compare_in_processes(args.processes)
+        return
     if args.compare_nvidia:
         compare_nvidia(args.compare_nvidia.resolve(), args.res or [256, 1024], args.repeats or 5)
         return
