@@ -76,32 +76,6 @@ def conv2d(
     return F.conv2d(x, w, bias, stride=stride, padding=padding, groups=groups)
 
 
-# Stride-1 CPU convolution outputs from this size on are written into pooled memory. Smaller ones come from the
-# heap without page faults, where zeroing a pooled block for oneDNN's in-place form costs more than it saves.
-POOLED_OUTPUT_BYTES = 32 << 20
-
-
-def _pooled_output(x: torch.Tensor, w: torch.Tensor, padding) -> bool:
-    """Whether a stride-1 convolution's output is big enough to take from `workspace` (oneDNN, channels_last)."""
-    if not (ONEDNN_INTO and _onednn(x, w) and x.is_contiguous(memory_format=torch.channels_last)):
-        return False
-    pad_y, pad_x = (padding, padding) if isinstance(padding, int) else padding
-    rows, cols = x.shape[2] + 2 * pad_y - w.shape[2] + 1, x.shape[3] + 2 * pad_x - w.shape[3] + 1
-    return x.shape[0] * w.shape[0] * rows * cols * x.element_size() >= POOLED_OUTPUT_BYTES
-
-
-def _pooled_conv2d(
-    x: torch.Tensor, w: torch.Tensor, padding, bias: torch.Tensor | None = None, shared: bool = False
-) -> torch.Tensor:
-    """F.conv2d(x, w, bias, padding=padding) into pooled memory (a fresh output of tens of MB costs its page
-    faults on every call; see nn/workspace.py). Needs `_onednn`."""
-    pads = (padding, padding) if isinstance(padding, int) else tuple(padding)
-    rows, cols = x.shape[2] + 2 * pads[0] - w.shape[2] + 1, x.shape[3] + 2 * pads[1] - w.shape[3] + 1
-    out = workspace.empty((x.shape[0], w.shape[0], rows, cols), x.dtype, x.device, channels_last=True).zero_()
-    _conv_into(out, x, w, pads, shared=shared, bias=None if bias is None else bias.to(x.dtype))
-    return out
-
-
 ONEDNN_PACKED = (
     torch.backends.mkldnn.is_available()
     and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
@@ -144,11 +118,38 @@ def _stable_conv2d(x: torch.Tensor, w: torch.Tensor, padding: tuple[int, int]) -
 def _conv_into(
     dst: torch.Tensor, x: torch.Tensor, w: torch.Tensor, padding: tuple[int, int], shared: bool, bias=None
 ) -> None:
-    """dst += F.conv2d(x, w, bias, padding=padding), written by oneDNN straight into dst, which may be a strided
-    view (one phase of a larger image): no output tensor is allocated and nothing is copied. Needs `_onednn`."""
+    """dst += F.conv2d(x, w, bias, padding=padding), by oneDNN's in-place form: written straight into dst when dst
+    is contiguous (channels_last), with no output tensor allocated; other views get a temporary added in. Needs
+    `_onednn`."""
     pad, ones = list(padding), [1, 1]
     weight = _onednn_weight(x, w, pad, shared)
     torch.ops.mkldnn._convolution_pointwise_.binary(dst, x, weight, bias, pad, ones, ones, 1, "add", 1.0, None, [], "")
+
+
+# Stride-1 CPU convolution outputs from this size on are written into pooled memory. Smaller ones come from the
+# heap without page faults, where zeroing a pooled block for oneDNN's in-place form costs more than it saves.
+POOLED_OUTPUT_BYTES = 32 << 20
+
+
+def _pooled_output(x: torch.Tensor, w: torch.Tensor, padding) -> bool:
+    """Whether a stride-1 convolution's output is big enough to take from `workspace` (oneDNN, channels_last)."""
+    if not (ONEDNN_INTO and _onednn(x, w) and x.is_contiguous(memory_format=torch.channels_last)):
+        return False
+    pad_y, pad_x = (padding, padding) if isinstance(padding, int) else padding
+    rows, cols = x.shape[2] + 2 * pad_y - w.shape[2] + 1, x.shape[3] + 2 * pad_x - w.shape[3] + 1
+    return x.shape[0] * w.shape[0] * rows * cols * x.element_size() >= POOLED_OUTPUT_BYTES
+
+
+def _pooled_conv2d(
+    x: torch.Tensor, w: torch.Tensor, padding, bias: torch.Tensor | None = None, shared: bool = False
+) -> torch.Tensor:
+    """F.conv2d(x, w, bias, padding=padding) into pooled memory (a fresh output of tens of MB costs its page
+    faults on every call; see nn/workspace.py). Needs `_onednn`."""
+    pads = (padding, padding) if isinstance(padding, int) else tuple(padding)
+    rows, cols = x.shape[2] + 2 * pads[0] - w.shape[2] + 1, x.shape[3] + 2 * pads[1] - w.shape[3] + 1
+    out = workspace.empty((x.shape[0], w.shape[0], rows, cols), x.dtype, x.device, channels_last=True).zero_()
+    _conv_into(out, x, w, pads, shared=shared, bias=None if bias is None else bias.to(x.dtype))
+    return out
 
 
 def conv2d_resample(
@@ -257,8 +258,12 @@ def _phase_outputs(
         else:
             y = _stable_conv2d(x, k, pads) if shared else F.conv2d(x, k, padding=pads)
         phases[phase] = y[:, :, y0 : y0 + rows, x0 : x0 + cols]
-    kh, kw = w.shape[2:]
-    return phases, (2 * x.shape[2] + kh - 2 - 2 * crop[0], 2 * x.shape[3] + kw - 2 - 2 * crop[1])
+    return phases, _transposed_size(x, w, crop)
+
+
+def _transposed_size(x: torch.Tensor, w: torch.Tensor, crop: tuple[int, int]) -> tuple[int, int]:
+    """(H', W') of the stride-2 transposed convolution of x with a kh x kw kernel, `crop` cut from each side."""
+    return tuple(2 * size + k - 2 - 2 * c for size, k, c in zip(x.shape[2:], w.shape[2:], crop, strict=True))
 
 
 def _phase_plan(x: torch.Tensor, w: torch.Tensor, crop: tuple[int, int]) -> dict:
@@ -320,8 +325,7 @@ def _transposed_by_phases(
     reach it. No zero-filled input, and on the CPU oneDNN's convolutions run up to twice as fast as its transposed
     convolution on wide images. Returns [N, C_out, H', W'] channels_last.
     """
-    kh, kw = w.shape[2:]
-    height, width = 2 * x.shape[2] + kh - 2 - 2 * crop[0], 2 * x.shape[3] + kw - 2 - 2 * crop[1]
+    height, width = _transposed_size(x, w, crop)
     out = workspace.empty((x.shape[0], w.shape[0], height, width), x.dtype, x.device, channels_last=True)
     _interleave(_phase_outputs(x, w, crop, scale, correlation)[0], height, 0, out)
     return out
@@ -348,7 +352,7 @@ def _binomial_up_by_phases(
     if any(p not in (0, 1) for p in fir) or fir[0] != fir[1] or fir[2] != fir[3]:
         return None
     n, c = x.shape[0], w.shape[0]
-    height, width = (2 * size + k - 2 - 2 * p for size, k, p in zip(x.shape[2:], w.shape[2:], crop, strict=True))
+    height, width = _transposed_size(x, w, crop)
     out_h, out_w = height + 2 * fir[2] - 3, width + 2 * fir[0] - 3
     if min(out_h, out_w) < 1:
         return None
