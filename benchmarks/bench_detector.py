@@ -1,32 +1,50 @@
-"""Detector benchmark: accuracy / AP / AUC in-domain, across generators and after JPEG / resizing.
+"""Detector benchmark: accuracy / AP / AUC in-domain, across generators, across subject matter and after JPEG /
+resizing; false positives on whole real photographs never seen.
+
+Data not in the repository, made once from packages (no dataset download; PHOTO_SOURCES in photo_sources.py lists
+every photograph used, its licence and credit):
+
+    bash benchmarks/get_photos.sh /tmp/photos   # apt-get download + dpkg -x of mate-backgrounds and
+                                                # plasma-workspace-wallpapers; pip download of the scikit-image wheel
 
 Image sets (built once into --cache as .npz, uint8, generated with the mark off):
   real  fmnist      Fashion-MNIST test split, 28x28 padded to 32x32 as the default model's training data (Zalando, MIT)
   real  att         AT&T faces (AT&T Laboratories Cambridge), 92x112 grey, as published
   real  att64       the same faces, centre square resized to 64x64 (bicubic)
   real  faces_real  the same faces aligned to 64x64 (`stylegan dataset --transform align-face`), the faces model's data
+  real  photos      80 crops per source photograph (38 sources: nature, city, objects, space, microscopy, texture;
+                    32-256 px at scales 1/1 to 1/20 of a 1024 px short side, 30 % grey; photo_sources.photo_crops)
+  real  whole       the test sources' photographs whole, short side 256 / 512 / 1024 and as published (31 images)
   fake  default     the packaged model (StyleGAN2, Fashion-MNIST 32x32), truncation 1
   fake  faces       the packaged faces model (StyleGAN2, aligned AT&T faces 64x64), truncation 1
   fake  sg2_tiny / sg2_fp16 / sg3t / sg3r   NVIDIA's tiny random reference networks (32 RGB, 64 RGB, SG3-T, SG3-R)
   fake  sg2_untrained  an untrained generator with the default model's config (another "training run": 0 kimg)
   fake  sg1_untrained  an untrained StyleGAN1 generator, 32x32 grey (another family)
+  fake  RANDOM_NETS  random-weight RGB generators of our own builders, 400 images each: SG2 orig 64, resnet 128,
+                    skip 256; SG1 64, 128; SG3-T 64, SG3-R 128
   fake  --extra NAME=PATH  any other model file
 
 Splits are fixed before any result was looked at: in every set the first 60 % (by seed / file order) may be used for
-training (the detector holds out a quarter of that for calibration), the last 40 % only for testing. `--validate`
-never touches the test 40 %: it splits the training 60 % again (first two thirds train, last third validation) and
-runs the same experiments there; choices (augmentation, network) are made on its numbers only.
+training (the detector holds out a quarter of that for calibration), the last 40 % only for testing; photographs are
+split by source photo (photo_sources: 26 training sources, 12 test sources), never by crop. `--validate` never
+touches the test data: it splits the training 60 % again (first two thirds train, last third validation; the
+training photo sources 2:1 by source) and runs the same experiments there; choices are made on its numbers only.
 
-Experiments (each row: accuracy at the calibrated threshold p >= 0.5, AP, AUC; clean, JPEG q75, resized to 50 %):
-  in-domain     trained on one trained generator vs its real domain, tested on unseen images of both
-  pairs         trained on default vs fmnist, tested on faces vs faces_real, and the reverse (no image of the test
-                domain, real or generated, is seen in training)
-  leave-one-out trained on every real set and every generator but one, tested on the unseen one; when it is a trained
-                model, its real domain is left out of training too and is the test's real side
-  --ship        trains the shipped pair on the training 60 % of every set (every real set; the generated side half
-                from the two trained models, half from the others), tests on every set's test 40 %
-Chosen on --validate: augmentation wang-resize over light / wang, 1000 CNN steps (15 epochs were too few),
-and for --ship the half-trained-models mix with 2000 steps (96.5 % / 86.2 % on default / faces validation images).
+Experiments (--experiments; each row: accuracy at the calibrated threshold p >= 0.5, AP, AUC; clean, JPEG q75,
+resized to 50 %; real-vs-fake rows are balanced by subsampling the larger side evenly):
+  in-domain     trained on one trained generator vs its real domain, tested on unseen images of both; and the pairs:
+                trained on default vs fmnist, tested on faces vs faces_real, and the reverse
+  leave-one-out (--held) trained on every real set (photos included) and every generator but one, tested on the
+                unseen one; when it is a trained model, its real domain is left out of training too and is the test's
+                real side: across subject matter
+  photos        trained on everything as --ship does; tested on every set, generated sets against the unseen photo
+                sources, and the false-positive rate on the whole unseen photographs
+  families      leave one family out (SG1 / SG2 / SG3, every network of it; SG2 takes both trained models with it):
+                tested on each of its networks against every real test set, and false positives on whole photos
+  resolutions   the 128 and 256 px generators left out, tested on them against the unseen photo sources
+  --ship        trains the shipped pair as in "photos" (with --ship-steps) and writes it
+Chosen on --validate: augmentation wang-resize over light / wang, 1000 CNN steps (15 epochs were too few), for
+--ship the half-trained-models mix with 2000 steps; residual norm (see the result file of the photo run).
 
     python benchmarks/bench_detector.py --cache /tmp/detdata [--n 1500] [--kinds spectral,cnn] [--validate]
     python benchmarks/bench_detector.py --cache /tmp/detdata --ship src/stylegan/assets   # train the shipped pair
@@ -41,22 +59,44 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import photo_sources
 import PIL.Image
 import torch
 
-from stylegan.forensics.detector import KINDS, train_detector
+from stylegan.forensics.detector import DEFAULT_NORM, train_detector
 
 TRAIN_FRACTION = 0.6
+PHOTOS = Path("/tmp/photos")  # set by --photos: the folder benchmarks/get_photos.sh fills
 FIXTURES = Path("/work/shared/fixtures/nvlabs")
 ATT = Path("/work/shared/data/att-faces")
 ALIGNED = (Path("/work/faces/att38_aligned64.zip"), Path("/work/faces/heldout/00000"))  # s1-s38, then s39-s40
-REALS = ("fmnist", "att", "att64", "faces_real")
+REALS = ("fmnist", "att", "att64", "faces_real", "photos")
 DOMAIN = {"default": "fmnist", "faces": "faces_real"}  # trained generator -> the real images it was trained on
 FAKES = ("default", "faces", "sg2_untrained", "sg1_untrained", "sg2_tiny", "sg2_fp16", "sg3t", "sg3r")
+RANDOM_NETS = {  # our own builders, random weights (torch seed 1): family, module, config
+    "sg2_orig64": ("SG2", "stylegan2", {"img_resolution": 64, "architecture": "orig", "channel_base": 4096}),
+    "sg2_resnet128": ("SG2", "stylegan2", {"img_resolution": 128, "architecture": "resnet", "channel_base": 4096}),
+    "sg2_skip256": ("SG2", "stylegan2", {"img_resolution": 256, "architecture": "skip", "channel_base": 2048}),
+    "sg1_rgb64": ("SG1", "stylegan1", {"img_resolution": 64, "fmap_base": 2048}),
+    "sg1_rgb128": ("SG1", "stylegan1", {"img_resolution": 128, "fmap_base": 2048}),
+    "sg3t_64": ("SG3", "stylegan3", {"img_resolution": 64, "channel_base": 4096}),
+    "sg3r_128": ("SG3", "stylegan3", {"img_resolution": 128, "channel_base": 4096, "conv_kernel": 1}),
+}
+RANDOM_N = 400  # images per RANDOM_NETS set (at most)
+FAMILY = {"sg1_untrained": "SG1", "sg3t": "SG3", "sg3r": "SG3"} | {k: v[0] for k, v in RANDOM_NETS.items()}
+LARGE = ("sg2_resnet128", "sg2_skip256", "sg1_rgb128", "sg3r_128")  # the generators of 128 px and more
+PHOTO_SETS = ("photos_fit", "photos_val", "photos_test", "whole_val", "whole_test")
+PHOTOS_PER_SOURCE = 80
 CNNDETECTION = "CNNDetection (Wang et al. 2020), on StyleGAN: accuracy 73-90 % at threshold 0.5, AP 98.5-99.8 %"
 
 
 def real_set(name: str, n: int, cache: Path) -> list[np.ndarray]:
+    if name in PHOTO_SETS:
+        kind, split = name.split("_")
+        names = photo_sources.sources(split)
+        if kind == "whole":
+            return photo_sources.whole_photos(PHOTOS, names)
+        return photo_sources.photo_crops(PHOTOS, names, PHOTOS_PER_SOURCE)
     if name == "fmnist":
         from stylegan.data import load_fashion_mnist
 
@@ -116,6 +156,9 @@ def generator(name: str, extra: dict[str, str]):
         return load_generator(extra[name])
     if name in ("default", "faces"):
         return load_generator(name)
+    if name in RANDOM_NETS:
+        torch.manual_seed(1)
+        return random_net(*RANDOM_NETS[name][1:])
     if name.startswith(("sg2_tiny", "sg2_fp16", "sg3")):
         file = {"sg2_tiny": "sg2_tiny", "sg2_fp16": "sg2_tiny_fp16", "sg3t": "sg3t_tiny", "sg3r": "sg3r_tiny"}[name]
         return load_generator(FIXTURES / f"{file}.pkl")
@@ -130,6 +173,17 @@ def generator(name: str, extra: dict[str, str]):
     return stylegan1.Generator(cfg).eval()
 
 
+def random_net(module: str, config: dict):
+    """An untrained RGB generator of one of our families, small (128-d latents, few channels), at random weights."""
+    import importlib
+
+    family = importlib.import_module(f"stylegan.networks.{module}")
+    width = {"stylegan1": {"mapping_features": 128, "fmap_max": 64}, "stylegan2": {"channel_max": 128}}
+    width["stylegan3"] = {"channel_max": 64, "num_fp16_res": 0, "use_radial_filters": config.get("conv_kernel") == 1}
+    cfg = family.GeneratorConfig(z_dim=128, w_dim=128, img_channels=3, **width[module], **config)
+    return family.Generator(cfg).eval()
+
+
 def fake_set(name: str, n: int, extra: dict[str, str]) -> list[np.ndarray]:
     from stylegan.editing.generate import generate_images
 
@@ -141,11 +195,12 @@ def fake_set(name: str, n: int, extra: dict[str, str]) -> list[np.ndarray]:
 
 def load_set(name: str, n: int, cache: Path, extra: dict[str, str]) -> list[np.ndarray]:
     """The set's images (at most n), from the cache or built and cached."""
-    path = cache / f"{name}_{n}.npz"
+    n = min(n, RANDOM_N) if name in RANDOM_NETS else n
+    path = cache / (f"{name}_{PHOTOS_PER_SOURCE}.npz" if name in PHOTO_SETS else f"{name}_{n}.npz")
     if path.exists():
         with np.load(path) as f:
             return [f[k] for k in sorted(f.files, key=int)]
-    images = real_set(name, n, cache) if name in REALS else fake_set(name, n, extra)
+    images = real_set(name, n, cache) if name in (*REALS, *PHOTO_SETS) else fake_set(name, n, extra)
     cache.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, **{str(i): img for i, img in enumerate(images)})
     return images
@@ -154,7 +209,13 @@ def load_set(name: str, n: int, cache: Path, extra: dict[str, str]) -> list[np.n
 def split_sets(sets: dict[str, list], validate: bool) -> tuple[dict[str, list], dict[str, list]]:
     """(train, test) per set: the first 60 % / the last 40 %; with validate, the 60 % cut 2:1 into train / val."""
     train, test = {}, {}
+    if "photos_fit" in sets:  # split by source photo (photo_sources), not by crop
+        fit, val = sets["photos_fit"], sets["photos_val"]
+        train["photos"], test["photos"] = (fit, val) if validate else (fit + val, sets["photos_test"])
+        test["whole"] = sets["whole_val"] if validate else sets["whole_test"]
     for name, images in sets.items():
+        if name in PHOTO_SETS:
+            continue
         cut = int(len(images) * TRAIN_FRACTION)
         if validate:
             train[name], test[name] = images[: cut * 2 // 3], images[cut * 2 // 3 : cut]
@@ -223,7 +284,6 @@ def table(title: str, rows, group: str) -> None:
 
 SUMMARY: dict[tuple[str, str, str], list[float]] = {}
 VALIDATE = False  # set by --validate (for the table titles)
-LEAVE_OUT_ONLY = False  # set by --leave-out-only
 
 
 def summary() -> None:
@@ -235,40 +295,77 @@ def summary() -> None:
         print(f"| {kind} | {group} | " + " | ".join(f"{np.mean(c):.1%} ({min(c):.1%})" for c in cells) + " |")
 
 
-def experiments(
-    train: dict, test: dict, kinds: list[str], fakes: list[str], held_out: list[str], aug: str, steps: int
-) -> None:
-    trained = [g for g in DOMAIN if g in fakes and not LEAVE_OUT_ONLY]
+EXPERIMENTS = ("in-domain", "leave-one-out", "photos", "families", "resolutions")
+OPTIONS = {"aug": "wang-resize", "steps": 1000, "norm": DEFAULT_NORM}  # set from the command line
+
+
+def experiments(train: dict, test: dict, kinds: list[str], fakes: list[str], held_out: list[str], which) -> None:
     for kind in kinds:
         t0 = time.time()
-        rows, pairs = [], []
-        for gen in trained:
-            det = _train(train[DOMAIN[gen]], train[gen], kind, aug, steps)
-            rows.append((kind, f"{DOMAIN[gen]} vs {gen} (in-domain)", evaluate(det, test[DOMAIN[gen]], test[gen])))
-            for other in (o for o in trained if o != gen):
-                label = f"{DOMAIN[other]} vs {other} (trained on {DOMAIN[gen]} vs {gen})"
-                pairs.append((kind, label, evaluate(det, test[DOMAIN[other]], test[other])))
-        if trained:
-            table(f"{kind}: in-domain (trained on one trained generator vs its real data)", rows, "in-domain")
-            table(f"{kind}: trained-model pairs (the test domain unseen)", pairs, "across")
-        rows = (leave_out(train, test, kind, fakes, held, aug, steps) for held in held_out)
-        table(f"{kind}: leave one generator out (and its real domain)", rows, "across")
+        if "in-domain" in which:
+            in_domain(train, test, kind, fakes)
+        if "leave-one-out" in which:
+            rows = (leave_out(train, test, kind, fakes, held) for held in held_out)
+            table(f"{kind}: leave one generator out (and its real domain)", rows, "across")
+        if "photos" in which:
+            ship(train, test, fakes, None, kind)
+        if "families" in which:
+            for family in ("SG1", "SG2", "SG3"):
+                unseen = [f for f in fakes if FAMILY.get(f, "SG2") == family]
+                left_out(train, test, kind, fakes, unseen, f"{family} family", reals=_all(test, REALS))
+        if "resolutions" in which:
+            left_out(train, test, kind, fakes, [f for f in LARGE if f in fakes], "128-256 px", reals=test["photos"])
         print(f"\n{kind}: {time.time() - t0:.0f} s")
 
 
-def leave_out(train: dict, test: dict, kind: str, fakes: list[str], held: str, aug: str, steps: int) -> tuple:
+def in_domain(train: dict, test: dict, kind: str, fakes: list[str]) -> None:
+    """Trained on one trained generator vs its real data; tested on it and on the other trained pair."""
+    trained = [g for g in DOMAIN if g in fakes]
+    rows, pairs = [], []
+    for gen in trained:
+        det = _train(train[DOMAIN[gen]], train[gen], kind)
+        rows.append((kind, f"{DOMAIN[gen]} vs {gen} (in-domain)", evaluate(det, test[DOMAIN[gen]], test[gen])))
+        for other in (o for o in trained if o != gen):
+            label = f"{DOMAIN[other]} vs {other} (trained on {DOMAIN[gen]} vs {gen})"
+            pairs.append((kind, label, evaluate(det, test[DOMAIN[other]], test[other])))
+    table(f"{kind}: in-domain (trained on one trained generator vs its real data)", rows, "in-domain")
+    table(f"{kind}: trained-model pairs (the test domain unseen)", pairs, "across")
+
+
+def left_out(train: dict, test: dict, kind: str, fakes: list[str], unseen: list[str], what: str, reals) -> None:
+    """Trained on every real set and every generator but `unseen`; tested on each unseen one and on whole photos."""
+    det = _train(_all(train, REALS), _all(train, [f for f in fakes if f not in unseen]), kind)
+    rows = [(kind, f"reals vs {f} ({what} unseen)", evaluate(det, reals, test[f])) for f in unseen]
+    table(f"{kind}: {what} left out of training", rows, "across")
+    false_positives(det, test["whole"], f"{kind}, {what} left out")
+
+
+def leave_out(train: dict, test: dict, kind: str, fakes: list[str], held: str) -> tuple:
     """(kind, label, result) of a detector trained without `held` (and its real domain), tested on them."""
     reals = [r for r in REALS if r != DOMAIN.get(held)]
     test_real = test[DOMAIN[held]] if held in DOMAIN else _all(test, REALS)
-    det = _train(_all(train, reals), _all(train, [f for f in fakes if f != held]), kind, aug, steps)
+    det = _train(_all(train, reals), _all(train, [f for f in fakes if f != held]), kind)
     label = f"{DOMAIN[held]} vs {held} (both unseen)" if held in DOMAIN else f"reals vs {held} (unseen)"
     return kind, label, evaluate(det, test_real, test[held])
 
 
-def _train(real: list, fake: list, kind: str, aug: str, steps: int):
+def _train(real: list, fake: list, kind: str, steps: int | None = None):
     """A detector on balanced classes (the larger one subsampled evenly: calibration assumes a 50 % prior)."""
     n = min(len(real), len(fake))
-    return train_detector(_even(real, n), _even(fake, n), kind=kind, augment=aug, steps=steps)
+    opts = OPTIONS | ({"steps": steps} if steps else {})
+    return train_detector(
+        _even(real, n), _even(fake, n), kind=kind, augment=opts["aug"], steps=opts["steps"], norm=opts["norm"]
+    )
+
+
+def false_positives(det, photos: list[np.ndarray], label: str) -> None:
+    """Prints the share of whole photographs (never trained on) that get p >= 0.5, clean and after each attack."""
+    cells = []
+    for name, attack in ATTACKS.items():
+        p = det.probability([attack(img) for img in photos])
+        cells.append(f"{name} {np.mean(p >= 0.5):.1%}")
+        SUMMARY.setdefault((det.kind, "whole photos called real", name), []).append(1.0 - float(np.mean(p >= 0.5)))
+    print(f"\nfalse positives on {len(photos)} whole held-out photographs ({label}): " + ", ".join(cells), flush=True)
 
 
 def _all(sets: dict[str, list[np.ndarray]], names) -> list[np.ndarray]:
@@ -277,36 +374,44 @@ def _all(sets: dict[str, list[np.ndarray]], names) -> list[np.ndarray]:
     return [pool[i] for i in range(max(map(len, pools))) for pool in pools if i < len(pool)]
 
 
-def ship(train: dict, test: dict, fakes: list[str], folder: Path, aug: str, steps: int) -> None:
-    """Trains the shipped detectors on the training 60 % of every set and writes them to folder.
+def ship(train: dict, test: dict, fakes: list[str], folder: Path | None, kind: str) -> None:
+    """Trains a detector the way the shipped ones are (written to folder unless None) and tests it on every set.
 
-    Generated side: half from the trained models (DOMAIN), half from the untrained / random ones, so that the
-    generators that make realistic images are not outnumbered 3 to 1 by the easy ones.
+    Real side: every real set, photographs included. Generated side: half from the trained models (DOMAIN), half from
+    the untrained / random ones, so that the generators that make realistic images are not outnumbered by the easy
+    ones.
     """
     reals = _all(train, REALS)
     trained = [f for f in fakes if f in DOMAIN]
     fake = _even(_all(train, trained), len(reals) // 2) + _even(
         _all(train, [f for f in fakes if f not in DOMAIN]), len(reals) - len(reals) // 2
     )
-    for kind in KINDS:
-        print(f"training the shipped {kind} detector ({len(reals)} real, {len(fake)} generated)", flush=True)
-        det = train_detector(reals, fake, kind=kind, augment=aug, steps=steps)
+    steps = OPTIONS["ship_steps"] if folder else OPTIONS["steps"]
+    print(f"\ntraining a {kind} detector on everything ({len(reals)} real, {len(fake)} generated)", flush=True)
+    det = train_detector(reals, fake, kind=kind, augment=OPTIONS["aug"], steps=steps, norm=OPTIONS["norm"])
+    print(det.calibration_note)
+    if folder:
         det.info["trained_on"] = {"real": list(REALS), "fake": fakes, "fraction": TRAIN_FRACTION, "steps": steps}
+        det.info["photo_sources"] = photo_sources.sources("train")
         det.save(folder / f"detector_{kind}.safetensors")
-        print(f"wrote {folder / f'detector_{kind}.safetensors'}: {det.calibration_note}")
-        rows = [(kind, f"{DOMAIN[f]} vs {f}", evaluate(det, test[DOMAIN[f]], test[f])) for f in trained]
-        rows += [(kind, f"reals vs {f}", evaluate(det, _all(test, REALS), test[f])) for f in fakes if f not in DOMAIN]
-        table(f"shipped {kind}: the {'validation' if VALIDATE else 'test'} images of each set", rows, "shipped")
+        print(f"wrote {folder / f'detector_{kind}.safetensors'}")
+    rows = [(kind, f"{DOMAIN[f]} vs {f}", evaluate(det, test[DOMAIN[f]], test[f])) for f in trained]
+    rows += [(kind, f"photos vs {f}", evaluate(det, test["photos"], test[f])) for f in fakes if f not in DOMAIN]
+    split = "validation" if VALIDATE else "test"
+    table(f"{kind} trained on everything: the {split} images of each set (photos: unseen sources)", rows, "everything")
+    false_positives(det, test["whole"], f"{kind} trained on everything")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cache", type=Path, default=Path("/tmp/detdata"))
+    ap.add_argument("--photos", type=Path, default=Path("/tmp/photos"), help="the folder get_photos.sh filled")
     ap.add_argument("--n", type=int, default=1500, help="images per generated set (real sets: up to this many)")
     ap.add_argument("--kinds", default="spectral,cnn")
     ap.add_argument("--augment", default="wang-resize", help="training augmentation (detector.AUGMENTATIONS)")
-    ap.add_argument("--held", default=None, help="generators leave-one-out holds out (default: every one)")
-    ap.add_argument("--leave-out-only", action="store_true", help="skip the in-domain and pair experiments")
+    ap.add_argument("--norm", default=DEFAULT_NORM, help="the CNN's residual normalisation (none, local)")
+    ap.add_argument("--held", default="default,faces", help="generators leave-one-out holds out")
+    ap.add_argument("--experiments", default=",".join(EXPERIMENTS), help=f"some of {', '.join(EXPERIMENTS)}")
     ap.add_argument("--steps", type=int, default=1000, help="CNN training batches")
     ap.add_argument("--ship-steps", type=int, default=2000, help="CNN training batches of the shipped detector")
     ap.add_argument("--validate", action="store_true", help="split the training 60 %% again; never read the test")
@@ -314,20 +419,23 @@ def main() -> None:
     ap.add_argument("--ship", type=Path, default=None, help="train the shipped detectors into this folder instead")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    global PHOTOS, VALIDATE  # noqa: PLW0603 (module settings for the table titles and the photo folder)
+    PHOTOS, VALIDATE = args.photos, args.validate
+    OPTIONS.update(aug=args.augment, steps=args.steps, ship_steps=args.ship_steps, norm=args.norm)
     extra = dict(item.split("=", 1) for item in args.extra)
-    fakes = [*FAKES, *extra]
-    sets = {name: load_set(name, args.n, args.cache, extra) for name in (*REALS, *fakes)}
+    fakes = [*FAKES, *RANDOM_NETS, *extra]
+    sets = {name: load_set(name, args.n, args.cache, extra) for name in (*REALS[:-1], *PHOTO_SETS, *fakes)}
     print("sets: " + ", ".join(f"{k} {len(v)} ({v[0].shape[1]}x{v[0].shape[0]})" for k, v in sets.items()))
     print(f"reference: {CNNDETECTION}")
-    global VALIDATE, LEAVE_OUT_ONLY
-    VALIDATE, LEAVE_OUT_ONLY = args.validate, args.leave_out_only
     train, test = split_sets(sets, args.validate)
-    print(f"{'validation' if args.validate else 'test'} split; augmentation {args.augment}; CNN steps {args.steps}")
+    split = "validation" if args.validate else "test"
+    print(f"{split} split; augmentation {args.augment}; CNN steps {args.steps}, residual norm {args.norm}")
     if args.ship:
-        ship(train, test, fakes, args.ship, args.augment, args.ship_steps)
+        for kind in args.kinds.split(","):
+            ship(train, test, fakes, args.ship, kind)
     else:
-        held = args.held.split(",") if args.held else fakes
-        experiments(train, test, args.kinds.split(","), fakes, held, args.augment, args.steps)
+        which = args.experiments.split(",")
+        experiments(train, test, args.kinds.split(","), fakes, args.held.split(","), which)
     summary()
 
 

@@ -4,7 +4,7 @@ Two kinds, both trained by `train_detector` on folders of real and generated ima
 
 - `spectral`: logistic regression on the radial power-spectrum profile of the high-pass residual (spectral.features);
   fast, and the profile can be plotted next to the verdict.
-- `cnn`: a small CNN on the high-pass residual (residual_cnn).
+- `cnn`: a small CNN on the high-pass residual (residual_cnn), by default divided by its local RMS (norm="local").
 
 Both see laundered images in training (launder; after Wang et al. 2020, "CNN-generated images are surprisingly easy
 to spot... for now": random blur and JPEG, here with a random down-size as well), so that re-encoded and resized
@@ -99,7 +99,7 @@ class Detector:
         from stylegan.forensics.residual_cnn import ResidualCNN
 
         if not hasattr(self, "_model"):
-            self._model = ResidualCNN()
+            self._model = ResidualCNN(norm=self.info.get("norm", "none"))
             self._model.load_state_dict({k.removeprefix("cnn."): v for k, v in self.tensors.items()})
             self._model.eval()
         return self._model
@@ -182,6 +182,7 @@ AUGMENTATIONS = {
     "wang-resize": {"resize": (0.5, 1.0), "blur": (0.0, 3.0), "jpeg": (30, 100)},
 }
 DEFAULT_AUGMENT = "wang-resize"
+DEFAULT_NORM = "local"
 
 
 def launder(pixels: np.ndarray, rng: np.random.Generator, recipe: str = DEFAULT_AUGMENT) -> np.ndarray:
@@ -225,27 +226,32 @@ def train_detector(
     seed: int = 0,
     augment: bool | str = True,
     steps: int = 1000,
+    norm: str = DEFAULT_NORM,
 ) -> Detector:
     """Trains a detector on uint8 images (real: label 0, fake: label 1) and calibrates it on a held-out quarter.
 
     augment: a recipe of AUGMENTATIONS (True: DEFAULT_AUGMENT, False: "none"). The CNN sees a fresh laundered
     version (launder) of every image in every epoch; the spectral model fits the images plus SPECTRAL_COPIES
     laundered copies of each. Every other held-out image is laundered the same way, so calibration covers both.
-    steps: batches of 64 the CNN is trained for (the spectral model ignores it).
-    Raises ValueError for an unknown kind or recipe, or fewer than 8 images of either class.
+    steps: batches of 64 the CNN is trained for; norm: its residual normalisation (residual_cnn.NORMS). The spectral
+    model ignores both.
+    Raises ValueError for an unknown kind, recipe or norm, or fewer than 8 images of either class.
     """
     if kind not in KINDS:
         raise ValueError(f"unknown detector kind {kind!r}; choose {' or '.join(KINDS)}")
     recipe = {True: DEFAULT_AUGMENT, False: "none"}.get(augment, augment)
     if recipe not in AUGMENTATIONS:
         raise ValueError(f"unknown augmentation {augment!r}; choose one of {', '.join(AUGMENTATIONS)}")
+    if norm not in ("none", "local"):
+        raise ValueError(f"unknown residual normalisation {norm!r}; choose none or local")
     if min(len(real), len(fake)) < 8:
         raise ValueError(f"need at least 8 real and 8 generated images (got {len(real)} and {len(fake)})")
     images = list(real) + list(fake)
     labels = np.array([0] * len(real) + [1] * len(fake))
     train_idx, held_idx = split(len(real), len(fake), seed)
     rng = np.random.default_rng(seed + 1)
-    detector = _fit(kind, [images[i] for i in train_idx], labels[train_idx], recipe, rng, seed=seed, steps=steps)
+    fitted = [images[i] for i in train_idx]
+    detector = _fit(kind, fitted, labels[train_idx], recipe, rng, seed=seed, steps=steps, norm=norm)
     x_held = [launder(images[i], rng, recipe) if j % 2 else images[i] for j, i in enumerate(held_idx)]
     y_held = labels[held_idx]
     raw = detector.raw_scores(x_held)
@@ -254,6 +260,7 @@ def train_detector(
     detector.bias = float(a[1])
     p = detector.probability(x_held)
     detector.info = {
+        **({"norm": norm} if kind == "cnn" else {}),
         "n_real": len(real),
         "n_fake": len(fake),
         "augment": recipe,
@@ -269,7 +276,7 @@ def train_detector(
 SPECTRAL_COPIES = 3  # laundered copies of each training image for the spectral model
 
 
-def _fit(kind, images, labels, recipe, rng, *, seed, steps) -> Detector:
+def _fit(kind, images, labels, recipe, rng, *, seed, steps, norm) -> Detector:
     """An uncalibrated detector fitted to uint8 images and labels [N], with the laundering recipe."""
     if kind == "spectral":
         copies = SPECTRAL_COPIES if AUGMENTATIONS[recipe] else 0
@@ -284,5 +291,6 @@ def _fit(kind, images, labels, recipe, rng, *, seed, steps) -> Detector:
     from stylegan.forensics.residual_cnn import train_cnn
 
     augment = (lambda img: launder(img, rng, recipe)) if AUGMENTATIONS[recipe] else None
-    model = train_cnn(images, torch.from_numpy(labels), augment=augment, steps=steps, seed=seed)
-    return Detector(kind, {f"cnn.{k}": v.detach().clone() for k, v in model.state_dict().items()})
+    model = train_cnn(images, torch.from_numpy(labels), augment=augment, steps=steps, seed=seed, norm=norm)
+    tensors = {f"cnn.{k}": v.detach().clone() for k, v in model.state_dict().items()}
+    return Detector(kind, tensors, info={"norm": norm})

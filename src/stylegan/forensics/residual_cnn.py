@@ -2,7 +2,10 @@
 
 Fully convolutional with global average pooling, so it takes any image size; it is trained on crops and applied to
 whole images. The first step is fixed (image minus its 3x3 box blur, as spectral.high_pass): the network sees the
-fine detail generators leave, not the content.
+fine detail generators leave, not the content. With norm="local" that residual is also divided by its local RMS
+(over a NORM_WINDOW square around each pixel), so that how busy or how contrasty a picture is stops being a cue:
+what is left is the texture of the detail, where up-sampling leaves its trace. The window is local so that a crop
+and the whole image are normalised alike.
 """
 
 from __future__ import annotations
@@ -18,13 +21,19 @@ from stylegan.forensics.spectral import to_gray
 
 WIDTHS = (16, 32, 64, 64)
 CROP = 32  # side of the training crops (images smaller than this are used whole)
+NORMS = ("none", "local")
+NORM_WINDOW = 9
+NORM_FLOOR = 2.0 / 255  # RMS below ~2 grey levels counts as flat (no amplifying quantisation noise)
 
 
 class ResidualCNN(nn.Module):
     """[N, 1, H, W] grey in [0, 1] -> [N] logit of 'generated'. Four 3x3 conv layers (the middle two stride 2)."""
 
-    def __init__(self, widths: tuple[int, ...] = WIDTHS):
+    def __init__(self, widths: tuple[int, ...] = WIDTHS, norm: str = "none"):
         super().__init__()
+        if norm not in NORMS:
+            raise ValueError(f"unknown residual normalisation {norm!r}; choose {' or '.join(NORMS)}")
+        self.norm = norm
         layers, channels = [], 1
         for i, width in enumerate(widths):
             layers += [nn.Conv2d(channels, width, 3, stride=2 if i in (1, 2) else 1, padding=1), nn.LeakyReLU(0.2)]
@@ -33,9 +42,19 @@ class ResidualCNN(nn.Module):
         self.head = nn.Linear(channels, 1)
 
     def forward(self, gray: torch.Tensor) -> torch.Tensor:
-        residual = gray - F.avg_pool2d(F.pad(gray, (1, 1, 1, 1), mode="reflect"), 3, stride=1)  # [N, 1, H, W]
-        pooled = self.features(residual * 10.0).mean(dim=(2, 3))  # [N, C]; x10: residuals are ~0.01-0.1
-        return self.head(pooled).squeeze(1)
+        residual = gray - _box(gray, 3)  # [N, 1, H, W]
+        if self.norm == "local":
+            scaled = residual / (_box(residual**2, NORM_WINDOW).sqrt() + NORM_FLOOR)  # ~unit RMS where there is detail
+        else:
+            scaled = residual * 10.0  # residuals are ~0.01-0.1
+        return self.head(self.features(scaled).mean(dim=(2, 3))).squeeze(1)
+
+
+def _box(x: torch.Tensor, size: int) -> torch.Tensor:
+    """[N, 1, H, W] -> the mean over the size x size square around each pixel (size odd; edges reflected; the
+    square shrinks to fit images smaller than it)."""
+    half = min(size // 2, min(x.shape[-2:]) - 1)
+    return F.avg_pool2d(F.pad(x, (half, half, half, half), mode="reflect"), 2 * half + 1, stride=1)
 
 
 def random_crop(gray: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
@@ -65,16 +84,17 @@ def train_cnn(
     steps: int = 1000,
     batch: int = 64,
     seed: int = 0,
+    norm: str = "none",
 ) -> ResidualCNN:
     """Fits a ResidualCNN to uint8 images ([H, W] or [H, W, 3]) and labels [N] (1 = generated), for `steps` batches.
 
     Each time an image is drawn (passes over the shuffled set) it is laundered afresh by `augment` (if given), turned
     grey, and one random crop of CROP pixels (or the whole image when smaller) is used. Adam (lr 2e-3, cosine decay to
-    0), binary cross-entropy.
+    0), binary cross-entropy. norm: the residual normalisation of the model (NORMS).
     """
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    model = ResidualCNN()
+    model = ResidualCNN(norm=norm)
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     queue = torch.empty(0, dtype=torch.long)  # the images still to draw, in shuffled passes over the set
