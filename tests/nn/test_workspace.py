@@ -4,6 +4,7 @@ into it (phases straight into the up-sampled image, large stride-1 outputs) equa
 import pytest
 import torch
 
+from stylegan.networks import Generator, GeneratorConfig
 from stylegan.nn import conv, workspace
 from stylegan.nn.conv import _transposed_by_phases, modulated_conv2d
 
@@ -96,3 +97,35 @@ def test_pooled_layer_outputs_are_not_overwritten_while_kept(monkeypatch):
         again = modulated_conv2d(kept.new_ones(1, 16, 20, 20), w, torch.ones(1, 16), padding=1, demodulate=False)
     assert again.data_ptr() != kept.data_ptr()
     torch.testing.assert_close(kept.double(), refs[0], rtol=1e-5, atol=1e-5)
+
+
+def test_blocks_serve_inference_mode_and_no_grad_alike():
+    """A block first handed out under torch.inference_mode is a normal tensor: later no_grad or plain calls may
+    write into it (an inference tensor would refuse in-place updates outside inference mode)."""
+    with torch.inference_mode():
+        a = workspace.empty((1, 64, 64, 64), torch.float32, channels_last=True).zero_()  # 1 MB: pooled
+    a.add_(1)  # the caller may modify what it got
+    ptr = a.data_ptr()
+    del a
+    with torch.no_grad():
+        b = workspace.empty((1, 64, 64, 64), torch.float32, channels_last=True).fill_(2)
+    assert b.data_ptr() == ptr and not b.is_inference()
+
+
+def test_generator_caches_work_under_inference_mode():
+    """The weight caches (nn.derived, the stacked affines) and the pool under torch.inference_mode: a G made or run
+    there gives the same images as under no_grad, in any order (inference tensors have no version counter)."""
+    cfg = GeneratorConfig(z_dim=64, w_dim=64, img_resolution=64, channel_base=4096, channel_max=128)
+    z = torch.randn(2, 64, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    G = Generator(cfg).eval()
+    with torch.no_grad():
+        ref = G(z, None, noise_mode="const")
+    for mode in (torch.inference_mode, torch.no_grad, torch.inference_mode):
+        with mode():
+            torch.testing.assert_close(G(z, None, noise_mode="const"), ref, rtol=0, atol=0)
+    with torch.inference_mode():
+        torch.manual_seed(0)
+        made_there = Generator(cfg).eval()  # its parameters are inference tensors
+        for _ in range(2):
+            torch.testing.assert_close(made_there(z, None, noise_mode="const"), ref, rtol=0, atol=0)

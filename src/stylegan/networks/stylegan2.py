@@ -414,13 +414,14 @@ class SynthesisNetwork(nn.Module):
         """
         params = [p for layer in layers for p in (layer.affine.weight, layer.affine.bias)]
         recording = torch.is_grad_enabled() and any(p.requires_grad for p in params)
-        key = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in params)
+        uncached = recording or any(p.is_inference() for p in params)  # inference tensors have no version counter
+        key = None if uncached else tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in params)
         cached = getattr(self, "_affine_cache", None)
-        if not recording and cached is not None and cached[0] == key:
+        if not uncached and cached is not None and cached[0] == key:
             return cached[1], cached[2]
         weight = torch.cat([layer.affine.weight * layer.affine.weight_gain for layer in layers])
         bias = torch.cat([layer.affine.bias * layer.affine.bias_gain for layer in layers])
-        self._affine_cache = None if recording else (key, weight, bias)
+        self._affine_cache = None if uncached else (key, weight, bias)
         return weight, bias
 
     def forward(

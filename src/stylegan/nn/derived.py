@@ -18,12 +18,15 @@ _CACHE: dict[tuple[int, object], tuple] = {}  # (id(weight), tag) -> (weakref, d
 
 def derived(weight: torch.Tensor, tag: object, compute: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
     """compute(weight), recomputed only when weight changes (see the module docstring)."""
+    if weight.is_inference():  # made under torch.inference_mode: no version counter to key a cache on
+        with torch.no_grad():
+            return compute(weight)
     key = (id(weight), tag)
     hit = _CACHE.get(key)
     state = (weight.data_ptr(), weight._version)
     if hit is not None and hit[0]() is weight and hit[1:3] == state:
         return hit[3]
-    with torch.no_grad():
+    with torch.no_grad(), torch.inference_mode(False):  # a normal tensor, valid in and out of inference mode
         value = compute(weight)
     _CACHE[key] = (weakref.ref(weight, lambda _, k=key: _CACHE.pop(k, None)), *state, value)
     return value

@@ -59,7 +59,8 @@ def _take(key: tuple[int, torch.dtype], nbytes: int) -> torch.Tensor:
                 _LAST_USE[id(block)] = _TICK[0]
                 return block
         _make_room(nbytes)
-        block = torch.empty(key[0], dtype=key[1])
+        with torch.inference_mode(False):  # a normal tensor: usable in and out of inference mode
+            block = torch.empty(key[0], dtype=key[1])
         if pooled_bytes() + nbytes <= MAX_BYTES:
             blocks.append(block)
             _LAST_USE[id(block)] = _TICK[0]
