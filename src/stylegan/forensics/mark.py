@@ -8,13 +8,15 @@ scaling, as in Kutter 1998 and Kalker et al. 1999; spread spectrum, Cox et al. 1
   integer pairs in the ring 4 <= |k| <= 13: about 480 real coefficients. A quarter carry a known pilot; each coded
   bit sets the sign of two or three others. Which coefficient carries what, and its sign, come from the key.
 - Embedding: the pattern is evaluated exactly on the image grid with period P pixels (a quarter of the short side,
-  64..128; below 512 px, 64 when the host is quieter there), scaled by a mild texture mask and added to the
-  luminance (the same amount to R, G and B); its gain is set so that the PSNR after rounding and clipping is
-  40.5 dB (pure black or white areas clip half of the mark away, so the rest gets a little more). Informed
-  embedding: the decoder is run on the host first, and the energy is shared out among the coefficients so that as
-  many coded bits and pilot coefficients as possible clear a common margin over what the host itself puts there
-  (in small, busy images, e.g. the figures and grids of 32 or 64 px models, the host's own content at the ring is
-  several times the mark's). Such figures stay hard: see docs/forensics.md for what is found in which.
+  64..128; 64 when the host is quieter there), scaled by a mild texture mask and added to the luminance (the same
+  amount to R, G and B); its gain is set so that the PSNR after rounding and clipping is 40.5 dB (pure black or
+  white areas clip half of the mark away, so the rest gets a little more). Informed embedding, below 512 px and
+  below 1024 px where the plain mark reads weakly (figures, grids): the decoder is run on the host first, and the
+  energy is shared out among the coefficients so that as many coded bits and pilot coefficients as possible clear
+  a common margin over what the host itself puts there (in small, busy images, e.g. the figures and grids of 32 or
+  64 px models, the host's own content at the ring is several times the mark's; enlarged by nearest neighbour,
+  as the CLI writes them, they are quiet at the 64 px period). Unenlarged figures stay hard: see
+  docs/forensics.md for what is found in which.
 - Decoding: the spectrum is whitened (each bin over its neighbours' mean magnitude, lone peaks capped) and the
   result divided by its local RMS, so busy regions count less than quiet ones. The lattice of an untouched or only
   uniformly rescaled image (angle 0, period a quarter of the short side, or 64 / 128 px, or 32 px: a 64 px period
@@ -239,8 +241,10 @@ def embed(image: np.ndarray, payload: Payload, *, key: str = DEFAULT_KEY, psnr: 
     The same luminance change goes to every channel, so colours keep their hue. Below 512 px the embedding is
     informed: the decoder is run on the host at each period it tries first, and each period's pattern is
     re-weighted against what the host already says there (see _informed); the period whose weakest coded bits end
-    up strongest is kept if the full decoder reads it back (else the other, else the plain pattern). From 512 px
-    up the plain pattern at the natural period is written. Raises ValueError for
+    up strongest is kept if the full decoder reads it back (else the other, else the plain pattern). From 512 to
+    1023 px the plain pattern at the natural period is kept when it reads well above the host (single images);
+    where it does not (figures and grids, whose cells are full of detail in its band) the informed embedding at
+    both periods is tried as below 512 px. From 1024 px up the plain pattern is written. Raises ValueError for
     images smaller than MIN_SIDE (see can_mark).
     """
     if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3)):
@@ -250,17 +254,42 @@ def embed(image: np.ndarray, payload: Payload, *, key: str = DEFAULT_KEY, psnr: 
         raise ValueError(f"mark: {width}x{height} is too small; the mark needs both sides >= {MIN_SIDE}")
     mask = texture_mask(luminance(image))
     natural = period_for(height, width)
-    if natural >= _PERIOD_RANGE[1]:  # >= 512 px: room enough; the plain mark (4 ms, not 0.4 s, at 1024²)
+    if min(height, width) >= _INFORMED_BELOW:  # the plain mark (4 ms, not 0.4 s, at 1024²)
         return _written(image, payload, key, psnr, mask, natural, None)
-    # below 512 px the shortest period may do better (a quieter band in small, busy images); at 512 and above it
-    # would be too fine for a 50 % resize followed by JPEG
-    periods = sorted({natural, float(_PERIOD_RANGE[0])}, reverse=True)
-    candidates = sorted((_informed(image, payload, key, psnr, mask, p) for p in periods), key=lambda c: -c[1])
+    first = _plain(image, payload, key, psnr, mask, natural)
+    if natural >= _PERIOD_RANGE[1] and first.snr >= _PLAIN_SNR:  # 512 px up, a host that does not drown the mark
+        return first.marked
+    # the shortest period may do better: a quieter band in small, busy images and in figures (cells of a few dozen
+    # px, enlarged by nearest neighbour, leave little above their own pitch)
+    plains = [first] if natural == _PERIOD_RANGE[0] else [first, _plain(image, payload, key, psnr, mask, 64.0)]
+    candidates = sorted((_informed(image, payload, key, psnr, mask, c) for c in plains), key=lambda c: -c[1])
     for marked, _ in candidates:  # the margin is estimated at the untouched lattice: confirm with the full decoder
         found = detect(marked, key=key)
         if found.found and found.payload == payload:
             return marked
-    return _written(image, payload, key, psnr, mask, natural, None)  # the plain mark, as from 512 px up
+    return first.marked  # the plain mark at the natural period
+
+
+_INFORMED_BELOW = 1024  # from this short side up the plain mark is always written (the built-in models' figures
+# are smaller; the check would cost 2 decoder readings per image)
+_PLAIN_SNR = 2.0  # from 512 px up the plain mark is kept when it reads this far above the host (measured at 512²
+# and 1024²: single images 1.35-6.7 (AT&T faces at 512² the lowest); figures and grids of the built-in models
+# enlarged by --zoom auto 0.74-1.2)
+
+
+@dataclass(frozen=True)
+class _PlainMark:
+    """The plain (uninformed) mark at one period: the marked image, what the decoder reads of the host along the
+    wanted signs [D], the mark's mean response there, and their ratio (response over the host's spread)."""
+
+    period: float
+    marked: np.ndarray
+    host: np.ndarray
+    response: float
+
+    @property
+    def snr(self) -> float:
+        return self.response / max(float(self.host.std()), 1e-12)
 
 
 def _written(image: np.ndarray, payload: Payload, key: str, psnr: float, mask: np.ndarray, period: float, amp):
@@ -269,21 +298,27 @@ def _written(image: np.ndarray, payload: Payload, key: str, psnr: float, mask: n
     return add_at_psnr(image, delta[:, :, None] if image.ndim == 3 else delta, psnr)
 
 
-def _informed(image, payload, key, psnr, mask, period) -> tuple[np.ndarray, float]:
+def _plain(image, payload, key, psnr, mask, period) -> _PlainMark:
+    """The plain mark at this period, with the decoder's reading of the host and of the mark at the untouched
+    lattice."""
+    layout = _layout(key)
+    want = _dim_values(layout, payload) * layout.sign  # what _from_bins reads for the mark, +-1
+    host = _reading(layout, image, period) * want
+    marked = _written(image, payload, key, psnr, mask, period, None)
+    return _PlainMark(period, marked, host, float(np.mean(_reading(layout, marked, period) * want - host)))
+
+
+def _informed(image, payload, key, psnr, mask, plain: _PlainMark) -> tuple[np.ndarray, float]:
     """Marks with the amplitudes re-weighted for this host (informed embedding, after Miller, Cox and Bloom 2000):
     the decoder's reading of the host at the untouched lattice says, per coded bit and per pilot dimension, how
     far the host already pushes it to the right or wrong side; the mark's energy goes where it lifts the most of
     them over a common margin. Returns (marked image, the margin reached, in units of the host's spread).
     """
-    layout = _layout(key)
-    want = _dim_values(layout, payload) * layout.sign  # what _from_bins reads for the mark, +-1
-    host = _reading(layout, image, period) * want
-    plain = _written(image, payload, key, psnr, mask, period, None)
-    response = float(np.mean(_reading(layout, plain, period) * want - host))
-    if response <= 0:
-        return plain, -np.inf
-    amp, margin = _allocate(layout, host / response)
-    return _written(image, payload, key, psnr, mask, period, amp), margin * response / max(host.std(), 1e-12)
+    if plain.response <= 0:
+        return plain.marked, -np.inf
+    amp, margin = _allocate(_layout(key), plain.host / plain.response)
+    marked = _written(image, payload, key, psnr, mask, plain.period, amp)
+    return marked, margin * plain.response / max(float(plain.host.std()), 1e-12)
 
 
 def _reading(layout: _Layout, image: np.ndarray, period: float) -> np.ndarray:
