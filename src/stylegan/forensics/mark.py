@@ -262,10 +262,15 @@ def embed(image: np.ndarray, payload: Payload, *, key: str = DEFAULT_KEY, psnr: 
     # the shortest period may do better: a quieter band in small, busy images and in figures (cells of a few dozen
     # px, enlarged by nearest neighbour, leave little above their own pitch)
     plains = [first] if natural == _PERIOD_RANGE[0] else [first, _plain(image, payload, key, psnr, mask, 64.0)]
-    candidates = sorted((_informed(image, payload, key, psnr, mask, c) for c in plains), key=lambda c: -c[1])
-    for marked, _ in candidates:  # the margin is estimated at the untouched lattice: confirm with the full decoder
-        found = detect(marked, key=key)
-        if found.found and found.payload == payload:
+    informed = [(*_informed(image, payload, key, psnr, mask, c), c.period) for c in plains]
+    for marked, _, period in sorted(informed, key=lambda c: -c[1]):
+        # the margin is a linear estimate at the untouched lattice: confirm with the decoder. Below 512 px the full
+        # one; above, only at the lattice written (a miss there would cost the full search seconds)
+        if natural < _PERIOD_RANGE[1]:
+            found = detect(marked, key=key)
+            if found.found and found.payload == payload:
+                return marked
+        elif _reads_at(marked, payload, key, period):
             return marked
     return first.marked  # the plain mark at the natural period
 
@@ -319,6 +324,15 @@ def _informed(image, payload, key, psnr, mask, plain: _PlainMark) -> tuple[np.nd
     amp, margin = _allocate(_layout(key), plain.host / plain.response)
     marked = _written(image, payload, key, psnr, mask, plain.period, amp)
     return marked, margin * plain.response / max(float(plain.host.std()), 1e-12)
+
+
+def _reads_at(image: np.ndarray, payload: Payload, key: str, period: float) -> bool:
+    """Whether the decoder reads this payload at angle 0 and this period (image pixels): detect's first guesses
+    without its search."""
+    layout = _layout(key)
+    luma, factor = _working_luma(image)
+    coef, _ = _coefficients_at(layout, _residual(luma), 0.0, period / factor)
+    return _read_bits(layout, coef)[0] == payload
 
 
 def _reading(layout: _Layout, image: np.ndarray, period: float) -> np.ndarray:
