@@ -94,6 +94,62 @@ def test_default_mix_figure_found_at_the_default_zoom(tmp_path):
         assert found.found and found.payload == payload_of("default"), found
 
 
+def webp(x: np.ndarray) -> np.ndarray:
+    buf = io.BytesIO()
+    Image.fromarray(x).save(buf, "WEBP")  # Pillow's default quality, 80
+    return np.asarray(Image.open(buf).convert("L"))
+
+
+def contrast(x: np.ndarray, factor: float) -> np.ndarray:
+    """Contrast around the image's mean, clipped to 0..255: near-black backgrounds go to 0 when it is raised."""
+    mean = x.mean()
+    return np.clip((x.astype(np.float64) - mean) * factor + mean, 0, 255).astype(np.uint8)
+
+
+def noise(x: np.ndarray, sigma: float = 0.02) -> np.ndarray:
+    rng = np.random.default_rng(3)
+    return np.clip(x + rng.normal(0, sigma * 255, x.shape), 0, 255).astype(np.uint8)
+
+
+LAUNDERING = {"contrast+20%": lambda x: contrast(x, 1.2), "webp": webp, "noise0.02": noise}
+
+
+@pytest.mark.parametrize("attack", list(LAUNDERING))
+def test_default_mix_figure_survives_laundering(tmp_path, attack):
+    """The 32² model's default figure (--zoom auto: 672 x 808, clothes on black) after the attacks that used to
+    wipe the mark out of it: raised contrast clips the black background (and the mark in it) to 0."""
+    out = tmp_path / "mix.png"
+    run_cli(
+        [
+            "mix",
+            "--network",
+            "default",
+            "--rows",
+            "7000,7001,7002,7003,7004",
+            "--cols",
+            "7050,7051,7052,7053",
+            "--out",
+            str(out),
+        ]
+    )
+    x = read(out)
+    assert x.shape == (4 * 202, 4 * 168)
+    assert np.mean(contrast(x, 1.2) == 0) > 0.4  # most of the figure is clipped to black by the attack
+    found = M.detect(LAUNDERING[attack](x))
+    assert found.found and found.payload == payload_of("default"), found
+
+
+def test_default_generate_grid_found_at_the_default_zoom(tmp_path):
+    """`generate --grid` of 16 seeds of the 32² model (--zoom auto: 536 x 536), clean and after contrast +20 %,
+    WebP and noise."""
+    run_cli(["generate", "--network", "default", "--seeds", "1000-1015", "--grid", "--outdir", str(tmp_path)])
+    x = read(tmp_path / "grid.png")
+    assert x.shape == (536, 536)
+    for attacked in (x, *(attack(x) for attack in LAUNDERING.values())):
+        found = M.detect(attacked)
+        assert found.found and found.payload == payload_of("default"), found
+
+
 @pytest.mark.xfail(strict=True, reason="known limit: 32 px cells leave too little room for the mark at 40 dB")
 def test_default_mix_figure_found_unzoomed(tmp_path):
     out = tmp_path / "mix.png"
