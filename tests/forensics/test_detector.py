@@ -5,6 +5,7 @@ known weights, calibration against observed frequencies on fresh data, the CNN o
 import json
 import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -211,3 +212,96 @@ def test_batch_loss_over_mixed_sizes_is_the_mean_cross_entropy():
         p = [torch.sigmoid(model(c[None]))[0].item() for c in crops]  # one at a time
         expected = -np.mean([np.log(q) if y else np.log(1 - q) for q, y in zip(p, labels.tolist(), strict=True)])
         assert abs(batch_loss(model, crops, labels).item() - expected) < 1e-5
+
+
+def test_grey_of_a_one_channel_image_is_its_channel():
+    img = np.random.default_rng(10).integers(0, 256, (9, 7), dtype=np.uint8)
+    np.testing.assert_array_equal(spectral.to_gray(img[..., None]), img / 255.0)
+
+
+def test_box_mean_matches_scipy_uniform_filter():
+    """The local mean behind the residual and its normalisation, against scipy's (mirror = torch's reflect)."""
+    from scipy.ndimage import uniform_filter
+
+    from stylegan.forensics.residual_cnn import _box
+
+    x = np.random.default_rng(7).random((2, 1, 20, 17))
+    for size in (3, 9):
+        expected = uniform_filter(x, size=(1, 1, size, size), mode="mirror")
+        np.testing.assert_allclose(_box(torch.from_numpy(x), size).numpy(), expected, atol=1e-12)
+
+
+def test_local_norm_makes_the_cnn_blind_to_contrast():
+    """norm='local' divides the residual by its local RMS: halving the contrast of a busy texture leaves the logit
+    (nearly) as it was, while the unnormalised network's logit moves."""
+    from stylegan.forensics.residual_cnn import ResidualCNN
+
+    gray = torch.from_numpy(np.random.default_rng(8).random((4, 1, 48, 48))).float()
+    faded = 0.25 + 0.5 * gray
+    moved = {}
+    for norm in ("none", "local"):
+        torch.manual_seed(0)
+        model = ResidualCNN(norm=norm).eval()
+        with torch.no_grad():
+            moved[norm] = (model(gray) - model(faded)).abs().max().item()
+    assert moved["local"] < 0.1 * moved["none"], moved
+    with pytest.raises(ValueError, match="unknown residual normalisation"):
+        ResidualCNN(norm="sepia")
+
+
+def test_a_cnn_detector_keeps_its_norm_through_save_and_load(tmp_path):
+    rng = np.random.default_rng(9)
+    det = D.train_detector(
+        _textures(24, False, rng), _textures(24, True, rng), kind="cnn", augment=False, steps=3, norm="none"
+    )
+    det.save(tmp_path / "c.safetensors")
+    back = D.load_detector(tmp_path / "c.safetensors")
+    probe = _textures(4, True, rng)
+    assert back.info["norm"] == "none" and back._cnn().norm == "none"
+    np.testing.assert_allclose(back.probability(probe), det.probability(probe), atol=1e-6)
+
+
+DATA = Path(__file__).parent / "data"
+
+
+def test_the_shipped_cnn_calls_unseen_real_photographs_real():
+    """Five photographs from sources the shipped detector never saw (data/CREDITS: colour and grey, 192-451 px,
+    JPEG and PNG): every one is called real."""
+    det = D.load_detector(D.ASSETS / "detector_cnn.safetensors")
+    images, skipped = D.read_folder(DATA)
+    assert len(images) == 5 and not skipped
+    p = det.probability(images)
+    assert (p < 0.5).all(), p
+
+
+def _random_net_images(family: str, n: int = 8) -> list[np.ndarray]:
+    """n images (seeds 5000..) of a freshly initialised SG1 / SG3 generator (weights no detector was trained on) or of
+    the built-in `default` model, uint8 [H, W, C]."""
+    from stylegan.editing.generate import generate_images
+    from stylegan.networks import stylegan1, stylegan3
+
+    torch.manual_seed(123)
+    if family == "default":
+        from stylegan.io import load_generator
+
+        G = load_generator("default")
+    elif family == "sg1":
+        cfg = stylegan1.GeneratorConfig(
+            z_dim=32, w_dim=32, mapping_features=32, img_resolution=64, fmap_base=1024, fmap_max=32
+        )
+        G = stylegan1.Generator(cfg)
+    else:
+        cfg = stylegan3.GeneratorConfig(
+            z_dim=32, w_dim=32, img_resolution=32, channel_base=2048, channel_max=32, num_fp16_res=0
+        )
+        G = stylegan3.Generator(cfg)
+    images = generate_images(G.eval(), list(range(5000, 5000 + n)), truncation_psi=1.0, batch_size=n)
+    return list(images.permute(0, 2, 3, 1).numpy())
+
+
+@pytest.mark.parametrize("family", ["sg1", "sg3", "default"])
+def test_the_shipped_cnn_flags_fresh_generated_images(family):
+    """Random SG1 / SG3 nets of sizes and seeds it was not trained on, and the built-in model at unseen seeds."""
+    det = D.load_detector(D.ASSETS / "detector_cnn.safetensors")
+    p = det.probability(_random_net_images(family))
+    assert (p >= 0.5).mean() >= 0.75, p

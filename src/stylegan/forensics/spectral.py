@@ -15,8 +15,10 @@ _EPS = 1e-12
 
 
 def to_gray(pixels: np.ndarray) -> np.ndarray:
-    """uint8 [H, W] or [H, W, 3] -> float64 [H, W] in [0, 1] (ITU-R BT.601 luma for colour)."""
+    """uint8 [H, W], [H, W, 1] or [H, W, 3+] -> float64 [H, W] in [0, 1] (ITU-R BT.601 luma for colour)."""
     img = np.asarray(pixels, dtype=np.float64) / 255.0
+    if img.ndim == 3 and img.shape[-1] < 3:
+        img = img[..., 0]
     if img.ndim == 3:
         img = img[..., :3] @ np.array([0.299, 0.587, 0.114])
     return img
