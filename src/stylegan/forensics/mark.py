@@ -256,12 +256,13 @@ def embed(image: np.ndarray, payload: Payload, *, key: str = DEFAULT_KEY, psnr: 
     natural = period_for(height, width)
     if min(height, width) >= _INFORMED_BELOW:  # the plain mark (4 ms, not 0.4 s, at 1024²)
         return _written(image, payload, key, psnr, mask, natural, None)
-    first = _plain(image, payload, key, psnr, mask, natural)
+    view = _decoder_view(image)  # shared by the readings at both periods
+    first = _plain(image, payload, key, psnr, mask, natural, view)
     if natural >= _PERIOD_RANGE[1] and first.snr >= _PLAIN_SNR:  # 512 px up, a host that does not drown the mark
         return first.marked
     # the shortest period may do better: a quieter band in small, busy images and in figures (cells of a few dozen
     # px, enlarged by nearest neighbour, leave little above their own pitch)
-    plains = [first] if natural == _PERIOD_RANGE[0] else [first, _plain(image, payload, key, psnr, mask, 64.0)]
+    plains = [first] if natural == _PERIOD_RANGE[0] else [first, _plain(image, payload, key, psnr, mask, 64.0, view)]
     informed = [(*_informed(image, payload, key, psnr, mask, c), c.period) for c in plains]
     for marked, _, period in sorted(informed, key=lambda c: -c[1]):
         # the margin is a linear estimate at the untouched lattice: confirm with the decoder. Below 512 px the full
@@ -303,14 +304,15 @@ def _written(image: np.ndarray, payload: Payload, key: str, psnr: float, mask: n
     return add_at_psnr(image, delta[:, :, None] if image.ndim == 3 else delta, psnr)
 
 
-def _plain(image, payload, key, psnr, mask, period) -> _PlainMark:
-    """The plain mark at this period, with the decoder's reading of the host and of the mark at the untouched
-    lattice."""
+def _plain(image, payload, key, psnr, mask, period, view) -> _PlainMark:
+    """The plain mark at this period, with the decoder's reading of the host (view: its _decoder_view) and of the
+    mark at the untouched lattice."""
     layout = _layout(key)
     want = _dim_values(layout, payload) * layout.sign  # what _from_bins reads for the mark, +-1
-    host = _reading(layout, image, period) * want
+    host = _reading(layout, view, period) * want
     marked = _written(image, payload, key, psnr, mask, period, None)
-    return _PlainMark(period, marked, host, float(np.mean(_reading(layout, marked, period) * want - host)))
+    response = float(np.mean(_reading(layout, _decoder_view(marked), period) * want - host))
+    return _PlainMark(period, marked, host, response)
 
 
 def _informed(image, payload, key, psnr, mask, plain: _PlainMark) -> tuple[np.ndarray, float]:
@@ -330,16 +332,23 @@ def _reads_at(image: np.ndarray, payload: Payload, key: str, period: float) -> b
     """Whether the decoder reads this payload at angle 0 and this period (image pixels): detect's first guesses
     without its search."""
     layout = _layout(key)
-    luma, factor = _working_luma(image)
-    coef, _ = _coefficients_at(layout, _residual(luma), 0.0, period / factor)
+    resid, factor = _decoder_view(image)
+    coef, _ = _coefficients_at(layout, resid, 0.0, period / factor)
     return _read_bits(layout, coef)[0] == payload
 
 
-def _reading(layout: _Layout, image: np.ndarray, period: float) -> np.ndarray:
-    """What the decoder reads [D] (signs removed) at angle 0 and this period, before alignment (offset 0)."""
+def _decoder_view(image: np.ndarray) -> tuple[np.ndarray, int]:
+    """What the decoder works on: the residual [h, w] of the luma at decoding size, and the factor it was reduced by."""
     luma, factor = _working_luma(image)
+    return _residual(luma), factor
+
+
+def _reading(layout: _Layout, view: tuple[np.ndarray, int], period: float) -> np.ndarray:
+    """What the decoder reads [D] (signs removed) in a _decoder_view at angle 0 and this period (image pixels), before
+    alignment (offset 0)."""
+    resid, factor = view
     fx, fy = _ring_frequencies(layout, np.array([0.0]), np.array([period / factor]))
-    return _from_bins(layout, _ring_coefficients(_residual(luma), fx[0], fy[0]))
+    return _from_bins(layout, _ring_coefficients(resid, fx[0], fy[0]))
 
 
 _FLOOR = 0.5  # every dimension keeps at least this amplitude (of the plain mark's 1)
