@@ -21,7 +21,10 @@ per built-in model, made by the library calls those commands make and written by
 path save_png takes), then decoded from the PNG after each attack. The payload expected: model hash prefix of the
 model's name, seed 0 (a grid has no single seed).
 
-    python benchmarks/bench_mark.py --n 0 --fpr-n 0 --grids 20 --jobs 2 [--zoom auto]
+    python benchmarks/bench_mark.py --n 0 --fpr-n 0 --grids 20 --jobs 2 [--zoom auto] [--grid-first 30]
+
+Figure i uses the seeds 100 i .. 100 i + 53 (mix) and c i .. c i + c - 1 (generate grid of c = 16 or 9 images); the
+reported tables use i = 0..19; the embedding for figures was chosen on i = 30..49, 50..61 and 80..99 (--grid-first).
 """
 
 from __future__ import annotations
@@ -315,9 +318,10 @@ def _grid(G, kind: str, i: int):
     return tile(generate_images(G, list(range(count * i, count * (i + 1)))), pad=PAD)
 
 
-def grid_jobs(n: int, zoom: str = "1") -> list[tuple[str, str, bytes]]:
-    """(model, kind, PNG bytes) for n figures of each kind per built-in model, marked by images.png_bytes; zoom
-    'auto' enlarges them as `stylegan mix` and `stylegan generate --grid` do by default."""
+def grid_jobs(n: int, zoom: str = "1", first: int = 0) -> list[tuple[str, str, bytes]]:
+    """(model, kind, PNG bytes) for n figures of each kind per built-in model (the first-th to the
+    (first + n - 1)-th), marked by images.png_bytes; zoom 'auto' enlarges them as `stylegan mix` and
+    `stylegan generate --grid` do by default."""
     from stylegan.cli.common import image_metadata, resolve_zoom
     from stylegan.images import png_bytes
     from stylegan.images import zoom as enlarge
@@ -332,7 +336,7 @@ def grid_jobs(n: int, zoom: str = "1") -> list[tuple[str, str, bytes]]:
             jobs += [
                 (model, kind, png_bytes(enlarge(_grid(G, kind, i), factor), metadata=meta))
                 for kind in GRID_KINDS
-                for i in range(n)
+                for i in range(first, first + n)
             ]
     return jobs
 
@@ -379,11 +383,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="host and payload seed (another set of images)")
     parser.add_argument("--grids", type=int, default=0, help="mix figures and generate grids per built-in model")
     parser.add_argument("--zoom", default="1", help="the figures' --zoom: 1 (own size) or auto (the CLI default)")
+    parser.add_argument(
+        "--grid-first", type=int, default=0, help="index of the first figure (seeds); other values: validation sets"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     with Pool(args.jobs) as pool:
         if args.grids > 0:
-            jobs = grid_jobs(args.grids, args.zoom)
+            jobs = grid_jobs(args.grids, args.zoom, args.grid_first)
             report_grids(jobs, pool.map(_one_grid, jobs, chunksize=1))
         if args.n > 0:
             marked = ours(args.n, args.size, pool, args.seed)
