@@ -256,10 +256,17 @@ def embed(image: np.ndarray, payload: Payload, *, key: str = DEFAULT_KEY, psnr: 
     natural = period_for(height, width)
     if min(height, width) >= _INFORMED_BELOW:  # the plain mark (4 ms, not 0.4 s, at 1024²)
         return _written(image, payload, key, psnr, mask, natural, None)
-    view = _decoder_view(image)  # shared by the readings at both periods
-    first = _plain(image, payload, key, psnr, mask, natural, view)
-    if natural >= _PERIOD_RANGE[1] and first.snr >= _PLAIN_SNR:  # 512 px up, a host that does not drown the mark
-        return first.marked
+    view = None
+    if natural >= _PERIOD_RANGE[1]:  # 512 px up: keep the plain mark where the host does not drown it
+        view = _decoder_view(image, at_least=2)  # below 640 px at half size (a quarter of the work)
+        first = _plain(image, payload, key, psnr, mask, natural, view)
+        if first.snr >= _PLAIN_SNR:
+            return first.marked
+        if view[1] != _decode_factor(height, width):  # 512..639 px: the decoder reads these at full size
+            view = None
+    if view is None:
+        view = _decoder_view(image)  # shared by the readings at both periods
+        first = _plain(image, payload, key, psnr, mask, natural, view)
     # the shortest period may do better: a quieter band in small, busy images and in figures (cells of a few dozen
     # px, enlarged by nearest neighbour, leave little above their own pitch)
     plains = [first] if natural == _PERIOD_RANGE[0] else [first, _plain(image, payload, key, psnr, mask, 64.0, view)]
@@ -278,9 +285,9 @@ def embed(image: np.ndarray, payload: Payload, *, key: str = DEFAULT_KEY, psnr: 
 
 _INFORMED_BELOW = 1024  # from this short side up the plain mark is always written (the built-in models' figures
 # are smaller; the check would cost 2 decoder readings per image)
-_PLAIN_SNR = 2.0  # from 512 px up the plain mark is kept when it reads this far above the host (measured at 512²
-# and 1024²: single images 1.35-6.7 (AT&T faces at 512² the lowest); figures and grids of the built-in models
-# enlarged by --zoom auto 0.74-1.2)
+_PLAIN_SNR = 1.6  # from 512 px up the plain mark is kept when it reads this far above the host's spread, at half
+# size (measured: single images at 512² 2.0-10.9, AT&T faces the lowest; the built-in models' figures and grids
+# enlarged by --zoom auto 0.59-1.2)
 
 
 @dataclass(frozen=True)
@@ -306,12 +313,12 @@ def _written(image: np.ndarray, payload: Payload, key: str, psnr: float, mask: n
 
 def _plain(image, payload, key, psnr, mask, period, view) -> _PlainMark:
     """The plain mark at this period, with the decoder's reading of the host (view: its _decoder_view) and of the
-    mark at the untouched lattice."""
+    marked image (at the view's size) at the untouched lattice."""
     layout = _layout(key)
     want = _dim_values(layout, payload) * layout.sign  # what _from_bins reads for the mark, +-1
     host = _reading(layout, view, period) * want
     marked = _written(image, payload, key, psnr, mask, period, None)
-    response = float(np.mean(_reading(layout, _decoder_view(marked), period) * want - host))
+    response = float(np.mean(_reading(layout, _decoder_view(marked, view[1]), period) * want - host))
     return _PlainMark(period, marked, host, response)
 
 
@@ -337,9 +344,10 @@ def _reads_at(image: np.ndarray, payload: Payload, key: str, period: float) -> b
     return _read_bits(layout, coef)[0] == payload
 
 
-def _decoder_view(image: np.ndarray) -> tuple[np.ndarray, int]:
-    """What the decoder works on: the residual [h, w] of the luma at decoding size, and the factor it was reduced by."""
-    luma, factor = _working_luma(image)
+def _decoder_view(image: np.ndarray, at_least: int = 1) -> tuple[np.ndarray, int]:
+    """What the decoder works on: the residual [h, w] of the luma at decoding size, and the factor it was reduced by
+    (at_least 2: a quarter of the work, for a rough reading)."""
+    luma, factor = _working_luma(image, at_least)
     return _residual(luma), factor
 
 
@@ -417,10 +425,15 @@ _LOCAL_RMS_RADIUS = 8  # window radius (px) of the residual's local RMS that the
 _COMB_MIN = 2.5  # comb score below which a candidate is not refined: <= 2.1 unmarked, >= 3 marked (measured)
 
 
-def _working_luma(image: np.ndarray) -> tuple[np.ndarray, int]:
-    """Luma [h, w] at decoding size and the integer factor it was reduced by."""
+def _decode_factor(height: int, width: int) -> int:
+    """The integer factor the decoder box-downsamples an image of this size by (to a short side below 640 px)."""
+    return max(1, -(-min(height, width) // _DECODE_SIDE))
+
+
+def _working_luma(image: np.ndarray, at_least: int = 1) -> tuple[np.ndarray, int]:
+    """Luma [h, w] at decoding size (reduced by at least `at_least`) and the integer factor it was reduced by."""
     luma = luminance(image)
-    factor = max(1, -(-min(luma.shape) // _DECODE_SIDE))
+    factor = max(at_least, _decode_factor(*luma.shape))
     if factor > 1:
         h, w = (s // factor * factor for s in luma.shape)
         luma = luma[:h, :w].reshape(h // factor, factor, w // factor, factor).mean(axis=(1, 3))
