@@ -270,17 +270,67 @@ def embed(image: np.ndarray, payload: Payload, *, key: str = DEFAULT_KEY, psnr: 
     # the shortest period may do better: a quieter band in small, busy images and in figures (cells of a few dozen
     # px, enlarged by nearest neighbour, leave little above their own pitch)
     plains = [first] if natural == _PERIOD_RANGE[0] else [first, _plain(image, payload, key, psnr, mask, 64.0, view)]
-    informed = [(*_informed(image, payload, key, psnr, mask, c), c.period) for c in plains]
-    for marked, _, period in sorted(informed, key=lambda c: -c[1]):
-        # the margin is a linear estimate at the untouched lattice: confirm with the decoder. Below 512 px the full
-        # one; above, only at the lattice written (a miss there would cost the full search seconds)
-        if natural < _PERIOD_RANGE[1]:
-            found = detect(marked, key=key)
-            if found.found and found.payload == payload:
-                return marked
-        elif _reads_at(marked, payload, key, period):
+    if natural >= _PERIOD_RANGE[1]:
+        return _figure_mark(image, payload, key, psnr, mask, plains, view)
+    for marked, _ in _ranked(image, payload, key, psnr, mask, plains):
+        # the margin is a linear estimate at the untouched lattice: confirm with the full decoder
+        found = detect(marked, key=key)
+        if found.found and found.payload == payload:
             return marked
     return first.marked  # the plain mark at the natural period
+
+
+def _ranked(image, payload, key, psnr, mask, plains, pressures=None) -> list[tuple[np.ndarray, float]]:
+    """The informed marks for these plain ones [(marked image, period)], the largest margin first."""
+    pressures = pressures or [None] * len(plains)
+    pairs = zip(plains, pressures, strict=True)
+    made = [(*_informed(image, payload, key, psnr, mask, c, p), c.period) for c, p in pairs]
+    return [(marked, period) for marked, _, period in sorted(made, key=lambda c: -c[1])]
+
+
+def _figure_mark(image, payload, key, psnr, mask, plains: list[_PlainMark], view) -> np.ndarray:
+    """512..1023 px hosts where the plain mark reads weakly (figures, grids): the informed mark, largest margin
+    first, that the decoder reads at the lattice written both as it is and after contrast +20 % (which blackens
+    near-black backgrounds, and the mark in them). If none does: the same with the allocation also covering what
+    the host says after that contrast change (see _after_contrast); else the first that reads as it is; else the
+    plain mark. Only the lattice written is read (a miss in the full search would cost seconds)."""
+    readable = []
+    for attempt in range(2):
+        if attempt == 0:
+            candidates = _ranked(image, payload, key, psnr, mask, plains)
+        else:
+            raised = _decoder_view(_raised_contrast(image), view[1])
+            pressures = [_after_contrast(c, payload, key, raised) for c in plains]
+            candidates = _ranked(image, payload, key, psnr, mask, plains, pressures)
+        for marked, period in candidates:
+            if _reads_at(marked, payload, key, period):
+                if _reads_at(_raised_contrast(marked), payload, key, period):
+                    return marked
+                readable.append(marked)
+    return readable[0] if readable else plains[0].marked
+
+
+_CONTRAST = 1.2  # the contrast change figures are prepared for (the goal's +20 %)
+
+
+def _raised_contrast(image: np.ndarray) -> np.ndarray:
+    """uint8 image with its contrast raised by _CONTRAST around its mean, rounded and clipped."""
+    mean = float(image.mean())
+    return np.clip(np.rint((image.astype(np.float64) - mean) * _CONTRAST + mean), 0, 255).astype(np.uint8)
+
+
+def _after_contrast(plain: _PlainMark, payload: Payload, key: str, raised_host) -> np.ndarray | None:
+    """The informed embedding's input [D] for a plain mark, prepared for raised contrast: per dimension the lower
+    (the worse for the mark) of the host's reading as it is and after the contrast change (raised_host: that
+    host's _decoder_view), each over the plain mark's response there. None when the mark does not respond."""
+    layout = _layout(key)
+    want = _dim_values(layout, payload) * layout.sign
+    host = _reading(layout, raised_host, plain.period) * want
+    marked = _decoder_view(_raised_contrast(plain.marked), raised_host[1])
+    response = float(np.mean(_reading(layout, marked, plain.period) * want - host))
+    if response <= 0 or plain.response <= 0:
+        return None
+    return np.minimum(plain.host / plain.response, host / response)
 
 
 _INFORMED_BELOW = 1024  # from this short side up the plain mark is always written (the built-in models' figures
@@ -322,15 +372,16 @@ def _plain(image, payload, key, psnr, mask, period, view) -> _PlainMark:
     return _PlainMark(period, marked, host, response)
 
 
-def _informed(image, payload, key, psnr, mask, plain: _PlainMark) -> tuple[np.ndarray, float]:
+def _informed(image, payload, key, psnr, mask, plain: _PlainMark, pressure=None) -> tuple[np.ndarray, float]:
     """Marks with the amplitudes re-weighted for this host (informed embedding, after Miller, Cox and Bloom 2000):
     the decoder's reading of the host at the untouched lattice says, per coded bit and per pilot dimension, how
     far the host already pushes it to the right or wrong side; the mark's energy goes where it lifts the most of
-    them over a common margin. Returns (marked image, the margin reached, in units of the host's spread).
+    them over a common margin. pressure [D]: that reading in units of the mark's response (default host /
+    response). Returns (marked image, the margin reached, in units of the host's spread).
     """
     if plain.response <= 0:
         return plain.marked, -np.inf
-    amp, margin = _allocate(_layout(key), plain.host / plain.response)
+    amp, margin = _allocate(_layout(key), plain.host / plain.response if pressure is None else pressure)
     marked = _written(image, payload, key, psnr, mask, plain.period, amp)
     return marked, margin * plain.response / max(float(plain.host.std()), 1e-12)
 
