@@ -15,8 +15,10 @@ scaling, as in Kutter 1998 and Kalker et al. 1999; spread spectrum, Cox et al. 1
   energy is shared out among the coefficients so that as many coded bits and pilot coefficients as possible clear
   a common margin over what the host itself puts there (in small, busy images, e.g. the figures and grids of 32 or
   64 px models, the host's own content at the ring is several times the mark's; enlarged by nearest neighbour,
-  as the CLI writes them, they are quiet at the 64 px period). Unenlarged figures stay hard: see
-  docs/forensics.md for what is found in which.
+  as the CLI writes them, they are quiet at the 64 px period). Figures of 512 px and up are kept only when the
+  decoder reads them as they are and after a simulated contrast +20 %, which clips a near-black background and the
+  mark in it to 0 (else the allocation also covers the host's reading after that change). Unenlarged figures stay
+  hard: see docs/forensics.md for what is found in which.
 - Decoding: the spectrum is whitened (each bin over its neighbours' mean magnitude, lone peaks capped) and the
   result divided by its local RMS, so busy regions count less than quiet ones. The lattice of an untouched or only
   uniformly rescaled image (angle 0, period a quarter of the short side, or 64 / 128 px, or 32 px: a 64 px period
@@ -244,8 +246,9 @@ def embed(image: np.ndarray, payload: Payload, *, key: str = DEFAULT_KEY, psnr: 
     up strongest is kept if the full decoder reads it back (else the other, else the plain pattern). From 512 to
     1023 px the plain pattern at the natural period is kept when it reads well above the host (single images);
     where it does not (figures and grids, whose cells are full of detail in its band) the informed embedding at
-    both periods is tried as below 512 px. From 1024 px up the plain pattern is written. Raises ValueError for
-    images smaller than MIN_SIDE (see can_mark).
+    both periods is tried as below 512 px, and confirmed at the lattice written, also after a contrast increase
+    (see _figure_mark). From 1024 px up the plain pattern is written. Raises ValueError for images smaller than
+    MIN_SIDE (see can_mark).
     """
     if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3)):
         raise ValueError(f"mark: expected uint8 [H, W] or [H, W, 1|3], got {image.dtype} {list(image.shape)}")
