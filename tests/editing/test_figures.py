@@ -131,7 +131,7 @@ def test_mixing_figure(model, tmp_path):
     path, G, family = model
     out = tmp_path / "fig3.png"
     args = ["--cols", "1,2,3", "--coarse", "4,5", "--middle", "6", "--fine", "7", "--trunc", "1", "--out", out]
-    res = run("figure", "mixing", "--network", path, *args, "--device", "cpu")
+    res = run("figure", "mixing", "--network", path, *args, "--device", "cpu", "--zoom", "1")
     assert res.exit_code == 0, res.output
     assert PRINTED[family] in res.output  # the groups of this model, not the paper's 1024² ones
     cells = _cells(_png(out), rows=5, cols=4)
@@ -153,7 +153,10 @@ def test_stochastic_variation_figure(model, tmp_path):
     the per-pixel std-dev over the draws (mean over channels), scaled so its maximum is 255."""
     path, G, _ = model
     out = tmp_path / "fig4.png"
-    res = run("figure", "noise", "--network", path, "--seeds", "3,4", "--draws", "3", "--std-draws", "6", "--out", out)
+    res = run(
+        "figure", "noise", "--network", path, "--seeds", "3,4", "--draws", "3", "--std-draws", "6", "--out", out,
+        "--zoom", "1",
+    )  # fmt: skip
     assert res.exit_code == 0, res.output
     cells = _cells(_png(out), rows=2, cols=4)
     psi, cutoff = figures.default_truncation(G)
@@ -182,7 +185,7 @@ def _noise_only(G, keep_resolutions):
 def test_noise_layers_figure(model, tmp_path):
     path, G, _ = model
     out = tmp_path / "fig5.png"
-    res = run("figure", "noise-layers", "--network", path, "--seeds", "3", "--out", out)
+    res = run("figure", "noise-layers", "--network", path, "--seeds", "3", "--out", out, "--zoom", "1")
     assert res.exit_code == 0, res.output
     cells = _cells(_png(out), rows=1, cols=4)[0]
     ws = ws_of(G, [3], *figures.default_truncation(G))
@@ -209,7 +212,9 @@ def test_noise_only_at_restores_strengths():
 def test_truncation_figure(model, tmp_path):
     path, G, _ = model
     out = tmp_path / "fig8.png"
-    res = run("figure", "truncation", "--network", path, "--seeds", "5,6", "--psis", "1,0,-1", "--out", out)
+    res = run(
+        "figure", "truncation", "--network", path, "--seeds", "5,6", "--psis", "1,0,-1", "--out", out, "--zoom", "1"
+    )
     assert res.exit_code == 0, res.output
     cells = _cells(_png(out), rows=2, cols=3)
     for row, seed in enumerate([5, 6]):

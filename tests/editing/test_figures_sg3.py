@@ -79,7 +79,7 @@ def test_layer_groups_follow_the_cutoff_schedule(G):
 def test_mixing_figure(G, tmp_path):
     out = tmp_path / "fig3.png"
     args = ["--cols", "1,2", "--coarse", "3", "--middle", "4", "--fine", "5", "--out", out]
-    res = run("figure", "mixing", "--network", PKL, *args)
+    res = run("figure", "mixing", "--network", PKL, *args, "--zoom", "1")
     assert res.exit_code == 0, res.output
     assert "coarse ws 0-6 (4²-8²)" in res.output
     cells = _cells(out, rows=4, cols=3)
@@ -95,7 +95,9 @@ def test_mixing_figure(G, tmp_path):
 
 def test_truncation_figure(G, tmp_path):
     out = tmp_path / "fig8.png"
-    res = run("figure", "truncation", "--network", PKL, "--seeds", "5", "--psis", "1,0.5,0", "--out", out)
+    res = run(
+        "figure", "truncation", "--network", PKL, "--seeds", "5", "--psis", "1,0.5,0", "--out", out, "--zoom", "1"
+    )
     assert res.exit_code == 0, res.output
     cells = _cells(out, rows=1, cols=3)[0]
     for cell, psi in zip(cells, [1.0, 0.5, 0.0], strict=True):

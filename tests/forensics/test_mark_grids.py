@@ -162,3 +162,23 @@ def test_default_mix_figure_found_unzoomed(tmp_path):
 def test_default_generate_grid_found(tmp_path):
     run_cli(["generate", "--network", "default", "--seeds", "0-35", "--grid", "--zoom", "1", "--outdir", str(tmp_path)])
     assert M.detect(read(tmp_path / "grid.png")).payload == payload_of("default")
+
+
+@pytest.mark.parametrize(
+    "command, shape",  # the native figure (32 px cells, 2 px gaps) enlarged 4x by --zoom auto
+    [
+        (["mixing"], (4 * 236, 4 * 202)),
+        (["noise"], (4 * 66, 4 * 168)),
+        (["noise-layers"], (4 * 66, 4 * 134)),
+        (["truncation"], (4 * 66, 4 * 202)),
+    ],
+)
+def test_paper_figures_of_the_default_model_enlarged_and_marked(tmp_path, command, shape):
+    """`stylegan figure mixing|noise|noise-layers|truncation` on the 32² model at the default --zoom auto: written
+    4x larger, and the mark read back from the file (at their own size, 66-236 px, it is not found)."""
+    out = tmp_path / "fig.png"
+    run_cli(["figure", *command, "--network", "default", "--out", str(out)])
+    x = read(out)
+    assert x.shape == shape
+    found = M.detect(x)
+    assert found.found and found.payload == payload_of("default"), found

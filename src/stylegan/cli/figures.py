@@ -45,12 +45,14 @@ def _credentials(out: Path, force: bool, sign_cert, sign_key):
 
 
 def _save(
-    image, out: Path, note: str = "", *, mark: bool = True, metadata: dict | None = None, credentials=None
+    image, out: Path, note: str = "", *, mark: bool = True, metadata: dict | None = None, credentials=None, zoom=1
 ) -> None:
-    """Writes a figure [C, H, W] atomically (with the provenance mark unless mark=False, and `metadata`; signed
-    C2PA content credentials with `credentials`) and says where, how big, and `note`."""
+    """Writes a figure [C, H, W], enlarged `zoom` times, atomically (with the provenance mark unless mark=False, and
+    `metadata`; signed C2PA content credentials with `credentials`) and says where, how big, and `note`."""
     from stylegan.images import save_png
+    from stylegan.images import zoom as enlarge
 
+    image = enlarge(image, zoom)
     sign_written(save_png(image, out, mark=mark, metadata=metadata), credentials)
     click.echo(
         f"wrote {out} ({image.shape[2]}x{image.shape[1]}{'; ' + note if note else ''}){signed_note(credentials)}"
@@ -101,6 +103,7 @@ def figure() -> None:
 @class_option
 @noise_option
 @out_option("out/figure3-mixing.png")
+@zoom_option("the figure")
 @mark_option
 @sign_options
 @device_option
@@ -116,6 +119,7 @@ def mixing(
     noise_mode,
     out,
     force,
+    zoom,
     no_mark,
     sign_cert,
     sign_key,
@@ -155,7 +159,10 @@ def mixing(
             device=dev,
         )
         meta = image_metadata(network, psi, cutoff, noise_mode, class_idx)
-        _save(fig, out, describe_groups(G), mark=not no_mark, metadata=meta, credentials=credentials)
+        _save(
+            fig, out, describe_groups(G), mark=not no_mark, metadata=meta, credentials=credentials,
+            zoom=resolve_zoom(zoom, G),
+        )  # fmt: skip
 
 
 @figure.command()
@@ -174,6 +181,7 @@ def mixing(
 @cutoff_option
 @class_option
 @out_option("out/figure4-noise.png")
+@zoom_option("the figure")
 @mark_option
 @sign_options
 @device_option
@@ -188,6 +196,7 @@ def noise(
     class_idx,
     out,
     force,
+    zoom,
     no_mark,
     sign_cert,
     sign_key,
@@ -221,6 +230,7 @@ def noise(
             mark=not no_mark,
             metadata=image_metadata(network, psi, cutoff, None, class_idx),
             credentials=credentials,
+            zoom=resolve_zoom(zoom, G),
         )
 
 
@@ -232,6 +242,7 @@ def noise(
 @cutoff_option
 @class_option
 @out_option("out/figure5-noise-layers.png")
+@zoom_option("the figure")
 @mark_option
 @sign_options
 @device_option
@@ -244,6 +255,7 @@ def noise_layers(
     class_idx,
     out,
     force,
+    zoom,
     no_mark,
     sign_cert,
     sign_key,
@@ -279,6 +291,7 @@ def noise_layers(
             mark=not no_mark,
             metadata=image_metadata(network, psi, cutoff, None, class_idx),
             credentials=credentials,
+            zoom=resolve_zoom(zoom, G),
         )
 
 
@@ -302,12 +315,14 @@ def _parse_psis(text: str) -> list[float]:
 @class_option
 @noise_option
 @out_option("out/figure8-truncation.png")
+@zoom_option("the figure")
 @mark_option
 @sign_options
 @device_option
 def truncation(
-    network, seeds, psis, truncation_cutoff, class_idx, noise_mode, out, force, no_mark, sign_cert, sign_key, device
-):
+    network, seeds, psis, truncation_cutoff, class_idx, noise_mode, out, force, zoom, no_mark, sign_cert, sign_key,
+    device,
+):  # fmt: skip
     """The truncation trick (paper figure 8): w_avg + psi (w - w_avg) in W, from psi = 1 to -1.
 
     \b
@@ -331,7 +346,7 @@ def truncation(
             device=dev,
         )
         meta = image_metadata(network, None, truncation_cutoff, noise_mode, class_idx)
-        _save(fig, out, mark=not no_mark, metadata=meta, credentials=credentials)
+        _save(fig, out, mark=not no_mark, metadata=meta, credentials=credentials, zoom=resolve_zoom(zoom, G))
 
 
 @figure.command()
