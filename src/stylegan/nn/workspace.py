@@ -2,7 +2,7 @@
 
 On the CPU a fresh tensor of many megabytes is mapped from the operating system and every page of it faults in on
 first touch; glibc unmaps it again on free, so a generator that allocates its 256² activations on every call pays
-for it every time (32 MB: 9 ms to first-touch, 0.4 ms to write again; `benchmarks/bench_cpu_paths.py`). `empty`
+for it every time (32 MB: 7.5 ms to first-touch, 0.33 ms to write again; `benchmarks/bench_page_faults.py`). `empty`
 hands out memory from a pool instead. A block is handed out again only once no tensor uses its storage any more
 (the storage's use count), so a caller that keeps a result (a forward hook, a list of activations) never sees it
 overwritten; a block still in use simply means a new one.
