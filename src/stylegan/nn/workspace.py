@@ -18,7 +18,25 @@ import torch
 
 MAX_BYTES = 1 << 30  # pooled memory kept between calls
 MIN_BYTES = 1 << 20  # smaller requests come from torch.empty (the allocator keeps those cheaply itself)
-ENABLED = hasattr(torch._C, "_storage_Use_Count")
+
+
+def _use_count(t: torch.Tensor) -> int:
+    return torch._C._storage_Use_Count(t.untyped_storage()._cdata)
+
+
+def _baseline() -> int | None:
+    """The use count of a storage only its own tensor holds, if this torch reports one that grows with every view
+    (checked here, so that a torch that counted otherwise switches the pool off rather than reuse live memory)."""
+    if not hasattr(torch._C, "_storage_Use_Count"):
+        return None
+    t = torch.empty(1)
+    alone = _use_count(t)
+    view = t[:]
+    return alone if _use_count(t) == alone + 1 and view.data_ptr() == t.data_ptr() else None
+
+
+_BASELINE = _baseline()
+ENABLED = _BASELINE is not None
 
 _LOCK = threading.Lock()
 _BLOCKS: dict[tuple[int, torch.dtype], list[torch.Tensor]] = {}  # (elements, dtype) -> 1-D blocks
@@ -27,8 +45,8 @@ _TICK = [0]
 
 
 def _users(block: torch.Tensor) -> int:
-    """Tensors sharing block's storage besides block itself (and the temporary storage object of this call)."""
-    return torch._C._storage_Use_Count(block.untyped_storage()._cdata) - 2
+    """Tensors sharing block's storage besides block itself."""
+    return _use_count(block) - _BASELINE
 
 
 def empty(
