@@ -31,6 +31,7 @@ import PIL.ImageFilter
 import torch
 
 from stylegan.forensics import spectral
+from stylegan.forensics.residual_cnn import NORMS
 
 KINDS = ("spectral", "cnn")
 HELD_OUT = 0.25
@@ -242,8 +243,8 @@ def train_detector(
     recipe = {True: DEFAULT_AUGMENT, False: "none"}.get(augment, augment)
     if recipe not in AUGMENTATIONS:
         raise ValueError(f"unknown augmentation {augment!r}; choose one of {', '.join(AUGMENTATIONS)}")
-    if norm not in ("none", "local"):
-        raise ValueError(f"unknown residual normalisation {norm!r}; choose none or local")
+    if norm not in NORMS:
+        raise ValueError(f"unknown residual normalisation {norm!r}; choose {' or '.join(NORMS)}")
     if min(len(real), len(fake)) < 8:
         raise ValueError(f"need at least 8 real and 8 generated images (got {len(real)} and {len(fake)})")
     images = list(real) + list(fake)
@@ -260,7 +261,7 @@ def train_detector(
     detector.bias = float(a[1])
     p = detector.probability(x_held)
     detector.info = {
-        **({"norm": norm} if kind == "cnn" else {}),
+        **detector.info,  # what _fit recorded (the CNN's norm)
         "n_real": len(real),
         "n_fake": len(fake),
         "augment": recipe,

@@ -29,6 +29,7 @@ Formulations (exact; chosen by measurement, benchmarks/bench_ops.py):
 from __future__ import annotations
 
 import functools
+import math
 
 import torch
 import torch.nn.functional as F
@@ -131,13 +132,18 @@ def _conv_into(
 POOLED_OUTPUT_BYTES = 32 << 20
 
 
+def _stride1_output(x: torch.Tensor, w: torch.Tensor, padding) -> tuple[tuple[int, int], tuple[int, ...]]:
+    """((pad_y, pad_x), output shape [N, C_out, H', W']) of F.conv2d(x, w, padding=padding) at stride 1."""
+    pads = (padding, padding) if isinstance(padding, int) else tuple(padding)
+    rows, cols = (size + 2 * p - k + 1 for size, p, k in zip(x.shape[2:], pads, w.shape[2:], strict=True))
+    return pads, (x.shape[0], w.shape[0], rows, cols)
+
+
 def _pooled_output(x: torch.Tensor, w: torch.Tensor, padding) -> bool:
     """Whether a stride-1 convolution's output is big enough to take from `workspace` (oneDNN, channels_last)."""
     if not (ONEDNN_INTO and _onednn(x, w) and x.is_contiguous(memory_format=torch.channels_last)):
         return False
-    pad_y, pad_x = (padding, padding) if isinstance(padding, int) else padding
-    rows, cols = x.shape[2] + 2 * pad_y - w.shape[2] + 1, x.shape[3] + 2 * pad_x - w.shape[3] + 1
-    return x.shape[0] * w.shape[0] * rows * cols * x.element_size() >= POOLED_OUTPUT_BYTES
+    return math.prod(_stride1_output(x, w, padding)[1]) * x.element_size() >= POOLED_OUTPUT_BYTES
 
 
 def _pooled_conv2d(
@@ -145,9 +151,8 @@ def _pooled_conv2d(
 ) -> torch.Tensor:
     """F.conv2d(x, w, bias, padding=padding) into pooled memory (a fresh output of tens of MB costs its page
     faults on every call; see nn/workspace.py). Needs `_onednn`."""
-    pads = (padding, padding) if isinstance(padding, int) else tuple(padding)
-    rows, cols = x.shape[2] + 2 * pads[0] - w.shape[2] + 1, x.shape[3] + 2 * pads[1] - w.shape[3] + 1
-    out = workspace.empty((x.shape[0], w.shape[0], rows, cols), x.dtype, x.device, channels_last=True).zero_()
+    pads, shape = _stride1_output(x, w, padding)
+    out = workspace.empty(shape, x.dtype, x.device, channels_last=True).zero_()
     _conv_into(out, x, w, pads, shared=shared, bias=None if bias is None else bias.to(x.dtype))
     return out
 
