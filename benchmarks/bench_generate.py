@@ -41,11 +41,16 @@ def count_gflop(G, ws) -> float:
     counter, and the FLOPs Winograd saves are not the network's)."""
     tile, packed = winograd.TILE, conv.ONEDNN_PACKED
     winograd.TILE, conv.ONEDNN_PACKED = None, False
+    trainable = [p for p in G.parameters() if p.requires_grad]  # the counter's module tracker (torch 2.11) cannot
+    for p in trainable:  # hook a parameter that requires grad under no_grad: off while counting
+        p.requires_grad_(False)
     try:
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
             G.synthesis(ws[:1], noise_mode="const", force_fp32=True)
     finally:
         winograd.TILE, conv.ONEDNN_PACKED = tile, packed
+        for p in trainable:
+            p.requires_grad_(True)
     return counter.get_total_flops() / 1e9
 
 

@@ -462,6 +462,7 @@ def _filter_energy(weight: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 
 def _per_sample_conv(x, weight, styles, out_scale, resample, bias):
     """One ordinary convolution per sample with weight[o, i] * styles[n, i] * out_scale[n, o]."""
+    bias = None if bias is None else bias.to(x.dtype)  # fp16 / bf16 activations: the folded bias in their dtype
     same = resample["up"] == resample["down"] == 1 and parse_padding(resample["padding"]) == (1, 1, 1, 1)
     if same and resample["flip_weight"] and winograd.applies(x, weight):
         return _winograd_conv(x, weight, styles, out_scale, bias)
@@ -537,7 +538,8 @@ def _shared_weight_conv(x: torch.Tensor, weight: torch.Tensor, resample: dict) -
     gradient-free use goes through `_stable_conv2d` (the weight packed once per weight state)."""
     pads = parse_padding(resample["padding"])
     plain = resample["up"] == resample["down"] == 1 and resample["flip_weight"]
-    if plain and pads[0] == pads[1] and pads[2] == pads[3] and _shared(weight) and no_autograd(x):
+    same_dtype = weight.dtype == x.dtype  # fp16 / bf16 activations take the cast weight below
+    if plain and same_dtype and pads[0] == pads[1] and pads[2] == pads[3] and _shared(weight) and no_autograd(x):
         return _stable_conv2d(x, weight, (pads[2], pads[0]))
     return conv2d_resample(x, weight.to(x.dtype), **resample)
 

@@ -28,5 +28,5 @@ def derived(weight: torch.Tensor, tag: object, compute: Callable[[torch.Tensor],
         return hit[3]
     with torch.no_grad(), torch.inference_mode(False):  # a normal tensor, valid in and out of inference mode
         value = compute(weight)
-    _CACHE[key] = (weakref.ref(weight, lambda _, k=key: _CACHE.pop(k, None)), *state, value)
+    _CACHE[key] = (weakref.ref(weight, lambda _, k=key, cache=_CACHE: cache.pop(k, None)), *state, value)
     return value
