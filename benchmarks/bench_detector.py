@@ -25,6 +25,10 @@ Image sets (built once into --cache as .npz, uint8, generated with the mark off)
   fake  photo_up    simulated generator output (--simulated, on by default): the photo crops of the split, shrunk 2x
                     or 4x and brought back by StyleGAN2-style 2x up-sampling ([1, 3, 3, 1] after zero insertion), so
                     that only the up-sampling trace, not the subject, separates it from the photographs
+  fake  --gens DIR   trained generators of other families and subjects (`gpu_checks.sh` STAGES=gens, early snapshots
+                    of small networks, 128 channels): sg2_photos64 and sg3t_photos64 (64x64 crops of the training
+                    photo sources), sg1_faces64 and sg2_faces64_run2 (the faces model's data; another training run),
+                    sg3r_fmnist32 (Fashion-MNIST); each counts as a trained model with its real domain (TRAINED_GENS)
   fake  --extra NAME=PATH  any other model file
 
 Splits are fixed before any result was looked at: in every set the first 60 % (by seed / file order) may be used for
@@ -89,6 +93,13 @@ RANDOM_NETS = {  # our own builders, random weights (torch seed 1): family, modu
     "sg3r_128": ("SG3", "stylegan3", {"img_resolution": 128, "channel_base": 4096, "conv_kernel": 1}),
 }
 RANDOM_N = 400  # images per RANDOM_NETS set (at most)
+TRAINED_GENS = {  # --gens DIR: file stem -> (family, the real set it was trained on)
+    "sg2_photos64": ("SG2", "photos"),
+    "sg3t_photos64": ("SG3", "photos"),
+    "sg1_faces64": ("SG1", "faces_real"),
+    "sg2_faces64_run2": ("SG2", "faces_real"),
+    "sg3r_fmnist32": ("SG3", "fmnist"),
+}
 FAMILY = {"sg1_untrained": "SG1", "sg3t": "SG3", "sg3r": "SG3", "photo_up": "simulated"}
 FAMILY |= {k: v[0] for k, v in RANDOM_NETS.items()}
 LARGE = ("sg2_resnet128", "sg2_skip256", "sg1_rgb128", "sg3r_128")  # the generators of 128 px and more
@@ -277,8 +288,9 @@ def _even(images: list, n: int) -> list:
     return [images[i] for i in np.linspace(0, len(images) - 1, n).round().astype(int)] if n < len(images) else images
 
 
-def table(title: str, rows, group: str) -> None:
-    """Prints a table of (kind, test, result) rows as they come (rows may be a generator) and adds to SUMMARY."""
+def table(title: str, rows, group: str, also: str | None = None) -> None:
+    """Prints a table of (kind, test, result) rows as they come (rows may be a generator) and adds them to SUMMARY
+    under `group` (and `also`, an aggregate such as "across")."""
     print(f"\n### {title}\n")
     print("| detector | test (real vs fake) | " + " | ".join(f"{a}: acc / AP / AUC" for a in ATTACKS) + " |")
     print("|---|---|" + "---|" * len(ATTACKS), flush=True)
@@ -286,7 +298,8 @@ def table(title: str, rows, group: str) -> None:
         cells = " | ".join(f"{acc:.1%} / {ap:.3f} / {au:.3f}" for acc, ap, au in result.values())
         print(f"| {kind} | {test} | {cells} |", flush=True)
         for attack in ATTACKS:
-            SUMMARY.setdefault((kind, group, attack), []).append(result[attack][0])
+            for name in (group, also) if also else (group,):
+                SUMMARY.setdefault((kind, name, attack), []).append(result[attack][0])
 
 
 SUMMARY: dict[tuple[str, str, str], list[float]] = {}
@@ -313,46 +326,59 @@ def experiments(train: dict, test: dict, kinds: list[str], fakes: list[str], hel
             in_domain(train, test, kind, fakes)
         if "leave-one-out" in which:
             rows = (leave_out(train, test, kind, fakes, held) for held in held_out)
-            table(f"{kind}: leave one generator out (and its real domain)", rows, "across")
+            title = f"{kind}: leave one generator out (a trained one with its subject: its real set, every model of it)"
+            table(title, rows, "across: left out with its subject", "across")
         if "photos" in which:
             ship(train, test, fakes, None, kind)
         if "families" in which:
             for family in ("SG1", "SG2", "SG3"):
                 unseen = [f for f in fakes if FAMILY.get(f, "SG2") == family]
-                left_out(train, test, kind, fakes, unseen, f"{family} family", reals=_all(test, REALS))
+                reals = _all(test, REALS)
+                left_out(train, test, kind, fakes, unseen, f"{family} family", reals=reals, group="families")
         if "resolutions" in which:
-            left_out(train, test, kind, fakes, [f for f in LARGE if f in fakes], "128-256 px", reals=test["photos"])
+            large = [f for f in LARGE if f in fakes]
+            left_out(train, test, kind, fakes, large, "128-256 px", reals=test["photos"], group="resolutions")
         print(f"\n{kind}: {time.time() - t0:.0f} s")
 
 
 def in_domain(train: dict, test: dict, kind: str, fakes: list[str]) -> None:
     """Trained on one trained generator vs its real data; tested on it and on the other trained pair."""
     trained = [g for g in DOMAIN if g in fakes]
-    rows, pairs = [], []
+    rows, same, other_subject = [], [], []
     for gen in trained:
         det = _train(train[DOMAIN[gen]], train[gen], kind)
         rows.append((kind, f"{DOMAIN[gen]} vs {gen} (in-domain)", evaluate(det, test[DOMAIN[gen]], test[gen])))
         for other in (o for o in trained if o != gen):
             label = f"{DOMAIN[other]} vs {other} (trained on {DOMAIN[gen]} vs {gen})"
+            pairs = same if DOMAIN[other] == DOMAIN[gen] else other_subject
             pairs.append((kind, label, evaluate(det, test[DOMAIN[other]], test[other])))
     table(f"{kind}: in-domain (trained on one trained generator vs its real data)", rows, "in-domain")
-    table(f"{kind}: trained-model pairs (the test domain unseen)", pairs, "across")
+    title = f"{kind}: trained on one model, tested on another model of the same subject (another run or family)"
+    table(title, same, "across: one model -> another, same subject", "across")
+    title = f"{kind}: trained on one model, tested on a model of another subject (the test subject unseen)"
+    table(title, other_subject, "across: one model -> another subject", "across")
 
 
-def left_out(train: dict, test: dict, kind: str, fakes: list[str], unseen: list[str], what: str, reals) -> None:
+def left_out(train: dict, test: dict, kind: str, fakes: list[str], unseen: list[str], what: str, reals, group) -> None:
     """Trained on every real set and every generator but `unseen`; tested on each unseen one and on whole photos."""
     det = _train(_all(train, REALS), _all(train, [f for f in fakes if f not in unseen]), kind)
     rows = [(kind, f"reals vs {f} ({what} unseen)", evaluate(det, reals, test[f])) for f in unseen]
-    table(f"{kind}: {what} left out of training", rows, "across")
+    table(f"{kind}: {what} left out of training", rows, f"across: {group} left out", "across")
     false_positives(det, test["whole"], f"{kind}, {what} left out")
 
 
 def leave_out(train: dict, test: dict, kind: str, fakes: list[str], held: str) -> tuple:
-    """(kind, label, result) of a detector trained without `held` (and its real domain), tested on them."""
-    reals = [r for r in REALS if r != DOMAIN.get(held)]
-    test_real = test[DOMAIN[held]] if held in DOMAIN else _all(test, REALS)
-    det = _train(_all(train, reals), _all(train, [f for f in fakes if f != held]), kind)
-    label = f"{DOMAIN[held]} vs {held} (both unseen)" if held in DOMAIN else f"reals vs {held} (unseen)"
+    """(kind, label, result) of a detector trained without `held`, tested on it. For a trained model its whole
+    subject is left out: its real set and every other model trained on that set (with the photographs also the
+    up-sampled photo crops), so that the subject is seen neither as real nor as generated."""
+    subject = DOMAIN.get(held)
+    reals = [r for r in REALS if r != subject]
+    dropped = {held} | {f for f in fakes if subject is not None and DOMAIN.get(f) == subject}
+    if subject == "photos":
+        dropped.add("photo_up")
+    test_real = test[subject] if subject else _all(test, REALS)
+    det = _train(_all(train, reals), _all(train, [f for f in fakes if f not in dropped]), kind)
+    label = f"{subject} vs {held} (subject unseen)" if subject else f"reals vs {held} (unseen)"
     return kind, label, evaluate(det, test_real, test[held])
 
 
@@ -423,6 +449,7 @@ def main() -> None:
     ap.add_argument("--ship-steps", type=int, default=2000, help="CNN training batches of the shipped detector")
     ap.add_argument("--validate", action="store_true", help="split the training 60 %% again; never read the test")
     ap.add_argument("--extra", action="append", default=[], help="NAME=PATH of another generator to test on")
+    ap.add_argument("--gens", type=Path, default=None, help="folder of TRAINED_GENS (<name>.safetensors)")
     ap.add_argument("--ship", type=Path, default=None, help="train the shipped detectors into this folder instead")
     ap.add_argument("--simulated", action=argparse.BooleanOptionalAction, default=True, help="photo_up among the fakes")
     args = ap.parse_args()
@@ -431,6 +458,15 @@ def main() -> None:
     PHOTOS, VALIDATE = args.photos, args.validate
     OPTIONS.update(aug=args.augment, steps=args.steps, ship_steps=args.ship_steps, norm=args.norm)
     extra = dict(item.split("=", 1) for item in args.extra)
+    held = args.held.split(",")
+    if args.gens:
+        for name, (family, domain) in TRAINED_GENS.items():
+            if not (args.gens / f"{name}.safetensors").is_file():
+                raise SystemExit(f"{args.gens / name}.safetensors missing (gpu_checks.sh STAGES=gens makes it)")
+            extra[name] = str(args.gens / f"{name}.safetensors")
+            FAMILY[name], DOMAIN[name] = family, domain
+            if args.held == ap.get_default("held"):  # the default leave-one-out takes every trained model
+                held.append(name)
     fakes = [*FAKES, *RANDOM_NETS, *extra]
     sets = {name: load_set(name, args.n, args.cache, extra) for name in (*REALS[:-1], *PHOTO_SETS, *fakes)}
     print("sets: " + ", ".join(f"{k} {len(v)} ({v[0].shape[1]}x{v[0].shape[0]})" for k, v in sets.items()))
@@ -448,7 +484,7 @@ def main() -> None:
             ship(train, test, fakes, args.ship, kind)
     else:
         which = args.experiments.split(",")
-        experiments(train, test, args.kinds.split(","), fakes, args.held.split(","), which)
+        experiments(train, test, args.kinds.split(","), fakes, held, which)
     summary()
 
 
