@@ -58,6 +58,25 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, steps: int = 50
     return w
 
 
+MAX_REPLICATION = 16  # the largest --zoom factor the figure commands write
+
+
+def undo_pixel_replication(pixels: np.ndarray) -> tuple[np.ndarray, int]:
+    """(image, k): an image enlarged k times by pixel replication (nearest neighbour at a whole factor, as `--zoom`
+    and many viewers write it) brought back to its own pixels, and k; other images as they are, k = 1.
+
+    Only exact replication counts (lossless files): every k x k block of equal pixels, the image a whole number of
+    blocks. The detectors read pixel-level traces, which replication hides under its own block edges."""
+    h, w = pixels.shape[:2]
+    for k in range(min(MAX_REPLICATION, h, w), 1, -1):
+        if h % k or w % k or not (pixels[:k] == pixels[:1]).all():  # the first rows decide most cases cheaply
+            continue
+        blocks = pixels.reshape(h // k, k, w // k, k, *pixels.shape[2:])
+        if (blocks == blocks[:, :1, :, :1]).all():
+            return np.ascontiguousarray(blocks[:, 0, :, 0]), k
+    return pixels, 1
+
+
 def sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(z, -60, 60)))
 

@@ -158,4 +158,5 @@ def detector_text(result: dict) -> str:
     if "skipped" in result:
         return f"not run ({result['skipped']})"
     text = ", ".join(f"p(generated) {p:.2f} [{kind}]" for kind, p in result["p_generated"].items())
+    text += f" (scored at its own pixels: enlarged {result['enlarged']}x)" if "enlarged" in result else ""
     return text + (f" (mean of {result['frames']} frames)" if result.get("frames", 1) > 1 else "")

@@ -211,15 +211,20 @@ def _media_detector(found: Media, detectors) -> dict:
 
 
 def detector_result(pixels: np.ndarray, detectors) -> dict:
-    """{'p_generated': {kind: p}, 'note': calibration note} or {'skipped': why} (image too small)."""
+    """{'p_generated': {kind: p}, 'note': calibration note} or {'skipped': why} (image too small); an image enlarged
+    by pixel replication is scored at its own size, with 'enlarged': the factor."""
+    from stylegan.forensics.detector import undo_pixel_replication
+
     low, high = DETECTOR_SIDES
+    pixels, factor = undo_pixel_replication(pixels)
     h, w = pixels.shape[:2]
     if min(h, w) < low:
         return {"skipped": f"smaller than {low} px"}
     top, left = max(0, (h - high) // 2), max(0, (w - high) // 2)
     crop = pixels[top : top + high, left : left + high]
     probs = {det.kind: round(float(det.probability([crop])[0]), 4) for det in detectors}
-    return {"p_generated": probs, "note": "; ".join(det.calibration_note for det in detectors)}
+    result = {"p_generated": probs, "note": "; ".join(det.calibration_note for det in detectors)}
+    return result | ({"enlarged": factor} if factor > 1 else {})
 
 
 def load_detectors(paths: list[str | Path] | None = None) -> list:
