@@ -326,8 +326,8 @@ def test_undo_pixel_replication_finds_whole_factors_only():
 
 
 def test_an_enlarged_generated_figure_is_scored_at_its_own_pixels():
-    """A figure the 32 px model writes with --zoom 4 and no mark: the detector reads it as at --zoom 1 (a CNN reading
-    the 4x4 blocks called such figures real, p ~ 0.2) and the report says it was enlarged."""
+    """Images the 32 px model writes with --zoom 4 and no mark: the detector reads them as at --zoom 1 (through the
+    4x4 blocks the CNN's p fell towards chance) and the report says they were enlarged."""
     from stylegan.forensics.report import detector_result
 
     det = D.load_detector(D.ASSETS / "detector_cnn.safetensors")
