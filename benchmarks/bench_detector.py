@@ -100,7 +100,8 @@ TRAINED_GENS = {  # --gens DIR: file stem -> (family, the real set it was traine
     "sg2_faces64_run2": ("SG2", "faces_real"),
     "sg3r_fmnist32": ("SG3", "fmnist"),
 }
-FAMILY = {"sg1_untrained": "SG1", "sg3t": "SG3", "sg3r": "SG3", "photo_up": "simulated"}
+SIMULATED = {"photo_up": "photos", "fmnist_up": "fmnist", "faces_up": "faces_real"}  # simulated fakes -> their source
+FAMILY = {"sg1_untrained": "SG1", "sg3t": "SG3", "sg3r": "SG3"} | dict.fromkeys(SIMULATED, "simulated")
 FAMILY |= {k: v[0] for k, v in RANDOM_NETS.items()}
 LARGE = ("sg2_resnet128", "sg2_skip256", "sg1_rgb128", "sg3r_128")  # the generators of 128 px and more
 PHOTO_SETS = ("photos_fit", "photos_val", "photos_test", "whole_val", "whole_test")
@@ -374,8 +375,7 @@ def leave_out(train: dict, test: dict, kind: str, fakes: list[str], held: str) -
     subject = DOMAIN.get(held)
     reals = [r for r in REALS if r != subject]
     dropped = {held} | {f for f in fakes if subject is not None and DOMAIN.get(f) == subject}
-    if subject == "photos":
-        dropped.add("photo_up")
+    dropped |= {name for name, source in SIMULATED.items() if source == subject}
     test_real = test[subject] if subject else _all(test, REALS)
     det = _train(_all(train, reals), _all(train, [f for f in fakes if f not in dropped]), kind)
     label = f"{subject} vs {held} (subject unseen)" if subject else f"reals vs {held} (unseen)"
@@ -429,7 +429,9 @@ def ship(train: dict, test: dict, fakes: list[str], folder: Path | None, kind: s
         det.save(folder / f"detector_{kind}.safetensors")
         print(f"wrote {folder / f'detector_{kind}.safetensors'}")
     rows = [(kind, f"{DOMAIN[f]} vs {f}", evaluate(det, test[DOMAIN[f]], test[f])) for f in trained]
-    rows += [(kind, f"photos vs {f}", evaluate(det, test["photos"], test[f])) for f in fakes if f not in DOMAIN]
+    for f in (f for f in fakes if f not in DOMAIN):
+        real = SIMULATED.get(f, "photos")  # a simulated set against its own source, the rest against photographs
+        rows.append((kind, f"{real} vs {f}", evaluate(det, test[real], test[f])))
     split = "validation" if VALIDATE else "test"
     table(f"{kind} trained on everything: the {split} images of each set (photos: unseen sources)", rows, "everything")
     false_positives(det, test["whole"], f"{kind} trained on everything")
@@ -451,7 +453,10 @@ def main() -> None:
     ap.add_argument("--extra", action="append", default=[], help="NAME=PATH of another generator to test on")
     ap.add_argument("--gens", type=Path, default=None, help="folder of TRAINED_GENS (<name>.safetensors)")
     ap.add_argument("--ship", type=Path, default=None, help="train the shipped detectors into this folder instead")
-    ap.add_argument("--simulated", action=argparse.BooleanOptionalAction, default=True, help="photo_up among the fakes")
+    ap.add_argument(
+        "--simulated", choices=("none", "photos", "all"), default="photos",
+        help="simulated fakes: photo_up (photos), or up-sampled copies of every real set (all: + fmnist_up, faces_up)",
+    )  # fmt: skip
     args = ap.parse_args()
     torch.set_num_threads(1)
     global PHOTOS, VALIDATE  # noqa: PLW0603 (module settings for the table titles and the photo folder)
@@ -472,11 +477,10 @@ def main() -> None:
     print("sets: " + ", ".join(f"{k} {len(v)} ({v[0].shape[1]}x{v[0].shape[0]})" for k, v in sets.items()))
     print(f"reference: {CNNDETECTION}")
     train, test = split_sets(sets, args.validate)
-    if args.simulated:
-        fakes.append("photo_up")
-        train["photo_up"], test["photo_up"] = (
-            photo_sources.upsampled(d["photos"], seed) for seed, d in enumerate((train, test))
-        )
+    for name, source in SIMULATED.items():
+        if args.simulated == "all" or (args.simulated == "photos" and source == "photos"):
+            fakes.append(name)
+            train[name], test[name] = (photo_sources.upsampled(d[source], seed) for seed, d in enumerate((train, test)))
     split = "validation" if args.validate else "test"
     print(f"{split} split; augmentation {args.augment}; CNN steps {args.steps}, residual norm {args.norm}")
     if args.ship:
