@@ -55,6 +55,9 @@ Chosen on --validate: augmentation wang-resize over light / wang, 1000 CNN steps
 over none (validation, "photos" + "families": 90.2 % vs 83.9 % clean on everything, whole photos called real 100 %
 vs 86.9 %, families left out 60.9 % vs 59.8 %), then the simulated photo_up fakes over none (families left out
 76.8 % vs 60.9 %; whole photos called real 96.4 % vs 100 %, after JPEG q75 70.2 % vs 72.6 %).
+Tried and not kept (validation, with --gens, results/detector_gens_2026-12-01.txt): --simulated all (up-sampled
+copies of every real set) over photos: families left out 65.6 % vs 75.7 %, a subject left out 67.8 % vs 65.5 %,
+whole photos called real 92.9 % vs 88.1 %; and the gens among the shipped detectors' fakes (see there).
 
     python benchmarks/bench_detector.py --cache /tmp/detdata [--n 1500] [--kinds spectral,cnn] [--validate]
     python benchmarks/bench_detector.py --cache /tmp/detdata --ship src/stylegan/assets   # train the shipped pair
