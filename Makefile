@@ -39,6 +39,7 @@ demo: venv
 
 lint: venv
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 
 bench: venv
 	$(BIN)/python benchmarks/bench_generate.py

@@ -27,9 +27,7 @@ TRAIN_ARGS = [
 ]
 
 
-def train(
-    data: str, outdir: Path, minutes: float, ada_kimg: float, resolution: int, extra: list[str]
-) -> Path:
+def train(data: str, outdir: Path, minutes: float, ada_kimg: float, resolution: int, extra: list[str]) -> Path:
     """Runs `stylegan train` with ADA until the time budget is spent."""
     cmd = [
         sys.executable,
@@ -117,9 +115,7 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=20)
     ap.add_argument("--ada-kimg", type=float, default=20)
     ap.add_argument("--resolution", type=int, default=64)
-    ap.add_argument(
-        "--train-args", default="", help="More `stylegan train` flags, e.g. '--cbase 2048 --cmax 64'."
-    )
+    ap.add_argument("--train-args", default="", help="More `stylegan train` flags, e.g. '--cbase 2048 --cmax 64'.")
     ap.add_argument("--summary", type=Path, help="Summarise this run folder instead of training.")
     ap.add_argument(
         "--plot", nargs="+", metavar="LABEL=RUN_DIR", help="Draw p against kimg of these runs to --plot-out."

@@ -36,8 +36,11 @@ def scenes(n: int, seed: int = 0):
     for path in paths:
         photo = np.asarray(PIL.Image.open(path))
         canvas = (3 * photo.shape[0], 3 * photo.shape[1])
-        place = Placement((rng.uniform(0.3, 0.7) * canvas[1], rng.uniform(0.3, 0.7) * canvas[0]),
-                          rng.uniform(0.5, 1.0), rng.uniform(-20, 20))
+        place = Placement(
+            (rng.uniform(0.3, 0.7) * canvas[1], rng.uniform(0.3, 0.7) * canvas[0]),
+            rng.uniform(0.5, 1.0),
+            rng.uniform(-20, 20),
+        )
         yield f"{path.parent.name}/{path.stem}", photo, place, canvas
 
 
@@ -74,14 +77,22 @@ def run(detector: str, n: int, resolution: int) -> dict:
             ref_missing += 1
             continue
         both = photo_mask(out.matrix, place, photo.shape, resolution) & photo_mask(
-            ref.matrix, ref_place, photo.shape, resolution)
+            ref.matrix, ref_place, photo.shape, resolution
+        )
         psnrs.append(psnr(out.image[..., 0], ref.image[..., 0], both))
         side = np.hypot(*ref.matrix[:2, 0]) * resolution  # the reference square's side in photo pixels
         gap = photo_positions(out.matrix, place, photo.shape, resolution) - photo_positions(
-            ref.matrix, ref_place, photo.shape, resolution)
+            ref.matrix, ref_place, photo.shape, resolution
+        )
         drifts.append(np.linalg.norm(gap, axis=-1).mean() * resolution / side)
-    return {"n": n, "hits": hits, "psnr": np.array(psnrs), "drift": np.array(drifts), "secs": np.array(secs),
-            "ref_missing": ref_missing}
+    return {
+        "n": n,
+        "hits": hits,
+        "psnr": np.array(psnrs),
+        "drift": np.array(drifts),
+        "secs": np.array(secs),
+        "ref_missing": ref_missing,
+    }
 
 
 def published_rate(detector: str, n: int) -> int:
@@ -94,19 +105,25 @@ def main() -> None:
     parser.add_argument("--resolution", type=int, default=64)
     parser.add_argument("--detectors", default="hog,hog+cnn")
     args = parser.parse_args()
-    print(f"AT&T faces (AT&T Laboratories Cambridge), {args.n} scenes 3x the photo, scale 0.5-1, rotation ±20°, "
-          f"aligned at {args.resolution}²")
-    print("| detector | detected (scenes) | detected (photos as published) | PSNR median / p5 / min (dB) "
-          "| scenes >= 20 dB | drift mean / max (aligned px) | s/scene |")
+    print(
+        f"AT&T faces (AT&T Laboratories Cambridge), {args.n} scenes 3x the photo, scale 0.5-1, rotation ±20°, "
+        f"aligned at {args.resolution}²"
+    )
+    print(
+        "| detector | detected (scenes) | detected (photos as published) | PSNR median / p5 / min (dB) "
+        "| scenes >= 20 dB | drift mean / max (aligned px) | s/scene |"
+    )
     print("|---|---|---|---|---|---|---|")
     for detector in args.detectors.split(","):
         r = run(detector, args.n, args.resolution)
         pub = published_rate(detector, args.n)
         p = r["psnr"]
-        print(f"| {detector} | {r['hits']}/{r['n']} ({100 * r['hits'] / r['n']:.1f} %) | {pub}/{args.n} "
-              f"| {np.median(p):.1f} / {np.percentile(p, 5):.1f} / {p.min():.1f} | {(p >= 20).sum()}/{len(p)} "
-              f"| {r['drift'].mean():.2f} / {r['drift'].max():.2f} | {r['secs'].mean():.2f} |"
-              + (f" (reference scene without a face: {r['ref_missing']})" if r["ref_missing"] else ""))
+        print(
+            f"| {detector} | {r['hits']}/{r['n']} ({100 * r['hits'] / r['n']:.1f} %) | {pub}/{args.n} "
+            f"| {np.median(p):.1f} / {np.percentile(p, 5):.1f} / {p.min():.1f} | {(p >= 20).sum()}/{len(p)} "
+            f"| {r['drift'].mean():.2f} / {r['drift'].max():.2f} | {r['secs'].mean():.2f} |"
+            + (f" (reference scene without a face: {r['ref_missing']})" if r["ref_missing"] else "")
+        )
 
 
 if __name__ == "__main__":

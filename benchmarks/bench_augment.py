@@ -42,9 +42,7 @@ def main() -> None:
     parser.add_argument("--max-res", type=int, default=256)
     args = parser.parse_args()
     threads = torch.get_num_threads()
-    print(
-        f"device {args.device}, torch {torch.__version__}, threads {threads}, p=1 (every op on every image)"
-    )
+    print(f"device {args.device}, torch {torch.__version__}, threads {threads}, p=1 (every op on every image)")
     print("| preset | C | res | batch | forward ms | forward+backward ms | img/s (fwd) |")
     print("|---|---|---|---|---|---|---|")
     for preset, channels, res, batch in CASES:

@@ -26,9 +26,7 @@ def _channels(res: int) -> int:
 
 
 def _generator_shapes() -> list[tuple[str, tuple[int, ...]]]:
-    shapes = [
-        (f"mapping.fc{i}.{p}", s) for i in range(8) for p, s in (("weight", (512, 512)), ("bias", (512,)))
-    ]
+    shapes = [(f"mapping.fc{i}.{p}", s) for i in range(8) for p, s in (("weight", (512, 512)), ("bias", (512,)))]
     shapes.append(("mapping.w_avg", (512,)))
     for res in [2**i for i in range(2, 11)]:
         c_in, c = _channels(max(res // 2, 4)), _channels(res)
@@ -67,9 +65,7 @@ def _discriminator_shapes() -> list[tuple[str, tuple[int, ...]]]:
 def _network(class_name: str, shapes) -> object:
     from test_safe_pickle import persistent, tensor_reduce
 
-    return persistent(
-        class_name, _parameters=OrderedDict((n, tensor_reduce(torch.randn(s))) for n, s in shapes)
-    )
+    return persistent(class_name, _parameters=OrderedDict((n, tensor_reduce(torch.randn(s))) for n, s in shapes))
 
 
 def write_snapshot(path: Path) -> None:

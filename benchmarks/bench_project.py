@@ -51,6 +51,7 @@ def real_targets(G, source: str, count: int) -> list[PIL.Image.Image]:
 
 def score(lpips, image: torch.Tensor, target: torch.Tensor) -> tuple[float, float]:
     """(PSNR dB, LPIPS) of two uint8 images [C, H, W]."""
+
     def as_input(x):
         return P._as_lpips_input(x.float()[None] / 127.5 - 1)
 
@@ -107,8 +108,12 @@ def main() -> None:
     ap.add_argument("--w-avg-samples", type=int, default=10_000)
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on a shared machine)")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--sets", choices=["both", "generated", "real"], default="both",
-                    help="which target set(s) to run (one per process to use two cores)")
+    ap.add_argument(
+        "--sets",
+        choices=["both", "generated", "real"],
+        default="both",
+        help="which target set(s) to run (one per process to use two cores)",
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     G = load_generator(args.network, device=args.device)

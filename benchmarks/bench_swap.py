@@ -125,8 +125,13 @@ def main() -> None:
     G = load_generator(args.network, device="cpu")
     lpips = load_lpips(device="cpu")
     settings = S.SwapSettings(
-        mode=args.mode, steps=args.steps, tune_steps=args.tune_steps, plus_steps=args.steps // 2, render=args.render,
-        erode=args.erode, feather=args.feather,
+        mode=args.mode,
+        steps=args.steps,
+        tune_steps=args.tune_steps,
+        plus_steps=args.steps // 2,
+        render=args.render,
+        erode=args.erode,
+        feather=args.feather,
     )
     all_rows, all_images = [], []
     start = time.time()
@@ -134,12 +139,17 @@ def main() -> None:
         rows, images = run_pair(G, k, settings, lpips)
         all_rows.append(rows)
         all_images.append(images)
-        print(f"pair {k + 1}/{args.pairs} (s{2 * k + 1} -> s{2 * k + 2}): "
-              + ", ".join(f"{s}: {r['d_target']:.3f}->{r['d_result']:.3f}" for s, r in rows.items())
-              + f"  [{time.time() - start:.0f} s]", flush=True)
-    print(f"\nnetwork {args.network}, mode {args.mode}, render with the {args.render}'s G, {args.steps} W steps, "
-          f"{args.tune_steps} tuning steps; "
-          f"{time.time() - start:.0f} s on {args.threads} CPU thread(s)\n")
+        print(
+            f"pair {k + 1}/{args.pairs} (s{2 * k + 1} -> s{2 * k + 2}): "
+            + ", ".join(f"{s}: {r['d_target']:.3f}->{r['d_result']:.3f}" for s, r in rows.items())
+            + f"  [{time.time() - start:.0f} s]",
+            flush=True,
+        )
+    print(
+        f"\nnetwork {args.network}, mode {args.mode}, render with the {args.render}'s G, {args.steps} W steps, "
+        f"{args.tune_steps} tuning steps; "
+        f"{time.time() - start:.0f} s on {args.threads} CPU thread(s)\n"
+    )
     print(table(all_rows))
     if args.figure is not None:
         figure(all_images[:4], args.figure, args.network)

@@ -67,9 +67,7 @@ def main() -> None:
     ap.add_argument("--warmup-cycles", type=int, default=1)
     ap.add_argument("--cycles", type=int, default=2)
     ap.add_argument("--profile", action="store_true", help="also print the top operators of one cycle")
-    ap.add_argument(
-        "--gradfix", choices=["cuda", "always", "never"], default="cuda", help="conv_gradfix.enabled (A/B)"
-    )
+    ap.add_argument("--gradfix", choices=["cuda", "always", "never"], default="cuda", help="conv_gradfix.enabled (A/B)")
     args = ap.parse_args()
     conv_gradfix.enabled = args.gradfix
 

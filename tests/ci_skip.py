@@ -15,8 +15,16 @@ import pytest
 # What CI installs (Makefile, .ci/run), so that a skip mentioning it means the set-up is broken.
 # Modules as `importorskip` names them ("could not import 'lpips'"); then words the skip reasons of our tests use.
 CI_REQUIRED_MODULES = ("scipy", "pytorch_fid", "lpips", "torchvision", "imageio", "imageio_ffmpeg", "safetensors")
-CI_REQUIRED_WORDS = ("fashion-mnist", "pytorch-fid", "lpips", "torchvision", "imageio", "[video]", "asset missing",
-                     "packaged default model")
+CI_REQUIRED_WORDS = (
+    "fashion-mnist",
+    "pytorch-fid",
+    "lpips",
+    "torchvision",
+    "imageio",
+    "[video]",
+    "asset missing",
+    "packaged default model",
+)
 _IMPORT_SKIP = re.compile(r"could not import '(?P<module>[\w.]+)'")
 
 

@@ -46,9 +46,7 @@ def launched_by_torchrun() -> bool:
 
 def init_from_env(device_type: str) -> ProcessInfo:
     """Joins the process group that torchrun describes in the environment (NCCL on CUDA, gloo otherwise)."""
-    info = ProcessInfo(
-        int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", 0))
-    )
+    info = ProcessInfo(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", 0)))
     backend = "nccl" if device_type == "cuda" else "gloo"
     if not dist.is_initialized():
         dist.init_process_group(backend, init_method="env://", rank=info.rank, world_size=info.world_size)
@@ -208,9 +206,7 @@ def _all_gather(x: torch.Tensor, info: ProcessInfo) -> torch.Tensor:
     return torch.stack(out)
 
 
-def all_reduce_sum(
-    values: torch.Tensor, info: ProcessInfo, device: torch.device | None = None
-) -> torch.Tensor:
+def all_reduce_sum(values: torch.Tensor, info: ProcessInfo, device: torch.device | None = None) -> torch.Tensor:
     """Sum of a tensor over ranks (a copy). With several ranks the sum runs on `device` (NCCL needs CUDA)."""
     if info.world_size == 1:
         return values.clone()

@@ -54,9 +54,7 @@ D_LEGACY = dict(
     conv_clamp=None,
     cmap_dim=None,
     block_kwargs=dict(activation="lrelu", resample_filter=[1, 3, 3, 1], freeze_layers=0),
-    mapping_kwargs=dict(
-        num_layers=0, embed_features=None, layer_features=None, activation="lrelu", lr_multiplier=0.1
-    ),
+    mapping_kwargs=dict(num_layers=0, embed_features=None, layer_features=None, activation="lrelu", lr_multiplier=0.1),
     epilogue_kwargs=dict(mbstd_group_size=4, mbstd_num_channels=1, activation="lrelu"),
 )
 

@@ -435,9 +435,7 @@ def test_payload_inside_persistent_state(tmp_path):
 def test_embedded_source_is_never_run(tmp_path):
     marker = tmp_path / "marker"
     src = f"import os\nos.system('touch {marker}')\n"
-    net = persistent(
-        module_src=src, _buffers={"w_avg": tensor_reduce(torch.ones(3))}, _init_kwargs={"z_dim": 3}
-    )
+    net = persistent(module_src=src, _buffers={"w_avg": tensor_reduce(torch.ones(3))}, _init_kwargs={"z_dim": 3})
     path = tmp_path / "src.pkl"
     path.write_bytes(dumps_with_globals({"G_ema": net, "training_set_kwargs": {"resolution": 4}}))
     nets = read_ada_pickle(path)
@@ -481,9 +479,7 @@ def test_build_cannot_patch_stand_ins(target, slot_state):
 def test_snapshot_with_augment_pipe_and_module_bookkeeping(tmp_path):
     """Real snapshots may carry an AugmentPipe and dataset kwargs; None entries and non-persistent buffers."""
     kwargs = PickledEasyDict(xflip=np.float64(1.0), rotate90=1)
-    augment = persistent(
-        "AugmentPipe", _init_kwargs=kwargs, _buffers={"p": tensor_reduce(torch.tensor(0.25))}
-    )
+    augment = persistent("AugmentPipe", _init_kwargs=kwargs, _buffers={"p": tensor_reduce(torch.tensor(0.25))})
     layer = persistent(
         "FullyConnectedLayer",
         _init_args=(np.int64(4), 2),
@@ -516,9 +512,7 @@ NP_RECONSTRUCT = NamedGlobal("numpy.core.multiarray", "_reconstruct")
 
 
 def _np_dtype(spec: str, copy: bool = True, flags: int = 0, byteorder: str = "<") -> Reduce:
-    return Reduce(
-        NamedGlobal("numpy", "dtype"), (spec, False, copy), (3, byteorder, None, None, None, -1, -1, flags)
-    )
+    return Reduce(NamedGlobal("numpy", "dtype"), (spec, False, copy), (3, byteorder, None, None, None, -1, -1, flags))
 
 
 def test_numpy_dtype_state_cannot_leak_or_lie():
@@ -615,11 +609,7 @@ def test_corrupt_storage_blob(tmp_path):
     path = tmp_path / "blob.pkl"
     path.write_bytes(
         dumps_with_globals(
-            {
-                "G_ema": persistent(
-                    _buffers={"x": tensor_reduce(torch.zeros(4), Reduce(LOAD_FROM_BYTES, (blob,)))}
-                )
-            }
+            {"G_ema": persistent(_buffers={"x": tensor_reduce(torch.zeros(4), Reduce(LOAD_FROM_BYTES, (blob,)))})}
         )
     )
     with pytest.raises(ModelFormatError) as info:
@@ -629,9 +619,7 @@ def test_corrupt_storage_blob(tmp_path):
         dumps_with_globals(
             {
                 "G_ema": persistent(
-                    _buffers={
-                        "x": tensor_reduce(torch.zeros(4), Reduce(LOAD_FROM_BYTES, (b"\x80\x02K\x01.",)))
-                    }
+                    _buffers={"x": tensor_reduce(torch.zeros(4), Reduce(LOAD_FROM_BYTES, (b"\x80\x02K\x01.",)))}
                 )
             }
         )
@@ -776,11 +764,7 @@ def test_tf_pickle_loads_with_a_plain_stub_unpickler(tmp_path):
 
     class StubUnpickler(pickle.Unpickler):
         def find_class(self, module, name):
-            return (
-                Stub
-                if (module, name) == ("dnnlib.tflib.network", "Network")
-                else super().find_class(module, name)
-            )
+            return Stub if (module, name) == ("dnnlib.tflib.network", "Network") else super().find_class(module, name)
 
     nets = _tf_nets(4)
     write_tf_pickle(tmp_path / "tf.pkl", *nets)
@@ -806,9 +790,7 @@ def test_tf_build_source_is_never_run(tmp_path):
         variables=[("lod", np.zeros((), np.float32))],
     )
     path = tmp_path / "tf.pkl"
-    path.write_bytes(
-        dumps_with_globals(tuple(NewObject(NETWORK, dict(state, name=n)) for n in ("G", "D", "Gs")))
-    )
+    path.write_bytes(dumps_with_globals(tuple(NewObject(NETWORK, dict(state, name=n)) for n in ("G", "D", "Gs"))))
     G, _, Gs = read_tf_pickle(path)
     assert Gs.name == "Gs" and list(G.variables) == ["lod"]
     assert not marker.exists()

@@ -33,8 +33,9 @@ def background(height: int, width: int, seed: int = 0) -> np.ndarray:
     return np.clip(rgb + rng.normal(0, 6, rgb.shape), 0, 255).astype(np.uint8)
 
 
-def composite(face: np.ndarray, size: tuple[int, int] = (160, 160), at: tuple[int, int] | None = None,
-              seed: int = 0) -> np.ndarray:
+def composite(
+    face: np.ndarray, size: tuple[int, int] = (160, 160), at: tuple[int, int] | None = None, seed: int = 0
+) -> np.ndarray:
     """The grey face uint8 [h, w, 1] pasted (as RGB) on a colour background of size (width, height)."""
     width, height = size
     canvas = background(height, width, seed)
@@ -62,8 +63,16 @@ def clip_positions(frames: int, start: tuple[float, float], stop: tuple[float, f
     return np.rint(np.asarray(start) * (1 - t) + np.asarray(stop) * t).astype(int)
 
 
-def make_clip(path: Path, *, person: int = 1, seconds: float = 3.0, fps: int = 10, size: int = 128,
-              scale: float = 0.75, audio: bool = True) -> np.ndarray:
+def make_clip(
+    path: Path,
+    *,
+    person: int = 1,
+    seconds: float = 3.0,
+    fps: int = 10,
+    size: int = 128,
+    scale: float = 0.75,
+    audio: bool = True,
+) -> np.ndarray:
     """Write an mp4 of an AT&T face (scaled) moving left to right across a background; returns its positions
     [frames, 2] (left, top of the face in each frame)."""
     import imageio_ffmpeg
@@ -75,8 +84,13 @@ def make_clip(path: Path, *, person: int = 1, seconds: float = 3.0, fps: int = 1
     positions = clip_positions(frames, (2, top), (size - face.shape[1] - 2, top))
     wav = sine_wav(path.with_suffix(".wav"), seconds) if audio else None
     writer = imageio_ffmpeg.write_frames(
-        str(path), (size, size), fps=fps, macro_block_size=1, quality=9,
-        audio_path=None if wav is None else str(wav), audio_codec=None if wav is None else "aac",
+        str(path),
+        (size, size),
+        fps=fps,
+        macro_block_size=1,
+        quality=9,
+        audio_path=None if wav is None else str(wav),
+        audio_codec=None if wav is None else "aac",
     )
     writer.send(None)
     for left, tp in positions:

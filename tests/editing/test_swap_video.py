@@ -80,8 +80,9 @@ def test_video_swap_end_to_end_resumes_and_keeps_audio(G, clip, tmp_path):
     moved = jitter(centres, positions)  # the face's corner: any point fixed on the face will do
     assert np.sqrt(np.mean(moved**2)) < JITTER_RMS_PX and moved.max() < JITTER_MAX_PX
 
-    text = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(out)], capture_output=True,
-                          text=True).stderr
+    text = subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(out)], capture_output=True, text=True
+    ).stderr
     assert "made by a test" in text
 
 
@@ -94,8 +95,9 @@ def test_unreadable_and_frameless_videos_are_one_line(tmp_path):
         probe(bad)
     wav = swap_clips.sine_wav(tmp_path / "tone.wav", 1.0)
     sound = tmp_path / "sound.mp4"
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-i", str(wav), "-c:a", "aac", str(sound)],
-                   check=True)
+    subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-i", str(wav), "-c:a", "aac", str(sound)], check=True
+    )
     with pytest.raises(VideoError, match="sound.mp4: (the video has no frames|not a video)"):
         probe(sound)
 
@@ -108,12 +110,36 @@ def test_cli_video_errors(tmp_path):
 
     PIL.Image.fromarray(swap_clips.composite(swap_clips.att_photo(2))).save(photo)
     (tmp_path / "bad.mp4").write_text("nope")
-    res = CliRunner().invoke(main, ["swap", "--source", str(photo), "--target", str(tmp_path / "bad.mp4"), "--out",
-                                    str(tmp_path / "o.mp4"), "--network", "default"])
+    res = CliRunner().invoke(
+        main,
+        [
+            "swap",
+            "--source",
+            str(photo),
+            "--target",
+            str(tmp_path / "bad.mp4"),
+            "--out",
+            str(tmp_path / "o.mp4"),
+            "--network",
+            "default",
+        ],
+    )
     assert res.exit_code == 1
     assert res.output.strip().splitlines() == ["Error: bad.mp4: not a video that ffmpeg can read"]
-    res = CliRunner().invoke(main, ["swap", "--source", str(photo), "--target", str(tmp_path / "bad.mp4"), "--out",
-                                    str(tmp_path / "o.png"), "--network", "default"])
+    res = CliRunner().invoke(
+        main,
+        [
+            "swap",
+            "--source",
+            str(photo),
+            "--target",
+            str(tmp_path / "bad.mp4"),
+            "--out",
+            str(tmp_path / "o.png"),
+            "--network",
+            "default",
+        ],
+    )
     assert res.exit_code == 1 and "writes .mp4" in res.output
 
 
@@ -127,8 +153,26 @@ def test_cli_video_swap(tmp_path, clip):
     photo = tmp_path / "a.png"
     PIL.Image.fromarray(swap_clips.composite(swap_clips.att_photo(2))).save(photo)
     out = tmp_path / "o.mp4"
-    res = CliRunner().invoke(main, ["swap", "--source", str(photo), "--target", str(clip[0]), "--out", str(out),
-                                    "--network", "default", "--steps", "3", "--tune-steps", "3", "--frame-steps", "2"])
+    res = CliRunner().invoke(
+        main,
+        [
+            "swap",
+            "--source",
+            str(photo),
+            "--target",
+            str(clip[0]),
+            "--out",
+            str(out),
+            "--network",
+            "default",
+            "--steps",
+            "3",
+            "--tune-steps",
+            "3",
+            "--frame-steps",
+            "2",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "30 frames at 10 fps, audio copied" in res.output
     assert probe(out).frames == 30

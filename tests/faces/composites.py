@@ -74,8 +74,10 @@ def photo_positions(aligned_matrix: np.ndarray, place: Placement, photo_shape: t
 
 def _grid_points(matrix: np.ndarray, side: int) -> np.ndarray:
     v, u = np.mgrid[0:side, 0:side].astype(np.float64)
-    return np.stack([matrix[0, 0] * u + matrix[0, 1] * v + matrix[0, 2],
-                     matrix[1, 0] * u + matrix[1, 1] * v + matrix[1, 2]], axis=-1)
+    return np.stack(
+        [matrix[0, 0] * u + matrix[0, 1] * v + matrix[0, 2], matrix[1, 0] * u + matrix[1, 1] * v + matrix[1, 2]],
+        axis=-1,
+    )
 
 
 def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:

@@ -75,8 +75,11 @@ def test_same_face_in_different_canvases_aligns_to_the_same_crop(att_photos):
             place = Placement((rng.uniform(0.35, 0.65) * canvas[1], rng.uniform(0.35, 0.65) * canvas[0]), scale, angle)
             out = align_faces(composite(photo, place, canvas, seed=2), resolution=64, largest=True)[0]
             both = photo_mask(out.matrix, place, photo.shape, 64) & photo_mask(ref.matrix, ref_place, photo.shape, 64)
-            drift = np.linalg.norm(photo_positions(out.matrix, place, photo.shape, 64)
-                                   - photo_positions(ref.matrix, ref_place, photo.shape, 64), axis=-1)
+            drift = np.linalg.norm(
+                photo_positions(out.matrix, place, photo.shape, 64)
+                - photo_positions(ref.matrix, ref_place, photo.shape, 64),
+                axis=-1,
+            )
             assert both.mean() > 0.4
             assert psnr(out.image[..., 0], ref.image[..., 0], both) >= 25, (name, scale, angle)  # issue: 20
             assert drift.mean() * 64 / side < 1.0, (name, scale, angle)  # in aligned pixels
@@ -87,8 +90,11 @@ def test_detection_rate_on_composites(att_photos):
     found = 0
     for i, photo in enumerate((list(att_photos.values()) * 2)[:20]):
         canvas = (3 * photo.shape[0], 3 * photo.shape[1])
-        place = Placement((rng.uniform(0.3, 0.7) * canvas[1], rng.uniform(0.3, 0.7) * canvas[0]),
-                          rng.uniform(0.5, 1.0), rng.uniform(-20, 20))
+        place = Placement(
+            (rng.uniform(0.3, 0.7) * canvas[1], rng.uniform(0.3, 0.7) * canvas[0]),
+            rng.uniform(0.5, 1.0),
+            rng.uniform(-20, 20),
+        )
         faces = detect_faces(composite(photo, place, canvas, seed=i), detector="hog")
         centre = np.array(place.centre)
         found += any(np.hypot(*((np.array(f.box[:2]) + f.box[2:]) / 2 - centre)) < 40 * place.scale for f in faces)

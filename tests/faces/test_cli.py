@@ -28,8 +28,9 @@ def photos(tmp_path):
 
 def test_align_writes_faces_and_reports_the_rest(photos, tmp_path):
     dest = tmp_path / "out"
-    result = CliRunner().invoke(main, ["align", str(photos), "--dest", str(dest), "--resolution", "64",
-                                       "--detector", "hog"])
+    result = CliRunner().invoke(
+        main, ["align", str(photos), "--dest", str(dest), "--resolution", "64", "--detector", "hog"]
+    )
     assert result.exit_code == 1  # not every photo gave a face
     lines = result.output.splitlines()
     assert any(line.endswith("noise.png: skipped: no face found") for line in lines)
@@ -71,8 +72,20 @@ def test_dataset_align_face_keeps_grey_and_skips_faceless(photos, tmp_path):
 
 
 def test_dataset_cli_offers_align_face(photos, tmp_path):
-    result = CliRunner().invoke(main, ["dataset", "--source", str(photos), "--dest", str(tmp_path / "d.zip"),
-                                       "--resolution", "16", "--transform", "align-face"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "dataset",
+            "--source",
+            str(photos),
+            "--dest",
+            str(tmp_path / "d.zip"),
+            "--resolution",
+            "16",
+            "--transform",
+            "align-face",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "wrote 2 images of 16x16x1" in result.output and "skipped 2 file(s)" in result.output
 
@@ -82,13 +95,23 @@ def test_missing_extra_stops_before_any_work(photos, tmp_path, monkeypatch, comm
     import importlib.util
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "face_recognition_models" else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "face_recognition_models" else real(name, *a)
+    )
     dest = tmp_path / ("o" if command == "align" else "o.zip")
     args = ["align", str(photos), "--dest", str(dest)]
     if command == "dataset":
-        args = ["dataset", "--source", str(photos), "--dest", str(dest), "--resolution", "16", "--transform",
-                "align-face"]
+        args = [
+            "dataset",
+            "--source",
+            str(photos),
+            "--dest",
+            str(dest),
+            "--resolution",
+            "16",
+            "--transform",
+            "align-face",
+        ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code != 0
     assert result.output.strip().splitlines()[-1].endswith('pip install "stylegan[faces]"')

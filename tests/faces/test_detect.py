@@ -83,8 +83,9 @@ def test_unknown_detector(att_photos):
 
 def test_missing_models_name_the_extra(monkeypatch):
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "face_recognition_models" else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "face_recognition_models" else real(name, *a)
+    )
     with pytest.raises(FacesUnavailableError) as err:
         require_faces()
     assert INSTALL_HINT in str(err.value) and "\n" not in str(err.value)

@@ -92,15 +92,11 @@ def test_fid_fmnist_orders_sources(fmnist):
             channel_max=64,
         )
     ).eval()
-    noise = torch.randint(
-        0, 256, (500, 1, 32, 32), generator=torch.Generator().manual_seed(0), dtype=torch.uint8
-    )
+    noise = torch.randint(0, 256, (500, 1, 32, 32), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
     fid = {
         "real": fid_from_features(ref, extract(det, test.split(500))),
         "blurred": fid_from_features(ref, extract(det, _blur(test).split(500))),
-        "untrained": fid_from_features(
-            ref, extract(det, iterate_generated(G, 500, 250, torch.device("cpu")))
-        ),
+        "untrained": fid_from_features(ref, extract(det, iterate_generated(G, 500, 250, torch.device("cpu")))),
         "noise": fid_from_features(ref, extract(det, noise.split(500))),
         "trained": fid_from_features(
             ref, extract(det, iterate_generated(load_generator(), 500, 250, torch.device("cpu")))

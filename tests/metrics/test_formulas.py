@@ -28,9 +28,7 @@ def _fid_reference(a: np.ndarray, b: np.ndarray) -> float:
     vals, vecs = np.linalg.eigh(s1)
     root1 = vecs @ np.diag(np.sqrt(np.clip(vals, 0, None))) @ vecs.T
     middle = np.linalg.eigvalsh(root1 @ s2 @ root1)
-    return float(
-        ((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.sqrt(np.clip(middle, 0, None)).sum()
-    )
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.sqrt(np.clip(middle, 0, None)).sum())
 
 
 def test_fid_identical_sets_is_zero():
@@ -78,9 +76,7 @@ def test_kid_is_unbiased_for_equal_distributions():
     mean, sem = np.mean(estimates), np.std(estimates) / np.sqrt(len(estimates))
     assert abs(mean) < 4 * sem  # the biased (V-statistic) estimate would sit well above 0
     biased = [
-        np.mean((a @ a.T / 3 + 1) ** 3)
-        + np.mean((b @ b.T / 3 + 1) ** 3)
-        - 2 * np.mean((a @ b.T / 3 + 1) ** 3)
+        np.mean((a @ a.T / 3 + 1) ** 3) + np.mean((b @ b.T / 3 + 1) ** 3) - 2 * np.mean((a @ b.T / 3 + 1) ** 3)
         for a, b in (rng.normal(size=(2, 8, 3)) for _ in range(500))
     ]
     assert np.mean(biased) > 10 * sem
@@ -140,9 +136,7 @@ def test_slerp_endpoints_and_norm():
     gen = torch.Generator().manual_seed(0)
     a, b = torch.randn(4, 6, generator=gen), torch.randn(4, 6, generator=gen)
     torch.testing.assert_close(slerp(a, b, torch.zeros(4, 1)), a / a.norm(dim=1, keepdim=True))
-    torch.testing.assert_close(
-        slerp(a, b, torch.ones(4, 1)), b / b.norm(dim=1, keepdim=True), atol=1e-5, rtol=0
-    )
+    torch.testing.assert_close(slerp(a, b, torch.ones(4, 1)), b / b.norm(dim=1, keepdim=True), atol=1e-5, rtol=0)
     assert torch.allclose(slerp(a, b, torch.rand(4, 1)).norm(dim=1), torch.ones(4))
 
 

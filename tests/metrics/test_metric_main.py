@@ -16,9 +16,7 @@ from stylegan.metrics.inception import FIDInception
 from stylegan.metrics.lpips import LPIPSVGG16
 
 pytest.importorskip("scipy")
-needs_classifier = pytest.mark.skipif(
-    not default_fmnist_weights().is_file(), reason="classifier asset missing"
-)
+needs_classifier = pytest.mark.skipif(not default_fmnist_weights().is_file(), reason="classifier asset missing")
 
 
 def _fid_reference(a: np.ndarray, b: np.ndarray) -> float:
@@ -154,9 +152,7 @@ def test_ppl_with_given_lpips_weights(tmp_path):
         getattr(net, f"lin{k}").model[1].weight.data.abs_()
     torch.save(net.state_dict(), tmp_path / "lpips_vgg.pth")
     G = _tiny_G()
-    out = calc_metric(
-        "ppl2_wend", G=G, num_gen=6, batch_size=3, lpips=tmp_path / "lpips_vgg.pth", progress=False
-    )
+    out = calc_metric("ppl2_wend", G=G, num_gen=6, batch_size=3, lpips=tmp_path / "lpips_vgg.pth", progress=False)
     value = out["results"]["ppl2_wend"]
     assert math.isfinite(value) and value >= 0
 

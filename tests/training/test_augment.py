@@ -111,11 +111,7 @@ def test_colour_ops_keep_grey_on_the_grey_axis():
     assert torch.allclose(y.sum(1), x.sum(1), atol=1e-5) and not torch.allclose(y, x)  # luma kept
     flip = AugmentPipe(augment_config("color", brightness=0, contrast=0, hue=0, saturation=0), p=1.0)
     y = flip(grey, _gen())
-    assert (
-        ((y - grey).abs().flatten(1).amax(1) < 1e-6)
-        .logical_or((y + grey).abs().flatten(1).amax(1) < 1e-6)
-        .all()
-    )
+    assert ((y - grey).abs().flatten(1).amax(1) < 1e-6).logical_or((y + grey).abs().flatten(1).amax(1) < 1e-6).all()
 
 
 def test_one_channel_colour_is_brightness_and_contrast():
@@ -131,9 +127,7 @@ def test_filter_bands_add_up_to_identity_and_zero_strength_is_off():
     impulse[15] = 1
     assert torch.allclose(pipe._bands.sum(0), impulse, atol=1e-12)
     x = _images()
-    assert torch.equal(
-        AugmentPipe(augment_config("filter", imgfilter_bands=(0, 0, 0, 0)), p=1.0)(x, _gen()), x
-    )
+    assert torch.equal(AugmentPipe(augment_config("filter", imgfilter_bands=(0, 0, 0, 0)), p=1.0)(x, _gen()), x)
 
 
 def test_cutout_zeroes_a_square():
@@ -202,9 +196,7 @@ def test_state_dict_resumes_exactly():
         for ada in (full, resumed):
             ada.observe(lg)
             ada.step()
-    assert (
-        full.p > 0 and torch.equal(full.pipe.p, resumed.pipe.p) and full.num_steps == resumed.num_steps == 40
-    )
+    assert full.p > 0 and torch.equal(full.pipe.p, resumed.pipe.p) and full.num_steps == resumed.num_steps == 40
 
 
 def test_r1_and_ada_with_real_faces_and_a_discriminator():

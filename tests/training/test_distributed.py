@@ -16,9 +16,7 @@ STEPS = 4  # includes the lazy R1 and path-length steps (step 0)
 
 def _losses(run_dir: Path) -> list[dict]:
     lines = [json.loads(ln) for ln in (run_dir / "stats.jsonl").read_text().splitlines()]
-    return [
-        {k: v for k, v in d.items() if k.startswith(("Loss/", "Progress/")) or k == "kimg"} for d in lines
-    ]
+    return [{k: v for k, v in d.items() if k.startswith(("Loss/", "Progress/")) or k == "kimg"} for d in lines]
 
 
 def _assert_close(a: list[dict], b: list[dict]) -> None:

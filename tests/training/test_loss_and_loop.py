@@ -68,9 +68,7 @@ def test_ema_half_life_and_rampup():
     for p_ema, p, old in zip(G_ema.parameters(), G.parameters(), before, strict=True):
         torch.testing.assert_close(p_ema, p + 0.25 * (old - p))
     update_ema(G_ema, G, 0.0)
-    assert all(
-        torch.equal(a, b) for a, b in zip(G_ema.state_dict().values(), G.state_dict().values(), strict=True)
-    )
+    assert all(torch.equal(a, b) for a, b in zip(G_ema.state_dict().values(), G.state_dict().values(), strict=True))
 
 
 # NVIDIA's recipe (stylegan2-ada-pytorch): base lr per --cfg, then lazy regularisation with G_reg_interval 4 and

@@ -35,17 +35,13 @@ def _kill_after_snapshot(cmd, outdir: Path, min_kimg: float, timeout: float = 30
     deadline = time.time() + timeout
     try:
         while time.time() < deadline:
-            states = [
-                float(p.name[len("training-state-") : -3]) for p in outdir.glob("*/training-state-*.pt")
-            ]
+            states = [float(p.name[len("training-state-") : -3]) for p in outdir.glob("*/training-state-*.pt")]
             if states and max(states) >= min_kimg:
                 proc.send_signal(signal.SIGKILL)
                 proc.wait()
                 return max(states)
             if proc.poll() is not None:
-                raise AssertionError(
-                    f"training ended before it was killed: {proc.stderr.read().decode()[-2000:]}"
-                )
+                raise AssertionError(f"training ended before it was killed: {proc.stderr.read().decode()[-2000:]}")
             time.sleep(0.02)
         raise AssertionError("no snapshot appeared in time")
     finally:
@@ -71,9 +67,7 @@ def test_sigkill_and_resume_latest_equals_uninterrupted_run(faces, tmp_path, tin
         killed_out,
         min_kimg=0.012,
     )
-    assert killed_at < kimg, (
-        f"the process ran to {killed_at} kimg before it was killed; the test needs < {kimg}"
-    )
+    assert killed_at < kimg, f"the process ran to {killed_at} kimg before it was killed; the test needs < {kimg}"
     done = subprocess.run(
         _cli(tiny_args, "--outdir", str(killed_out), "--resume", "latest", "--kimg", str(kimg)),
         env=_env(),

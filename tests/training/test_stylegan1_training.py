@@ -11,8 +11,23 @@ from stylegan.io import load_generator
 def test_stylegan1_trains_and_snapshots(faces, tmp_path, tiny_args):
     args = [a if a != "auto" else "stylegan1" for a in tiny_args]
     result = CliRunner().invoke(
-        train, [*args, "--data", str(faces), "--outdir", str(tmp_path), "--kimg", "0.016", "--tick", "0.008",
-                "--snap", "1", "--aug", "noaug"])
+        train,
+        [
+            *args,
+            "--data",
+            str(faces),
+            "--outdir",
+            str(tmp_path),
+            "--kimg",
+            "0.016",
+            "--tick",
+            "0.008",
+            "--snap",
+            "1",
+            "--aug",
+            "noaug",
+        ],
+    )
     assert result.exit_code == 0, result.output
     run = next(tmp_path.glob("00000-*"))
     stats = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]

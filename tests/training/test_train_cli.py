@@ -23,9 +23,7 @@ def _one_line_error(result, expected: str) -> None:
 
 def test_empty_folder(tmp_path):
     (tmp_path / "empty").mkdir()
-    _one_line_error(
-        _invoke(["--data", str(tmp_path / "empty"), "--outdir", str(tmp_path)]), "no images found"
-    )
+    _one_line_error(_invoke(["--data", str(tmp_path / "empty"), "--outdir", str(tmp_path)]), "no images found")
 
 
 def test_mixed_resolutions_need_resolution(tmp_path):
@@ -89,9 +87,7 @@ def test_find_resume_state_accepts_latest_a_run_folder_or_a_state_file(tmp_path)
 
 
 def test_unknown_augpipe(faces, tiny_args):
-    _one_line_error(
-        _invoke([*tiny_args, "--data", str(faces), "--augpipe", "nope", "--dry-run"]), "--augpipe"
-    )
+    _one_line_error(_invoke([*tiny_args, "--data", str(faces), "--augpipe", "nope", "--dry-run"]), "--augpipe")
 
 
 def test_cpu_run_says_its_size_and_suggests_the_cpu_recipe(faces, tmp_path, tiny_options):

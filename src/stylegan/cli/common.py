@@ -143,6 +143,8 @@ cutoff_option = click.option(
     help="Truncate only the first N ws. Default: the model's own (8 for StyleGAN1 models, else all).",
 )
 class_option = click.option("--class", "class_idx", type=int, default=None, help="Class index for conditional models.")
+
+
 class ZoomType(click.ParamType):
     """--zoom: 'auto' or a whole factor 1-16."""
 

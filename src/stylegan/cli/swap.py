@@ -27,31 +27,77 @@ VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Output: .png (photo) or .mp4 (video).")
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
 @click.option(
-    "--network", default="faces", show_default=True,
+    "--network",
+    default="faces",
+    show_default=True,
     help="Model: a built-in name (faces: grey 64² AT&T faces), a file or a URL (see `stylegan models`).",
 )
-@click.option("--mode", type=click.Choice(["pti", "w+", "w"]), default="pti", show_default=True,
-              help="How the target is projected (pti: tuned G, closest; w / w+: latent only).")
+@click.option(
+    "--mode",
+    type=click.Choice(["pti", "w+", "w"]),
+    default="pti",
+    show_default=True,
+    help="How the target is projected (pti: tuned G, closest; w / w+: latent only).",
+)
 @click.option("--steps", type=click.IntRange(min=1), default=300, show_default=True, help="Projection steps in W.")
 @click.option("--plus-steps", type=click.IntRange(min=0), default=150, show_default=True, help="Steps in W+ (w+).")
 @click.option("--tune-steps", type=click.IntRange(min=0), default=300, show_default=True, help="PTI tuning steps.")
-@click.option("--layers", default="coarse,middle", show_default=True,
-              help="ws rows taken from the source: indices (0-7) or groups coarse / middle / fine.")
-@click.option("--blend", type=click.Choice(["alpha", "poisson"]), default="alpha", show_default=True,
-              help="Feathered alpha mask, or screened Poisson blending inside the mask.")
-@click.option("--render", type=click.Choice(["source", "target"]), default="source", show_default=True,
-              help="Photos: whose projection's G draws the swapped face, the source's (tuned with --mode pti on the "
-              "source face: its identity stays) or the target's. Videos always use the target's.")
+@click.option(
+    "--layers",
+    default="coarse,middle",
+    show_default=True,
+    help="ws rows taken from the source: indices (0-7) or groups coarse / middle / fine.",
+)
+@click.option(
+    "--blend",
+    type=click.Choice(["alpha", "poisson"]),
+    default="alpha",
+    show_default=True,
+    help="Feathered alpha mask, or screened Poisson blending inside the mask.",
+)
+@click.option(
+    "--render",
+    type=click.Choice(["source", "target"]),
+    default="source",
+    show_default=True,
+    help="Photos: whose projection's G draws the swapped face, the source's (tuned with --mode pti on the "
+    "source face: its identity stays) or the target's. Videos always use the target's.",
+)
 @click.option("--no-colour", "no_colour", is_flag=True, help="Do not match the face's colour to the target's.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the projections.")
-@click.option("--frame-steps", type=click.IntRange(min=0), default=10, show_default=True,
-              help="Video: W+ steps per frame, warm-started from the previous frame.")
+@click.option(
+    "--frame-steps",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    help="Video: W+ steps per frame, warm-started from the previous frame.",
+)
 @click.option("--keep-frames", is_flag=True, help="Video: keep the work folder of finished frames.")
 @mark_option
 @sign_options
 @device_option
-def swap(source, target, out, force, network, mode, steps, plus_steps, tune_steps, layers, blend, render, no_colour,
-         seed, frame_steps, keep_frames, no_mark, sign_cert, sign_key, device) -> None:
+def swap(
+    source,
+    target,
+    out,
+    force,
+    network,
+    mode,
+    steps,
+    plus_steps,
+    tune_steps,
+    layers,
+    blend,
+    render,
+    no_colour,
+    seed,
+    frame_steps,
+    keep_frames,
+    no_mark,
+    sign_cert,
+    sign_key,
+    device,
+) -> None:
     """Put the face of SOURCE onto the face in TARGET (a photo, or a video frame by frame).
 
     Both faces are projected into the model (PTI by default), the identity layers come from the source and the
@@ -76,15 +122,35 @@ def swap(source, target, out, force, network, mode, steps, plus_steps, tune_step
     from stylegan.faces import load_photo
 
     with user_errors():
-        settings = SwapSettings(mode=mode, steps=steps, plus_steps=plus_steps, tune_steps=tune_steps, layers=layers,
-                                blend=blend, colour=not no_colour, seed=seed, render=render)
+        settings = SwapSettings(
+            mode=mode,
+            steps=steps,
+            plus_steps=plus_steps,
+            tune_steps=tune_steps,
+            layers=layers,
+            blend=blend,
+            colour=not no_colour,
+            seed=seed,
+            render=render,
+        )
         source_photo = load_photo(source)
     dev = get_device(device)
     G = load_G(network, dev)
     run = _swap_video if is_video else _swap_photo
     with user_errors():
-        run(G, source_photo, source, target, out, settings, network, (not no_mark, credentials), frame_steps,
-            keep_frames, dev)
+        run(
+            G,
+            source_photo,
+            source,
+            target,
+            out,
+            settings,
+            network,
+            (not no_mark, credentials),
+            frame_steps,
+            keep_frames,
+            dev,
+        )
 
 
 def _check_extras(is_video: bool, out: Path) -> None:
@@ -125,13 +191,12 @@ def _swap_photo(G, source_photo, source, target, out, settings, network, provena
     total += 2 * settings.plus_steps * (settings.mode == "w+")
     faces = S.find_faces(G, source_photo, target_photo, settings)
     with click.progressbar(length=total, label="projecting both faces", show_eta=True) as bar:
-        result = S.swap_aligned(
-            G, *faces, target_photo, settings, device=dev, callback=lambda _role, _p: bar.update(1)
-        )
+        result = S.swap_aligned(G, *faces, target_photo, settings, device=dev, callback=lambda _role, _p: bar.update(1))
     info = S.swap_metadata(source, target, settings, result.layers)
     mark, credentials = provenance
-    S.write_swap(result.image, out, model=str(network), settings=settings, info=info, mark=mark,
-                 credentials=credentials)
+    S.write_swap(
+        result.image, out, model=str(network), settings=settings, info=info, mark=mark, credentials=credentials
+    )
     changed = int((result.mask > 0).sum())
     click.echo(f"wrote {out} (face region {changed} px; layers {info['layers']}){signed_note(credentials)}")
 
@@ -157,8 +222,20 @@ def _swap_video(G, source_photo, source, target, out, settings, network, provena
     job = {"source": str(Path(source).resolve()), "target": str(Path(target).resolve()), "network": network}
     started = time.monotonic()
     with click.progressbar(length=info.frames, label="swapping frames", show_eta=True, show_pos=True) as bar:
-        reports = V.swap_video(G, source_photo, target, out, settings, video, job=job, comment=comment,
-                               signing=signing, mark=marker, device=dev, callback=lambda _r: bar.update(1))
+        reports = V.swap_video(
+            G,
+            source_photo,
+            target,
+            out,
+            settings,
+            video,
+            job=job,
+            comment=comment,
+            signing=signing,
+            mark=marker,
+            device=dev,
+            callback=lambda _r: bar.update(1),
+        )
     reused = sum(r.reused for r in reports)
     no_face = sum(not r.face for r in reports)
     click.echo(

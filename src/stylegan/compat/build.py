@@ -54,7 +54,5 @@ def build_within(config, n_tensors: int, n_values: int, what: str) -> nn.Module:
     state = shapes_only.state_dict()
     wanted = sum(t.numel() for t in state.values())
     if wanted > n_values + FILTER_SLACK * len(state):
-        raise ModelFormatError(
-            f"{what}: the configuration needs {wanted} values, but the file holds only {n_values}"
-        )
+        raise ModelFormatError(f"{what}: the configuration needs {wanted} values, but the file holds only {n_values}")
     return build_network(config)

@@ -292,10 +292,7 @@ for _np_core in ("numpy.core", "numpy._core"):  # numpy 1.x and numpy 2 names
 def refusal_message(source_name: str, module: str, name: str) -> str:
     """The one-line message for a refused global."""
     qualname = f"{module}.{name}"[:120]
-    return (
-        f"refusing to load {source_name}: it calls {qualname!r}, "
-        "which is not part of a StyleGAN network pickle"
-    )
+    return f"refusing to load {source_name}: it calls {qualname!r}, which is not part of a StyleGAN network pickle"
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -85,9 +85,7 @@ class ImageFolderDataset(torch.utils.data.Dataset):
                 raise DatasetError(f"{path}: no usable images; {msg.split(': ', 1)[1]}")
             warnings.warn(msg, DatasetWarning, stacklevel=3)
         if not found.names:
-            raise DatasetError(
-                f"{path}: no images found (looked for png, jpg, jpeg, webp, pgm, ppm, bmp files)"
-            )
+            raise DatasetError(f"{path}: no images found (looked for png, jpg, jpeg, webp, pgm, ppm, bmp files)")
 
     def _pick_resolution(self, found: ScanResult, resolution: int | None) -> int:
         if resolution is not None:
@@ -107,14 +105,11 @@ class ImageFolderDataset(torch.utils.data.Dataset):
     def _load_labels(self) -> np.ndarray:
         table = self._source.read_labels()
         if table is None:
-            raise DatasetError(
-                f"{self._source.path}: use_labels=True but there is no dataset.json with labels"
-            )
+            raise DatasetError(f"{self._source.path}: use_labels=True but there is no dataset.json with labels")
         missing = [n for n in self._names if n not in table]
         if missing:
             raise DatasetError(
-                f"{self._source.path}: {len(missing)} image(s) have no label in dataset.json, "
-                f"e.g. {missing[0]}"
+                f"{self._source.path}: {len(missing)} image(s) have no label in dataset.json, e.g. {missing[0]}"
             )
         return _labels_array([table[n] for n in self._names], self._source.path)
 
@@ -221,9 +216,7 @@ def _labels_array(labels: list, path: str) -> np.ndarray:
     try:
         arr = np.asarray(labels, dtype=np.float32)
     except (ValueError, TypeError) as err:
-        raise DatasetError(
-            f"{path}: dataset.json labels must all be ints or all lists of one length"
-        ) from err
+        raise DatasetError(f"{path}: dataset.json labels must all be ints or all lists of one length") from err
     if arr.ndim != 2:
         raise DatasetError(f"{path}: dataset.json labels must all be ints or all lists of one length")
     return arr

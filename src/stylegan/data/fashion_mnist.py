@@ -31,9 +31,7 @@ def find_fashion_mnist(path: str | os.PathLike | None = None) -> str | None:
     return folder if os.path.isfile(os.path.join(folder, _FILES["train"].format("images", 3))) else None
 
 
-def load_fashion_mnist(
-    split: str = "train", path: str | os.PathLike | None = None
-) -> tuple[np.ndarray, np.ndarray]:
+def load_fashion_mnist(split: str = "train", path: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Load one split of Fashion-MNIST.
 
     Args:
@@ -48,9 +46,7 @@ def load_fashion_mnist(
     folder = find_fashion_mnist(path)
     if folder is None:
         where = path if path is not None else DEFAULT_DIR
-        raise DatasetError(
-            f"Fashion-MNIST not found in {where}; install it: apt-get install dataset-fashion-mnist"
-        )
+        raise DatasetError(f"Fashion-MNIST not found in {where}; install it: apt-get install dataset-fashion-mnist")
     images = _read_idx(os.path.join(folder, _FILES[split].format("images", 3)), ndim=3)
     labels = _read_idx(os.path.join(folder, _FILES[split].format("labels", 1)), ndim=1).astype(np.int64)
     if len(images) != len(labels):

@@ -100,9 +100,7 @@ class ImageSource:
         try:
             return {str(name).replace("\\", "/"): label for name, label in labels}
         except (TypeError, ValueError) as err:
-            raise DatasetError(
-                f"{self.path}: dataset.json 'labels' must be a list of [name, label] pairs"
-            ) from err
+            raise DatasetError(f"{self.path}: dataset.json 'labels' must be a list of [name, label] pairs") from err
 
 
 def is_image_name(name: str) -> bool:
@@ -195,9 +193,7 @@ def check_resolution(resolution: int) -> int:
     return resolution
 
 
-def make_square(
-    img: PIL.Image.Image, resolution: int, transform: str | None, resize_filter: str
-) -> PIL.Image.Image:
+def make_square(img: PIL.Image.Image, resolution: int, transform: str | None, resize_filter: str) -> PIL.Image.Image:
     """Crop or pad to a square as `transform` says, then resize to `resolution` with `resize_filter`.
 
     'center-crop' keeps the central square; 'center-crop-wide' keeps a central 4:3 band, resizes it to
@@ -213,9 +209,7 @@ def make_square(
     elif transform == "pad" and w != h:
         img = _paste_centred(img, max(w, h), max(w, h))
     elif transform is None and w != h:
-        raise DatasetError(
-            f"image is {w}x{h}, not square: choose a transform (center-crop, center-crop-wide, pad)"
-        )
+        raise DatasetError(f"image is {w}x{h}, not square: choose a transform (center-crop, center-crop-wide, pad)")
     elif transform not in (None, *TRANSFORMS):
         raise DatasetError(f"unknown transform {transform!r}; choose one of {', '.join(TRANSFORMS)}")
     return _resize(img, resolution, resolution, resize_filter)
@@ -238,9 +232,7 @@ def _paste_centred(img: PIL.Image.Image, width: int, height: int) -> PIL.Image.I
 
 def _resize(img: PIL.Image.Image, width: int, height: int, resize_filter: str) -> PIL.Image.Image:
     if resize_filter not in RESIZE_FILTERS:
-        raise DatasetError(
-            f"unknown resize filter {resize_filter!r}; choose one of {', '.join(RESIZE_FILTERS)}"
-        )
+        raise DatasetError(f"unknown resize filter {resize_filter!r}; choose one of {', '.join(RESIZE_FILTERS)}")
     if img.size == (width, height):
         return img
     return img.resize((width, height), RESIZE_FILTERS[resize_filter])

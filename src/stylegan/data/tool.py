@@ -51,8 +51,7 @@ class DatasetReport:
         """A few lines for people: counts, shape, and the skipped files."""
         lines = [
             f"wrote {self.num_images} images of {self.resolution}x{self.resolution}x{self.channels} "
-            f"to {self.dest}"
-            + (f", with labels for {self.num_labelled}" if self.num_labelled else ", without labels")
+            f"to {self.dest}" + (f", with labels for {self.num_labelled}" if self.num_labelled else ", without labels")
         ]
         if self.skipped:
             lines.append(f"skipped {len(self.skipped)} file(s): {format_skipped(self.skipped)}")
@@ -99,8 +98,11 @@ def make_dataset(
     dest = os.fspath(dest)
     writer = _Writer(dest, overwrite)
     items, report = _open_source(source, dest, resolution, channels)
-    shape = _face_shaper(resolution) if transform == FACE_TRANSFORM else (
-        lambda img: make_square(img, resolution, transform, resize_filter))
+    shape = (
+        _face_shaper(resolution)
+        if transform == FACE_TRANSFORM
+        else (lambda img: make_square(img, resolution, transform, resize_filter))
+    )
     with writer:
         for name, load, label in items:
             if max_images is not None and report.num_images >= max_images:
@@ -113,9 +115,7 @@ def make_dataset(
             writer.add(img, label)
             report.num_images += 1
         if report.num_images == 0:
-            raise DatasetError(
-                f"{source}: no usable images; {format_skipped(report.skipped) or 'none found'}"
-            )
+            raise DatasetError(f"{source}: no usable images; {format_skipped(report.skipped) or 'none found'}")
         report.num_labelled = writer.finish()
     return report
 
@@ -144,14 +144,10 @@ def _check_options(resolution, transform, channels, max_images, resize_filter) -
     if max_images is not None and max_images < 1:
         raise DatasetError(f"max_images must be at least 1, got {max_images}")
     if resize_filter not in RESIZE_FILTERS:
-        raise DatasetError(
-            f"unknown resize filter {resize_filter!r}; choose one of {', '.join(RESIZE_FILTERS)}"
-        )
+        raise DatasetError(f"unknown resize filter {resize_filter!r}; choose one of {', '.join(RESIZE_FILTERS)}")
 
 
-def _open_source(
-    source, dest: str, resolution: int, channels: int | None
-) -> tuple[Iterator[Item], DatasetReport]:
+def _open_source(source, dest: str, resolution: int, channels: int | None) -> tuple[Iterator[Item], DatasetReport]:
     text = os.fspath(source)
     if text in ("fashion-mnist", "fashion-mnist:train", "fashion-mnist:test"):
         return _fashion_items(None, text.partition(":")[2] or "train"), DatasetReport(
@@ -166,16 +162,12 @@ def _open_source(
     report = DatasetReport(dest, 0, resolution, channels or 1, skipped=found.skipped, ignored=found.ignored)
     if not found.names:
         detail = f"; skipped {format_skipped(found.skipped)}" if found.skipped else ""
-        raise DatasetError(
-            f"{text}: no usable images (looked for png, jpg, jpeg, webp, pgm, ppm, bmp){detail}"
-        )
+        raise DatasetError(f"{text}: no usable images (looked for png, jpg, jpeg, webp, pgm, ppm, bmp){detail}")
     report.channels = channels or majority_channels(found.modes)
     return _folder_items(src, found.names, src.read_labels(), report), report
 
 
-def _folder_items(
-    src: ImageSource, names: list[str], labels: dict | None, report: DatasetReport
-) -> Iterator[Item]:
+def _folder_items(src: ImageSource, names: list[str], labels: dict | None, report: DatasetReport) -> Iterator[Item]:
     for name in names:
         if labels is not None and name not in labels:
             report.skipped.append((name, "no label in dataset.json"))

@@ -162,7 +162,12 @@ def _neighbour_sum(x: np.ndarray) -> np.ndarray:
 
 
 def poisson_blend(
-    guide: np.ndarray, base: np.ndarray, region: np.ndarray, *, screen: float = 0.05, iters: int = 400,
+    guide: np.ndarray,
+    base: np.ndarray,
+    region: np.ndarray,
+    *,
+    screen: float = 0.05,
+    iters: int = 400,
     tol: float = 1e-4,
 ) -> np.ndarray:
     """Solve the screened Poisson equation inside `region`; outside it the result is `base`.

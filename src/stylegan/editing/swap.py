@@ -153,7 +153,13 @@ def projection_settings(settings: SwapSettings, *, tune: bool):
 
 
 def project_face(
-    G: nn.Module, aligned: AlignedFace, settings: SwapSettings, *, role: str, lpips=None, device=None,
+    G: nn.Module,
+    aligned: AlignedFace,
+    settings: SwapSettings,
+    *,
+    role: str,
+    lpips=None,
+    device=None,
     callback: Callable | None = None,
 ) -> Projected:
     """Project one aligned face: the role whose G renders (settings.render) uses settings.mode; the other never
@@ -162,8 +168,13 @@ def project_face(
 
     mode = settings.mode if role == settings.render else ("w+" if settings.mode == "w+" else "w")
     result = project(
-        G, model_input(aligned, G), mode=mode, settings=projection_settings(settings, tune=mode == "pti"),
-        lpips=lpips, device=device, callback=callback,
+        G,
+        model_input(aligned, G),
+        mode=mode,
+        settings=projection_settings(settings, tune=mode == "pti"),
+        lpips=lpips,
+        device=device,
+        callback=callback,
     )
     tuned = result.G_tuned if result.G_tuned is not None else _with_noise(G, result.noise)
     return Projected(aligned, result.ws, tuned)
@@ -268,8 +279,15 @@ def find_faces(G: nn.Module, source_photo: np.ndarray, target_photo: np.ndarray,
 
 
 def swap_aligned(
-    G: nn.Module, source_face: AlignedFace, target_face: AlignedFace, target_photo: np.ndarray,
-    settings: SwapSettings, *, lpips=None, device=None, callback: Callable[[str, object], None] | None = None,
+    G: nn.Module,
+    source_face: AlignedFace,
+    target_face: AlignedFace,
+    target_photo: np.ndarray,
+    settings: SwapSettings,
+    *,
+    lpips=None,
+    device=None,
+    callback: Callable[[str, object], None] | None = None,
 ) -> SwapResult:
     """swap_faces after the faces are found: project both, mix, synthesise, blend."""
     if lpips is None:
@@ -280,10 +298,12 @@ def swap_aligned(
     def report(role):
         return None if callback is None else (lambda p: callback(role, p))
 
-    source = project_face(G, source_face, settings, role="source", lpips=lpips, device=device,
-                          callback=report("source"))
-    target = project_face(G, target_face, settings, role="target", lpips=lpips, device=device,
-                          callback=report("target"))
+    source = project_face(
+        G, source_face, settings, role="source", lpips=lpips, device=device, callback=report("source")
+    )
+    target = project_face(
+        G, target_face, settings, role="target", lpips=lpips, device=device, callback=report("target")
+    )
     return swap_projected(source, target, target_photo, settings)
 
 
@@ -291,8 +311,9 @@ def swap_aligned(
 # Files.
 
 
-def swap_metadata(source: str | os.PathLike, target: str | os.PathLike, settings: SwapSettings,
-                  layers: tuple[int, ...]) -> dict[str, str]:
+def swap_metadata(
+    source: str | os.PathLike, target: str | os.PathLike, settings: SwapSettings, layers: tuple[int, ...]
+) -> dict[str, str]:
     """The swap's own text chunks (without the 'stylegan:' prefix): file names, settings, the layers used."""
     from stylegan.editing.generate import format_range
 
@@ -302,8 +323,16 @@ def swap_metadata(source: str | os.PathLike, target: str | os.PathLike, settings
     return info
 
 
-def write_swap(image: np.ndarray, out: str | os.PathLike, *, model: str, settings: SwapSettings,
-               info: dict[str, str], mark: bool = True, credentials=None) -> Path:
+def write_swap(
+    image: np.ndarray,
+    out: str | os.PathLike,
+    *,
+    model: str,
+    settings: SwapSettings,
+    info: dict[str, str],
+    mark: bool = True,
+    credentials=None,
+) -> Path:
     """Save a swapped photo uint8 [H, W, C] as PNG with metadata (the swap's `info` as `stylegan:` text chunks) and
     the provenance mark (photos of >= 128 px a side). The mark touches every pixel, so it is embedded at
     SWAP_MARK_PSNR: the photo outside the face stays within 45 dB of the target. credentials

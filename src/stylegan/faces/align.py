@@ -160,8 +160,9 @@ def warp_to_photo(image: np.ndarray, aligned: AlignedFace) -> np.ndarray:
     return out[:, :, 0] if flat else out
 
 
-def paste_back(photo, face_image, aligned: AlignedFace, mask: np.ndarray | None = None, *,
-               feather: float = 0.1) -> np.ndarray:
+def paste_back(
+    photo, face_image, aligned: AlignedFace, mask: np.ndarray | None = None, *, feather: float = 0.1
+) -> np.ndarray:
     """Blend an aligned-space face (e.g. a generated one) back into the photo it was aligned from.
 
     Args:
@@ -205,8 +206,9 @@ def _sample_grid(matrix: np.ndarray, height: int, width: int, src_w: int, src_h:
 
 def _pixel_positions(matrix: np.ndarray, height: int, width: int) -> torch.Tensor:
     """matrix @ (u, v, 1) for every output pixel: float64 [height, width, 2]."""
-    v, u = torch.meshgrid(torch.arange(height, dtype=torch.float64), torch.arange(width, dtype=torch.float64),
-                          indexing="ij")
+    v, u = torch.meshgrid(
+        torch.arange(height, dtype=torch.float64), torch.arange(width, dtype=torch.float64), indexing="ij"
+    )
     m = torch.from_numpy(np.asarray(matrix, dtype=np.float64))
     return torch.stack([m[0, 0] * u + m[0, 1] * v + m[0, 2], m[1, 0] * u + m[1, 1] * v + m[1, 2]], dim=-1)
 
@@ -216,8 +218,13 @@ def _fade_outside(out: torch.Tensor, matrix: np.ndarray, width: int, height: int
     further their photo position lies outside the photo."""
     side = out.shape[-1]
     xy = _pixel_positions(matrix, side, side)
-    beyond = torch.stack([(-0.5 - xy[..., 0]).clamp(min=0) + (xy[..., 0] - width + 0.5).clamp(min=0),
-                          (-0.5 - xy[..., 1]).clamp(min=0) + (xy[..., 1] - height + 0.5).clamp(min=0)], -1)
+    beyond = torch.stack(
+        [
+            (-0.5 - xy[..., 0]).clamp(min=0) + (xy[..., 0] - width + 0.5).clamp(min=0),
+            (-0.5 - xy[..., 1]).clamp(min=0) + (xy[..., 1] - height + 0.5).clamp(min=0),
+        ],
+        -1,
+    )
     pixel_size = math.sqrt(abs(np.linalg.det(matrix[:2, :2])))
     dist = (beyond.norm(dim=-1) / pixel_size / side).float()  # [R, R], in output sides
     if not bool((dist > 0).any()):

@@ -21,9 +21,7 @@ FMNIST_ASSET = "fmnist_classifier.safetensors"
 
 
 def _conv_bn(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
-    )
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
 class FMNISTClassifier(nn.Module):
@@ -81,9 +79,7 @@ def default_fmnist_weights() -> Path:
     return Path(str(resources.files("stylegan") / "assets" / FMNIST_ASSET))
 
 
-def load_fmnist_classifier(
-    path: str | Path | None = None, device: torch.device | str = "cpu"
-) -> FMNISTClassifier:
+def load_fmnist_classifier(path: str | Path | None = None, device: torch.device | str = "cpu") -> FMNISTClassifier:
     """Load the shipped (or a given) Fashion-MNIST classifier in eval mode."""
     from safetensors.torch import load_file
 

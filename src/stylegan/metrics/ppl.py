@@ -34,9 +34,7 @@ def filter_and_mean(dist: np.ndarray) -> float:
     return float(dist[(lo <= dist) & (dist <= hi)].mean())
 
 
-def interpolated_ws(
-    G, z: torch.Tensor, c: torch.Tensor, t: torch.Tensor, eps: float, space: str
-) -> torch.Tensor:
+def interpolated_ws(G, z: torch.Tensor, c: torch.Tensor, t: torch.Tensor, eps: float, space: str) -> torch.Tensor:
     """ws [2N, num_ws, w_dim] for latents at t and t + eps between z[0::2] and z[1::2]."""
     z0, z1 = z[0::2], z[1::2]
     c0 = c[0::2]
@@ -76,9 +74,7 @@ def ppl_distances(
     """Scaled LPIPS distances [N] for one batch; c [N, c_dim] are the conditioning labels."""
     n, device = len(c), c.device
     z = torch.randn([2 * n, G.z_dim], generator=generator, device="cpu").to(device)
-    t = torch.rand([n, 1], generator=generator, device="cpu").to(device) * (
-        1.0 if sampling == "full" else 0.0
-    )
+    t = torch.rand([n, 1], generator=generator, device="cpu").to(device) * (1.0 if sampling == "full" else 0.0)
     ws = interpolated_ws(G, z, c.repeat_interleave(2, dim=0), t, epsilon, space)
     img = prepare_for_lpips(G.synthesis(ws, noise_mode="const").float(), crop)
     img0, img1 = img.chunk(2)

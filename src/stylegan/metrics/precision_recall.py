@@ -21,9 +21,7 @@ def knn_radii(features: torch.Tensor, k: int = 3, batch_size: int | None = None)
     return torch.cat(radii)
 
 
-def manifold_coverage(
-    manifold: torch.Tensor, probes: torch.Tensor, k: int = 3, batch_size: int | None = None
-) -> float:
+def manifold_coverage(manifold: torch.Tensor, probes: torch.Tensor, k: int = 3, batch_size: int | None = None) -> float:
     """Fraction of `probes` inside at least one k-NN ball of `manifold` (balls include their boundary)."""
     radii = knn_radii(manifold, k, batch_size)
     rows = _rows(len(manifold), batch_size)
@@ -34,9 +32,7 @@ def manifold_coverage(
     return torch.cat(inside).float().mean().item()
 
 
-def precision_recall(
-    real: torch.Tensor, gen: torch.Tensor, k: int = 3, batch_size: int | None = None
-) -> dict:
+def precision_recall(real: torch.Tensor, gen: torch.Tensor, k: int = 3, batch_size: int | None = None) -> dict:
     """Precision: generated samples on the real manifold; recall: real samples on the generated manifold.
 
     Distances are computed in the features' dtype, in blocks of about 2^27 distances unless `batch_size` rows.

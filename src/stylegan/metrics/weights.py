@@ -29,8 +29,7 @@ class WeightsSpec:
 
 INCEPTION_WEIGHTS = WeightsSpec(
     "pt_inception-2015-12-05-6726825d.pth",
-    "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
-    "pt_inception-2015-12-05-6726825d.pth",
+    "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",
     "6726825d",
 )
 VGG16_WEIGHTS = WeightsSpec(
@@ -101,9 +100,7 @@ def how_to_get(spec: WeightsSpec) -> str:
     return how + ", `pip install lpips` (its heads are used), or add --download to fetch it."
 
 
-def resolve_weights(
-    spec: WeightsSpec, path: str | os.PathLike | None = None, *, download: bool = False
-) -> Path:
+def resolve_weights(spec: WeightsSpec, path: str | os.PathLike | None = None, *, download: bool = False) -> Path:
     """Return a local file for `spec`: `path` if given, else the cache, else (only if `download`) a download.
 
     A download shows a progress bar and checks the sha256 (the prefix in the file name for torch-hub names).

@@ -81,8 +81,21 @@ PRESETS: dict[str, Preset] = {
     ),
     # The 2019 paper's networks at a fixed resolution: R1 gamma 10, style mixing 0.9, no path-length reg.
     "stylegan1": Preset(
-        "stylegan1", 8, 25000, 32, 4, 1, 0.001, 10, 10, None, 8, pl_weight=0.0, family="stylegan1",
-        g_reg_interval=1, d_reg_interval=1,
+        "stylegan1",
+        8,
+        25000,
+        32,
+        4,
+        1,
+        0.001,
+        10,
+        10,
+        None,
+        8,
+        pl_weight=0.0,
+        family="stylegan1",
+        g_reg_interval=1,
+        d_reg_interval=1,
     ),  # fmt: skip
     # --gamma has no default in NVIDIA's stylegan3 train.py; ours is the ADA heuristic (resolve_gamma).
     "stylegan3-t": _stylegan3("stylegan3-t"),

@@ -251,9 +251,7 @@ class AugmentPipe(nn.Module):
         M, active = _embed3(torch.eye(3, **_kw(like)) - 2 * proj * i[:, None, None]) @ M, active | on
         theta, on = _chosen(rnd, N, cfg.hue * p, (rnd.rand(N) * 2 - 1) * math.pi * cfg.hue_max, flag=True)
         M, active = _embed3(_rotate3d(luma, theta)) @ M, active | on
-        s, on = _chosen(
-            rnd, N, cfg.saturation * p, torch.exp2(rnd.randn(N) * cfg.saturation_std), 1.0, flag=True
-        )
+        s, on = _chosen(rnd, N, cfg.saturation * p, torch.exp2(rnd.randn(N) * cfg.saturation_std), 1.0, flag=True)
         M = _embed3(proj + (torch.eye(3, **_kw(like)) - proj) * s[:, None, None]) @ M
         return M, active | on
 
@@ -344,9 +342,7 @@ class AdaController:
         """Accumulate the signs of D's logits on (augmented) real images."""
         logits = real_logits.detach().float()
         self._signs, self._rt = self._signs.to(logits.device), self._rt.to(logits.device)
-        self._signs += torch.stack(
-            [logits.sign().sum(), torch.tensor(float(logits.numel()), device=logits.device)]
-        )
+        self._signs += torch.stack([logits.sign().sum(), torch.tensor(float(logits.numel()), device=logits.device)])
 
     def step(self) -> bool:
         """Count one training step; adjust p on every `interval`-th one. Returns whether p was adjusted."""
@@ -430,6 +426,7 @@ class _GridSampleTransposed(torch.autograd.Function):
     def backward(ctx, grad_grad_x):
         (grid,) = ctx.saved_tensors
         return _GridSample.apply(grad_grad_x, grid), None, None
+
 
 def _kw(like: torch.Tensor) -> dict:
     return {"device": like.device, "dtype": like.dtype}

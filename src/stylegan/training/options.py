@@ -126,8 +126,7 @@ def resolve_hyper(opts: TrainingOptions, resolution: int, world_size: int) -> Hy
     mbstd = opts.mbstd_group if opts.mbstd_group is not None else min(p.mbstd, batch_gpu)
     if batch_gpu % mbstd:
         raise OptionsError(
-            f"--batch-gpu {batch_gpu} must be a multiple of the minibatch-std group {mbstd} "
-            f"(set --mbstd-group)"
+            f"--batch-gpu {batch_gpu} must be a multiple of the minibatch-std group {mbstd} (set --mbstd-group)"
         )
     derived_ema = opts.cfg == "auto" or p.ema_kimg == AUTO
     ema_kimg = opts.ema_kimg if opts.ema_kimg is not None else (batch * 10 / 32 if derived_ema else p.ema_kimg)

@@ -136,18 +136,14 @@ def next_run_dir(outdir: str | Path, desc: str) -> Path:
 
 def latest_state_file(run_dir: Path) -> Path | None:
     """The training-state file with the highest kimg in a run folder, or None."""
-    found = [
-        (float(m.group(1)), p) for p in run_dir.glob("training-state-*.pt") if (m := _STATE_RE.match(p.name))
-    ]
+    found = [(float(m.group(1)), p) for p in run_dir.glob("training-state-*.pt") if (m := _STATE_RE.match(p.name))]
     return max(found)[1] if found else None
 
 
 def find_resume_state(resume: str, outdir: str | Path) -> Path:
     """Resolves --resume: 'latest' (newest run in outdir with a state file), a run folder or a state file."""
     if resume == "latest":
-        runs = sorted(
-            (p for p in Path(outdir).glob("*") if _RUN_RE.match(p.name) and p.is_dir()), reverse=True
-        )
+        runs = sorted((p for p in Path(outdir).glob("*") if _RUN_RE.match(p.name) and p.is_dir()), reverse=True)
         for run in runs:
             if (state := latest_state_file(run)) is not None:
                 return state
@@ -156,9 +152,7 @@ def find_resume_state(resume: str, outdir: str | Path) -> Path:
     if path.is_dir():
         state = latest_state_file(path)
         if state is None or not (path / "config.json").is_file():
-            raise ResumeError(
-                f"--resume {resume}: not a run folder (needs config.json and a training-state-*.pt)"
-            )
+            raise ResumeError(f"--resume {resume}: not a run folder (needs config.json and a training-state-*.pt)")
         return state
     if path.is_file() and _STATE_RE.match(path.name) and (path.parent / "config.json").is_file():
         return path
