@@ -1,4 +1,7 @@
-"""The fp16 blocks (NVIDIA's num_fp16_res) and bf16 autocast, run on the CPU: CUDA's half-precision paths, where
+"""CUDA's code paths run on the CPU, where CI runs: the fp16 blocks (NVIDIA's num_fp16_res), bf16 autocast and the
+NCHW activation layout GPUs use (the CPU runs channels_last).
+
+Half precision: CUDA's paths, where
 parameters stay fp32 and activations are fp16, must cast every weight and bias they meet. A GPU run found two such
 casts missing after the rewrite of nn/ (a shared weight reaching its cached convolution in fp32, a bias folded into
 the per-sample convolution in fp32); these tests run the same code paths here, with the CPU's fp16 kernels standing in
@@ -89,3 +92,23 @@ def test_modulated_conv_half_activations_fp32_parameters(dtype, fused):
         ref = torch.nn.functional.leaky_relu(ref + bias.double().reshape(1, -1, 1, 1), 0.2) * 2**0.5
     assert y.dtype == dtype
     assert (y.double() - ref).abs().max().item() < 3e-2 * ref.abs().max().item()
+
+
+@pytest.mark.parametrize("name", ["sg2_tiny_cond", "sg2_tiny_fp16", "sg3t_tiny", "sg3r_tiny"])
+@pytest.mark.parametrize("grad", [False, True])
+def test_nchw_layout_keeps_parity(monkeypatch, name, grad):
+    """The activation layout CUDA uses (contiguous NCHW), in inference and with autograd, at the fp32 parity bars."""
+    import stylegan.networks.stylegan2 as sg2
+    import stylegan.networks.stylegan3 as sg3
+
+    for module in (sg2, sg3):
+        monkeypatch.setattr(module, "activation_format", lambda device: torch.contiguous_format)
+    nets = load_networks(FIXTURES / f"{name}.pkl")
+    ref = np.load(FIXTURES / f"{name}.npz")
+    z, c = torch.from_numpy(ref["z"]).float(), torch.from_numpy(ref["c"]).float()
+    with torch.set_grad_enabled(grad):
+        G = nets["G_ema"].requires_grad_(grad)
+        img = G(z, c, noise_mode="const") if name.startswith("sg2") else G(z, c)
+        logits = nets["D"](torch.from_numpy(ref["img_psi100"]), c)
+    assert _rel_err(img, ref["img_psi100"]) * float(np.abs(ref["img_psi100"]).max()) < 1e-4
+    assert (logits.detach().double() - torch.from_numpy(ref["D_logits_psi100"]).double()).abs().max() < 1e-4
