@@ -137,7 +137,9 @@ def _mark_text(mark: dict, checked: list[int] | None) -> str:
         f"found: tool {mark['tool']}, model {mark['model']}, seed {mark['seed']}, "
         f"{mark['bit_errors']}/{mark['coded_bits']} coded bits corrected"
     )
-    if checked:
+    if checked and mark.get("frame") == "mean":
+        text += f" (in the mean of the {len(checked)} sampled frames; in none of them alone)"
+    elif checked:
         text += f" (frame {mark['frame']}; in {mark['found_in']} of {len(checked)} sampled frames)"
     return text
 
