@@ -41,7 +41,7 @@ def make_videos(G) -> tuple[list[tuple[int, list[torch.Tensor]]], float]:
     return videos, (time.perf_counter() - start) / (VIDEOS * KEYS * PER_KEY)
 
 
-def run(videos, factor: int, crf: int, folder: Path) -> dict:
+def run(videos, factor: int, crf: int, folder: Path, psnr: float = mark.PSNR_DB) -> dict:
     found, errors, marked_s, plain_s, frames = 0, [], 0.0, 0.0, 0
     alone, together = 0, 0  # videos found in one of 3 sampled frames; in their mean only
     false_alarms = 0  # marks found in the unmarked videos' sampled frames or their mean
@@ -53,7 +53,7 @@ def run(videos, factor: int, crf: int, folder: Path) -> dict:
         write_video(big, folder / "plain.mp4", mark=None)
         plain_s += time.perf_counter() - start
         start = time.perf_counter()
-        write_video(big, folder / "marked.mp4", mark=video_mark.FrameMarker(payload))
+        write_video(big, folder / "marked.mp4", mark=video_mark.FrameMarker(payload, psnr=psnr))
         marked_s += time.perf_counter() - start
         decoded = list(read_frames(folder / "marked.mp4"))
         hits = []
@@ -92,6 +92,7 @@ def main() -> None:
     parser.add_argument("--zooms", default="2,3,4,8")
     parser.add_argument("--crfs", default="18,23")
     parser.add_argument("--videos", type=int, default=5, help="videos per row (first seeds 100, 103, ...)")
+    parser.add_argument("--psnr", type=float, default=mark.PSNR_DB, help="mark strength (swaps write 46 dB)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     VIDEOS = args.videos
@@ -106,7 +107,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for factor in (int(z) for z in args.zooms.split(",")):
             for crf in (int(c) for c in args.crfs.split(",")):
-                r = run(videos, factor, crf, Path(tmp))
+                r = run(videos, factor, crf, Path(tmp), args.psnr)
                 side = G.img_resolution * factor
                 print(
                     f"| {side}² | {crf} | {r['found']}/{r['frames']} "
