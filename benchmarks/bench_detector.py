@@ -335,9 +335,9 @@ def experiments(train: dict, test: dict, kinds: list[str], fakes: list[str], hel
         if "photos" in which:
             ship(train, test, fakes, None, kind)
         if "families" in which:
+            reals = _all(test, REALS)
             for family in ("SG1", "SG2", "SG3"):
                 unseen = [f for f in fakes if FAMILY.get(f, "SG2") == family]
-                reals = _all(test, REALS)
                 left_out(train, test, kind, fakes, unseen, f"{family} family", reals=reals, group="families")
         if "resolutions" in which:
             large = [f for f in LARGE if f in fakes]

@@ -29,16 +29,16 @@ from stylegan.forensics.report import mean_frame
 from stylegan.images import zoom
 from stylegan.io import load_generator
 
-VIDEOS, KEYS, PER_KEY = 5, 3, 8
+KEYS, PER_KEY = 3, 8
 
 
-def make_videos(G) -> tuple[list[tuple[int, list[torch.Tensor]]], float]:
+def make_videos(G, count: int) -> tuple[list[tuple[int, list[torch.Tensor]]], float]:
     """[(first seed, frames uint8 [C, H, W])] and the generator's seconds per frame."""
     videos, start = [], time.perf_counter()
-    for v in range(VIDEOS):  # VIDEOS: set by --videos
+    for v in range(count):
         seeds = [100 + KEYS * v + k for k in range(KEYS)]
         videos.append((seeds[0], list(interpolation_frames(G, seeds, frames_per_seed=PER_KEY))))
-    return videos, (time.perf_counter() - start) / (VIDEOS * KEYS * PER_KEY)
+    return videos, (time.perf_counter() - start) / (count * KEYS * PER_KEY)
 
 
 def run(videos, factor: int, crf: int, folder: Path, psnr: float = mark.PSNR_DB) -> dict:
@@ -87,7 +87,6 @@ def run(videos, factor: int, crf: int, folder: Path, psnr: float = mark.PSNR_DB)
 
 
 def main() -> None:
-    global VIDEOS  # noqa: PLW0603 (the module setting make_videos and the table read)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zooms", default="2,3,4,8")
     parser.add_argument("--crfs", default="18,23")
@@ -95,9 +94,9 @@ def main() -> None:
     parser.add_argument("--psnr", type=float, default=mark.PSNR_DB, help="mark strength (swaps write 46 dB)")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    VIDEOS = args.videos
     G = load_generator("faces")
-    videos, gen_s = make_videos(G)
+    videos, gen_s = make_videos(G, args.videos)
+    n = len(videos)
     print(f"faces {G.img_resolution}²: {1000 * gen_s:.1f} ms/frame to generate (1 thread)")
     print(
         "| frames | crf | frames with the mark | videos (detect: 3 sampled frames) alone / + their mean "
@@ -111,8 +110,8 @@ def main() -> None:
                 side = G.img_resolution * factor
                 print(
                     f"| {side}² | {crf} | {r['found']}/{r['frames']} "
-                    f"| {r['videos_alone']}/{VIDEOS} / {r['videos_alone'] + r['videos_mean']}/{VIDEOS} "
-                    f"| {r['false_alarms']}/{4 * VIDEOS} | {r['median_errors']} / {r['max_errors']} "
+                    f"| {r['videos_alone']}/{n} / {r['videos_alone'] + r['videos_mean']}/{n} "
+                    f"| {r['false_alarms']}/{4 * n} | {r['median_errors']} / {r['max_errors']} "
                     f"| {r['plain_ms']:.1f} | {r['marked_ms']:.1f} |",
                     flush=True,
                 )

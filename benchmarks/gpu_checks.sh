@@ -127,9 +127,6 @@ fi
 if want metrics; then
     stage "bench_metrics"
     timeout $((45 * TPCT / 100)) $PY benchmarks/bench_metrics.py --devices $DEVICE 2>&1 | tee "$LOGS/bench_metrics.log"
-fi
-
-if want metrics; then
     wait $FMNIST_PID; tail -1 "$WORK/fmnist.log"
     stage "stylegan metrics on the built-in model (compare with the CPU value)"
     timeout $((90 * TPCT / 100)) $PY -m stylegan metrics --metrics fid_fmnist,kid_fmnist --data "$WORK/fmnist32.zip" \
