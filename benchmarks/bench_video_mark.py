@@ -4,16 +4,24 @@ For each frame size (the built-in `faces` model's 64² frames enlarged by neares
 --zoom` and `edit --zoom` do), 5 interpolation videos (3 key frames, 8 frames per transition, looped: 24 frames) are
 written by editing.figures.write_video with the mark at each H.264 crf asked for, decoded again frame by frame, and
 every frame is checked by forensics.mark.detect: found with the right payload, and the coded bits corrected; and each
-video as `stylegan detect` reads it: 3 frames sampled over its length, each alone, then their mean (report.py).
+video as `stylegan detect` reads it (report._media_mark on the decoded frames): 3 frames sampled over its length, each
+alone, then their mean, then the mean of media.MEAN_SAMPLES frames spread over it; and the same reads of the video
+written without the mark (false marks).
 Time: write_video of the same frames with and without the mark (generation not included) and the generator's time
 per frame, so the marking cost can be read as a share of the whole command.
 
+With --cost: what reading more frames costs `detect` on an unmarked 1280x720, 10 s H.264 clip (ffmpeg's testsrc2;
+every read falls through to the mean of MEAN_SAMPLES frames), against the same reads without that last step,
+alternating, 3 times each.
+
     python benchmarks/bench_video_mark.py --zooms 2,3,4,8 --crfs 18,23
+    python benchmarks/bench_video_mark.py --cost
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -24,8 +32,8 @@ import torch
 from stylegan.editing import figures, video_mark
 from stylegan.editing.figures import interpolation_frames, write_video
 from stylegan.editing.video_swap import read_frames
-from stylegan.forensics import mark
-from stylegan.forensics.report import mean_frame
+from stylegan.forensics import mark, media
+from stylegan.forensics.report import Media, _media_mark
 from stylegan.images import zoom
 from stylegan.io import load_generator
 
@@ -41,10 +49,18 @@ def make_videos(G, count: int) -> tuple[list[tuple[int, list[torch.Tensor]]], fl
     return videos, (time.perf_counter() - start) / (count * KEYS * PER_KEY)
 
 
+def as_detect_reads(decoded: list[np.ndarray]) -> dict:
+    """report._media_mark of a video whose frames are `decoded` (sampled and fetched as detect does)."""
+    samples = [(i, decoded[i]) for i in media.spread(len(decoded), media.SAMPLES)]
+    more = lambda at: [(i, decoded[i]) for i in at]  # noqa: E731
+    size = decoded[0].shape[1::-1]
+    return _media_mark(Media("video", "MP4", size, len(decoded), samples, {}, more=more), {}, mark.DEFAULT_KEY)
+
+
 def run(videos, factor: int, crf: int, folder: Path, psnr: float = mark.PSNR_DB) -> dict:
     found, errors, marked_s, plain_s, frames = 0, [], 0.0, 0.0, 0
-    alone, together = 0, 0  # videos found in one of 3 sampled frames; in their mean only
-    false_alarms = 0  # marks found in the unmarked videos' sampled frames or their mean
+    how = {"alone": 0, "mean": 0, "more": 0}  # videos found in a sampled frame; in the 3's mean; in MEAN_SAMPLES'
+    false_alarms = 0  # marks found in the unmarked videos, read the same way
     figures.CRF = crf  # what write_video passes to the encoder
     for seed, clip in videos:
         big = [zoom(f, factor) for f in clip]
@@ -64,19 +80,14 @@ def run(videos, factor: int, crf: int, folder: Path, psnr: float = mark.PSNR_DB)
             if hits[-1]:
                 found += 1
                 errors.append(result.bit_errors)
-        sampled = sorted({len(decoded) * k // 3 for k in range(3)})  # as report.py samples a video
-        if any(hits[i] for i in sampled):
-            alone += 1
-        else:
-            result = mark.detect(mean_frame([decoded[i] for i in sampled]))
-            together += bool(result.found and result.payload == payload)
-        plain = list(read_frames(folder / "plain.mp4"))  # the same video unmarked: frames and their mean
-        picked = [plain[i] for i in sorted({len(plain) * k // 3 for k in range(3)})]
-        false_alarms += sum(mark.detect(f).found for f in [*picked, mean_frame(picked)])
+        read = as_detect_reads(decoded)
+        if read["found"] and (read["seed"], int(read["model"], 16)) == (payload.seed, payload.model):
+            averaged = len(read.get("averaged", []))
+            how["alone" if not averaged else "mean" if averaged == media.SAMPLES else "more"] += 1
+        false_alarms += as_detect_reads(list(read_frames(folder / "plain.mp4")))["found"]
     return {
         "found": found,
-        "videos_alone": alone,
-        "videos_mean": together,
+        "videos": how,
         "false_alarms": false_alarms,
         "frames": frames,
         "median_errors": float(np.median(errors)) if errors else None,
@@ -86,32 +97,61 @@ def run(videos, factor: int, crf: int, folder: Path, psnr: float = mark.PSNR_DB)
     }
 
 
+def detect_cost(folder: Path, repeats: int = 3) -> None:
+    import imageio_ffmpeg
+
+    from stylegan.forensics import report
+
+    clip = folder / "testsrc2_720p.mp4"
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30"]
+    subprocess.run([*command, "-t", "10", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(clip)], check=True)
+    more_frames, times = report._more_frames, {"3 sampled frames, their mean": [], f"+ {media.MEAN_SAMPLES}": []}
+    for _ in range(repeats):
+        for name in times:
+            report._more_frames = more_frames if name.startswith("+") else (lambda found: [])
+            start = time.perf_counter()
+            found = report.inspect_file(clip)["mark"]["found"]
+            times[name].append(time.perf_counter() - start)
+            assert not found, "a mark in an unmarked clip"
+    report._more_frames = more_frames
+    print("| detect on an unmarked 1280x720 10 s clip (300 frames) | s (median of 3) |\n|---|---|")
+    for name, seconds in times.items():
+        print(f"| {name} | {np.median(seconds):.2f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zooms", default="2,3,4,8")
     parser.add_argument("--crfs", default="18,23")
     parser.add_argument("--videos", type=int, default=5, help="videos per row (first seeds 100, 103, ...)")
     parser.add_argument("--psnr", type=float, default=mark.PSNR_DB, help="mark strength (swaps write 46 dB)")
+    parser.add_argument("--cost", action="store_true", help="only time detect on an unmarked 720p clip")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.cost:
+        with tempfile.TemporaryDirectory() as tmp:
+            detect_cost(Path(tmp))
+        return
     G = load_generator("faces")
     videos, gen_s = make_videos(G, args.videos)
     n = len(videos)
     print(f"faces {G.img_resolution}²: {1000 * gen_s:.1f} ms/frame to generate (1 thread)")
     print(
-        "| frames | crf | frames with the mark | videos (detect: 3 sampled frames) alone / + their mean "
-        "| unmarked: false marks (4 reads each) | corrected bits (median / max) | write ms/frame plain | marked |"
+        f"| frames | crf | frames with the mark | videos (as detect reads them): in a sampled frame / + mean of 3 "
+        f"/ + mean of {media.MEAN_SAMPLES} | unmarked videos: false marks | corrected bits (median / max) "
+        "| write ms/frame plain | marked |"
     )
     print("|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for factor in (int(z) for z in args.zooms.split(",")):
             for crf in (int(c) for c in args.crfs.split(",")):
                 r = run(videos, factor, crf, Path(tmp), args.psnr)
+                v = r["videos"]
                 side = G.img_resolution * factor
                 print(
                     f"| {side}² | {crf} | {r['found']}/{r['frames']} "
-                    f"| {r['videos_alone']}/{n} / {r['videos_alone'] + r['videos_mean']}/{n} "
-                    f"| {r['false_alarms']}/{4 * n} | {r['median_errors']} / {r['max_errors']} "
+                    f"| {v['alone']}/{n} / {v['alone'] + v['mean']}/{n} / {sum(v.values())}/{n} "
+                    f"| {r['false_alarms']}/{n} | {r['median_errors']} / {r['max_errors']} "
                     f"| {r['plain_ms']:.1f} | {r['marked_ms']:.1f} |",
                     flush=True,
                 )

@@ -205,6 +205,19 @@ def test_sampled_frames_are_the_frames_a_sequential_decode_gives(made):
         np.testing.assert_array_equal(pixels, every[index])
 
 
+def test_frames_fetched_later_are_the_frames_a_sequential_decode_gives(made):
+    """The frames report._media_mark fetches for the mean of media.MEAN_SAMPLES (one seek each) are the right ones."""
+    from stylegan.editing.video_swap import read_frames
+    from stylegan.forensics.report import open_media
+
+    every = list(read_frames(made["mp4"]))
+    found = open_media(made["mp4"])
+    fetched = found.more([1, 3, 5])
+    assert [i for i, _ in fetched] == [1, 3, 5]
+    for index, pixels in fetched:
+        np.testing.assert_array_equal(pixels, every[index])
+
+
 def test_webm_comment_and_frames(made, tmp_path):
     import imageio_ffmpeg
 

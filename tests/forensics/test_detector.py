@@ -339,3 +339,30 @@ def test_an_enlarged_generated_figure_is_scored_at_its_own_pixels():
         assert enlarged["p_generated"] == at_own["p_generated"]
     assert np.mean([detector_result(np.kron(i, np.ones((4, 4, 1), np.uint8)), [det])["p_generated"]["cnn"] >= 0.5
                     for i in images]) >= 0.75  # fmt: skip
+
+
+def test_npr_residual_is_each_pixel_minus_its_2x2_blocks_corner():
+    """norm='npr' (neighbouring-pixel relationships, Tan et al. 2024): x minus x sub-sampled 2x and brought back by
+    nearest neighbour, here against np.kron on even and odd sizes; crops keep the image's 2x2 grid."""
+    from stylegan.forensics.residual_cnn import _block_corner, random_crop
+
+    for h, w in ((6, 8), (7, 5)):
+        x = np.random.default_rng(h).random((1, 1, h, w))
+        expected = np.kron(x[0, 0, ::2, ::2], np.ones((2, 2)))[:h, :w]
+        np.testing.assert_array_equal(_block_corner(torch.from_numpy(x))[0, 0].numpy(), expected)
+    gray = torch.arange(40 * 40, dtype=torch.float32).reshape(1, 40, 40)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        crop = random_crop(gray, 32, generator, step=2)
+        corner = int(crop[0, 0, 0]) if crop[0, 0, 0] < crop[0, 0, 1] else int(crop[0, 0, -1])  # undo the mirroring
+        assert (corner // 40) % 2 == 0 and (corner % 40) % 2 == 0, corner
+
+
+def test_npr_cnn_sees_nearest_neighbour_upsampling_of_flat_blocks_as_zero():
+    """An image enlarged 2x by pixel replication has an NPR residual of exactly zero; noise does not."""
+    from stylegan.forensics.residual_cnn import _block_corner
+
+    blocks = torch.rand(1, 1, 12, 12).repeat_interleave(2, -2).repeat_interleave(2, -1)
+    assert (blocks - _block_corner(blocks)).abs().max() == 0
+    noise = torch.rand(1, 1, 24, 24)
+    assert (noise - _block_corner(noise)).abs().mean() > 0.1

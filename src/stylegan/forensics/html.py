@@ -137,7 +137,11 @@ def _mark_text(mark: dict, checked: list[int] | None) -> str:
         f"found: tool {mark['tool']}, model {mark['model']}, seed {mark['seed']}, "
         f"{mark['bit_errors']}/{mark['coded_bits']} coded bits corrected"
     )
-    if checked and mark.get("frame") == "mean":
+    averaged = mark.get("averaged", checked or [])
+    if checked and mark.get("frame") == "mean" and len(averaged) > len(checked):
+        text += f" (in the mean of {len(averaged)} frames spread over its length; in none of the {len(checked)} sampled"
+        text += " alone or together)"
+    elif checked and mark.get("frame") == "mean":
         text += f" (in the mean of the {len(checked)} sampled frames; in none of them alone)"
     elif checked:
         text += f" (frame {mark['frame']}; in {mark['found_in']} of {len(checked)} sampled frames)"

@@ -21,6 +21,7 @@ import numpy as np
 
 VIDEO_HINT = "frames not decoded: video needs the video extra (pip install stylegan[video])"
 SAMPLES = 3  # frames checked per animation or video: at 0, 1/3 and 2/3 of its length
+MEAN_SAMPLES = 12  # frames averaged for the mark when none of the SAMPLES has it (report._media_mark)
 MAX_MOOV = 64 << 20  # an MP4 metadata box larger than this is not read into memory
 _PAIR = re.compile(r"; (?=[A-Za-z][\w:.-]*=)")  # the separator of metadata.comment_text, not a '; ' inside a value
 
@@ -35,7 +36,13 @@ class VideoInfo:
     duration_s: float | None = None
     codec: str | None = None
     frames: int | None = None
+    rate: float | None = None  # frames per second, as counted (frames / duration)
     samples: list[tuple[int, np.ndarray]] = field(default_factory=list)  # (frame index, uint8 [H, W, 3])
+
+
+def spread(count: int, samples: int) -> list[int]:
+    """The indices of `samples` frames spread evenly over `count` (from the first; fewer when count is smaller)."""
+    return sorted({count * k // samples for k in range(samples)})
 
 
 def video_container(head: bytes) -> str | None:
@@ -195,14 +202,18 @@ def probe_video(path: str | Path, container: str, max_pixels: int, samples: int 
         raise ValueError(f"broken video: ffmpeg cannot read it ({_cause(str(err))})") from None
     if info.frames <= 0:
         raise ValueError("the video has no frames")
-    rate = info.frames / info.duration_s if info.duration_s > 0 else info.fps or 25.0
-    for index in sorted({info.frames * k // samples for k in range(samples)}):
-        pixels = _frame_at(path, index / rate)
-        if pixels is not None:
-            info.samples.append((index, pixels))
+    info.rate = info.frames / info.duration_s if info.duration_s > 0 else info.fps or 25.0
+    info.samples = video_frames(path, spread(info.frames, samples), info.rate)
     if not info.samples:
         raise ValueError("broken video: ffmpeg decoded no frame")
     return info
+
+
+def video_frames(path: str | Path, indices: list[int], rate: float) -> list[tuple[int, np.ndarray]]:
+    """(index, uint8 [H, W, 3]) of the frames `indices` of a video shown at `rate` frames per second (one seek each;
+    those that do not decode are left out)."""
+    frames = ((index, _frame_at(path, index / rate)) for index in indices)
+    return [(index, pixels) for index, pixels in frames if pixels is not None]
 
 
 def _stream_facts(path: str | Path, container: str) -> VideoInfo:

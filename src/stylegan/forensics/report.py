@@ -9,6 +9,7 @@ html.py turns a list of these into the one-page report.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +29,8 @@ NOT_EMBEDDED = ("none", "off")  # how a `stylegan:mark` begins that says the fra
 class Media:
     """A file opened for inspection: kind 'image' | 'animation' | 'video', its format ('PNG', 'GIF', 'MP4', ...),
     size (width, height; None when a video could not be decoded), frame count (None: unknown), sampled frames
-    (index, uint8 [H, W] or [H, W, 3]), its text metadata, and for a video ffmpeg's facts and why frames are missing."""
+    (index, uint8 [H, W] or [H, W, 3]), its text metadata, and for a video ffmpeg's facts and why frames are missing.
+    more: for an animation or decoded video, reads further frames by index (as samples are)."""
 
     kind: str
     format: str
@@ -38,6 +40,7 @@ class Media:
     metadata: dict[str, str]
     video: dict = field(default_factory=dict)
     note: str | None = None
+    more: Callable[[list[int]], list[tuple[int, np.ndarray]]] | None = field(default=None, repr=False)
 
 
 def open_media(path: str | Path, samples: int = media.SAMPLES) -> Media:
@@ -88,7 +91,15 @@ def _open_picture(path: Path, samples: int) -> Media:
     except (SyntaxError, EOFError) as err:  # Pillow's parsers raise these for malformed headers and short frames
         raise ValueError(f"malformed image ({err or type(err).__name__})") from None
     height, width = picked[0][1].shape[:2]
-    return Media("animation" if count > 1 else "image", fmt, (width, height), count, picked, meta)
+    if count == 1:
+        return Media("image", fmt, (width, height), count, picked, meta)
+    return Media("animation", fmt, (width, height), count, picked, meta, more=lambda at: _reopened_frames(path, at))
+
+
+def _reopened_frames(path: Path, indices: list[int]) -> list[tuple[int, np.ndarray]]:
+    """Frames `indices` of an animation read before (open_media checked the file)."""
+    with PIL.Image.open(path) as img:
+        return _pillow_frames(img, indices)
 
 
 def _pillow_frames(img: PIL.Image.Image, indices: list[int]) -> list[tuple[int, np.ndarray]]:
@@ -114,7 +125,8 @@ def _open_video(path: Path, container: str, samples: int) -> Media:
         tags = media.ffmpeg_tags(path)
     info = media.probe_video(path, container, MAX_PIXELS, samples)
     facts = {"fps": info.fps, "duration_s": info.duration_s, "codec": info.codec}
-    return Media("video", container, info.size, info.frames, info.samples, _comment_metadata(tags), facts)
+    more = lambda at: media.video_frames(path, at, info.rate)  # noqa: E731
+    return Media("video", container, info.size, info.frames, info.samples, _comment_metadata(tags), facts, more=more)
 
 
 def _comment_metadata(tags: dict[str, str]) -> dict[str, str]:
@@ -165,12 +177,14 @@ def _with_comment_pairs(meta: dict[str, str]) -> dict[str, str]:
 
 
 def _media_mark(found: Media, meta: dict[str, str], key: str) -> dict:
-    """The mark of a still; for frames: the first sampled frame that has one, else the mean of the sampled frames
-    ('frame': 'mean', 'found_in': 0), else why none was found.
+    """The mark of a still; for frames: the first sampled frame that has one, else the mean of the sampled frames,
+    else (when there are more frames) the mean of media.MEAN_SAMPLES frames spread over the length ('frame': 'mean',
+    'averaged': the frame indices, 'found_in': 0), else why none was found.
 
     A video's frames carry one and the same pattern (the mark is computed once per video), so in their mean it adds
     up while the changing content and the codec's noise partly cancel: frames too degraded to read one by one (128 px
-    frames after H.264 crf 23) are read together (benchmarks/bench_video_mark.py)."""
+    frames after H.264 crf 23) are read together, and more frames read what 3 cannot (benchmarks/bench_video_mark.py).
+    """
     if found.kind == "image":
         return _mark(found.samples[0][1], key)
     if not found.samples:
@@ -179,17 +193,32 @@ def _media_mark(found: Media, meta: dict[str, str], key: str) -> dict:
     hits = [(index, mark) for index, mark in results if mark["found"]]
     if hits:
         return {**hits[0][1], "frame": hits[0][0], "found_in": len(hits)}
-    together = mean_frame([pixels for _, pixels in found.samples])
-    if together is not None:
-        mark = _mark(together, key)
-        if mark["found"]:
-            return {**mark, "frame": "mean", "found_in": 0}
+    for frames in (found.samples, _more_frames(found)):
+        together = mean_frame([pixels for _, pixels in frames])
+        if together is not None:
+            mark = _mark(together, key)
+            if mark["found"]:
+                return {**mark, "frame": "mean", "averaged": [index for index, _ in frames], "found_in": 0}
     first = results[0][1]
     if meta.get(PREFIX + "mark", "").startswith(NOT_EMBEDDED):
         reason = f"not embedded in {found.format} frames, as its metadata says"
     else:
         reason = f"none in {len(results)} sampled frame(s): {first['reason']}"
     return {**first, "reason": reason, "found_in": 0}
+
+
+def _more_frames(found: Media) -> list[tuple[int, np.ndarray]]:
+    """media.MEAN_SAMPLES frames spread over an animation or video (the sampled ones reused); [] when it has no more
+    frames than were sampled or they cannot be read."""
+    if found.more is None or not found.frames or found.frames <= len(found.samples):
+        return []
+    have = dict(found.samples)
+    wanted = media.spread(found.frames, media.MEAN_SAMPLES)
+    try:
+        extra = dict(found.more([i for i in wanted if i not in have]))
+    except (OSError, ValueError):  # a frame that read before and not now: keep what the samples said
+        return []
+    return [(i, have[i] if i in have else extra[i]) for i in wanted if i in have or i in extra]
 
 
 def mean_frame(frames: list[np.ndarray]) -> np.ndarray | None:

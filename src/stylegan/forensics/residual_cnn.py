@@ -5,7 +5,11 @@ whole images. The first step is fixed (image minus its 3x3 box blur, as spectral
 fine detail generators leave, not the content. With norm="local" that residual is also divided by its local RMS
 (over a NORM_WINDOW square around each pixel), so that how busy or how contrasty a picture is stops being a cue:
 what is left is the texture of the detail, where up-sampling leaves its trace. The window is local so that a crop
-and the whole image are normalised alike.
+and the whole image are normalised alike. norm="npr" takes another residual, then normalises it the same way: each
+pixel minus the top-left pixel of its 2x2 block (the image sub-sampled 2x and brought back by nearest neighbour; the
+"neighbouring pixel relationships" of Tan et al. 2024), which keeps what 2x up-sampling leaves between neighbours;
+its training crops start at even offsets so that the blocks stay the image's. Tried for issue 14 and not the default
+(benchmarks/bench_detector.py says why).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from stylegan.forensics.spectral import to_gray
 
 WIDTHS = (16, 32, 64, 64)
 CROP = 32  # side of the training crops (images smaller than this are used whole)
-NORMS = ("none", "local")
+NORMS = ("none", "local", "npr")
 NORM_WINDOW = 9
 NORM_FLOOR = 2.0 / 255  # RMS below ~2 grey levels counts as flat (no amplifying quantisation noise)
 
@@ -42,8 +46,11 @@ class ResidualCNN(nn.Module):
         self.head = nn.Linear(channels, 1)
 
     def forward(self, gray: torch.Tensor) -> torch.Tensor:
-        residual = gray - _box(gray, 3)  # [N, 1, H, W]
-        if self.norm == "local":
+        if self.norm == "npr":
+            residual = gray - _block_corner(gray)  # [N, 1, H, W]
+        else:
+            residual = gray - _box(gray, 3)  # [N, 1, H, W]
+        if self.norm in ("local", "npr"):
             scaled = residual / (_box(residual**2, NORM_WINDOW).sqrt() + NORM_FLOOR)  # ~unit RMS where there is detail
         else:
             scaled = residual * 10.0  # residuals are ~0.01-0.1
@@ -57,12 +64,20 @@ def _box(x: torch.Tensor, size: int) -> torch.Tensor:
     return F.avg_pool2d(F.pad(x, (half, half, half, half), mode="reflect"), 2 * half + 1, stride=1)
 
 
-def random_crop(gray: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
-    """[1, H, W] -> [1, s, s] with s = min(size, H, W): a random square crop, mirrored left-right with p = 1/2."""
+def _block_corner(x: torch.Tensor) -> torch.Tensor:
+    """[N, 1, H, W] -> each pixel replaced by the top-left pixel of its 2x2 block (blocks from the image's corner)."""
+    h, w = x.shape[-2:]
+    corner = x[..., ::2, ::2]
+    return corner.repeat_interleave(2, dim=-2).repeat_interleave(2, dim=-1)[..., :h, :w]
+
+
+def random_crop(gray: torch.Tensor, size: int, generator: torch.Generator, step: int = 1) -> torch.Tensor:
+    """[1, H, W] -> [1, s, s] with s = min(size, H, W): a random square crop at offsets that are multiples of `step`
+    (so that a 2x2 block grid stays the image's), mirrored left-right with p = 1/2 (an even side keeps that grid)."""
     h, w = gray.shape[-2:]
     side = min(size, h, w)
-    y = int(torch.randint(0, h - side + 1, (1,), generator=generator))
-    x = int(torch.randint(0, w - side + 1, (1,), generator=generator))
+    y = step * int(torch.randint(0, (h - side) // step + 1, (1,), generator=generator))
+    x = step * int(torch.randint(0, (w - side) // step + 1, (1,), generator=generator))
     crop = gray[:, y : y + side, x : x + side]
     return crop.flip(-1) if torch.rand((), generator=generator) < 0.5 else crop
 
@@ -103,7 +118,7 @@ def train_cnn(
             queue = torch.cat([queue, torch.randperm(len(images), generator=generator)])
         idx, queue = queue[:batch], queue[batch:]
         pixels = [images[i] if augment is None else augment(images[i]) for i in idx]
-        crops = [random_crop(gray_tensor(img), CROP, generator) for img in pixels]
+        crops = [random_crop(gray_tensor(img), CROP, generator, step=2 if norm == "npr" else 1) for img in pixels]
         loss = batch_loss(model, crops, labels[idx])
         opt.zero_grad()
         loss.backward()
