@@ -184,6 +184,28 @@ def test_detect_train_then_detect_with_report_and_bad_files(tmp_path):
     assert result["c2pa"]["status"] in ("none", "not checked")
 
 
+@pytest.mark.parametrize("residual", [None, "local"])
+def test_detect_train_cnn_records_its_residual_and_recipe(tmp_path, monkeypatch, residual):
+    """The cnn's defaults are the npr residual with the wang recipe (no resize); --residual picks another. (Training
+    cut to 5 batches: this checks what the command passes on, not how well it trains.)"""
+    real_train = D.train_detector
+    monkeypatch.setattr(D, "train_detector", lambda *a, **k: real_train(*a, **k, steps=5))
+    rng = np.random.default_rng(11)
+    for name, images in (("real", _textures(16, False, rng)), ("fake", _textures(16, True, rng))):
+        (tmp_path / name).mkdir()
+        for i, img in enumerate(images):
+            Image.fromarray(img).save(tmp_path / name / f"{i}.png")
+    out = tmp_path / "det.safetensors"
+    extra = ["--residual", residual] if residual else []
+    res = run(
+        "detect-train", "--real", tmp_path / "real", "--fake", tmp_path / "fake", "--out", out, "--kind", "cnn", *extra
+    )
+    assert res.exit_code == 0, res.output
+    det = D.load_detector(out)
+    assert det.info["norm"] == (residual or "npr") and det._cnn().norm == det.info["norm"]
+    assert det.info["augment"] == "wang"
+
+
 def test_launder_recipes_change_what_they_say():
     """'none' keeps the pixels; 'light' only ever shrinks to 50-100 % and re-encodes; an unknown recipe is refused."""
     rng = np.random.default_rng(6)

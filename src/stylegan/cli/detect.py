@@ -114,14 +114,21 @@ def _mark_phrase(text: str) -> str:
 @click.option(
     "--augment",
     type=click.Choice(["wang-resize", "wang", "light", "none"]),
-    default="wang-resize",
-    show_default=True,
-    help="Laundering seen in training: random resize 50-100 %, Gaussian blur sigma 0-3, JPEG q30-100 (each p=1/2); "
-    "'wang' without the resize, 'light' resize + JPEG q60-95.",
+    default=None,
+    help="Laundering seen in training: 'wang' Gaussian blur sigma 0-3 and JPEG q30-100 (each p=1/2; the cnn's "
+    "default), 'wang-resize' also a random resize to 50-100 % (the spectral default), 'light' resize + JPEG q60-95.",
 )
 @click.option("--no-augment", is_flag=True, help="Train on the images as they are (same as --augment none).")
+@click.option(
+    "--residual",
+    type=click.Choice(["npr", "local", "none"]),
+    default="npr",
+    show_default=True,
+    help="What the cnn reads: each pixel minus its 2x2 block's corner (npr) or minus its 3x3 mean (local), both "
+    "divided by their local RMS; 'none': minus its 3x3 mean, scaled by 10. The spectral kind ignores it.",
+)
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
-def detect_train(real_dir, fake_dir, out, kind, seed, augment, no_augment, force):
+def detect_train(real_dir, fake_dir, out, kind, seed, augment, no_augment, residual, force):
     """Train a detector for unmarked generated images: real vs generated folders (images are read recursively;
     unreadable files are skipped with a note). A quarter of each folder is held out to calibrate p(generated).
 
@@ -139,6 +146,7 @@ def detect_train(real_dir, fake_dir, out, kind, seed, augment, no_augment, force
         fake, fake_skipped = read_folder(fake_dir, "--fake")
         for note in real_skipped + fake_skipped:
             click.echo(f"skipped {note}", err=True)
-        detector = train_detector(real, fake, kind=kind, seed=seed, augment="none" if no_augment else augment)
+        recipe = "none" if no_augment else augment or True  # True: the kind's default
+        detector = train_detector(real, fake, kind=kind, seed=seed, augment=recipe, norm=residual)
         detector.save(out)
     click.echo(f"wrote {out} ({len(real)} real, {len(fake)} generated): {detector.calibration_note}")

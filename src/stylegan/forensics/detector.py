@@ -4,11 +4,14 @@ Two kinds, both trained by `train_detector` on folders of real and generated ima
 
 - `spectral`: logistic regression on the radial power-spectrum profile of the high-pass residual (spectral.features);
   fast, and the profile can be plotted next to the verdict.
-- `cnn`: a small CNN on the high-pass residual (residual_cnn), by default divided by its local RMS (norm="local").
+- `cnn`: a small CNN on a residual of the grey image divided by its local RMS (residual_cnn): by default each pixel
+  minus the top-left pixel of its 2x2 block (norm="npr", what 2x up-sampling leaves between neighbours), or the
+  image minus its 3x3 box blur (norm="local").
 
 Both see laundered images in training (launder; after Wang et al. 2020, "CNN-generated images are surprisingly easy
-to spot... for now": random blur and JPEG, here with a random down-size as well), so that re-encoded and resized
-copies are still recognised.
+to spot... for now": random blur and JPEG; for the spectral model with a random down-size as well, which would wipe
+out the 2x2 blocks the CNN reads), so that re-encoded copies are still recognised. DEFAULT_AUGMENT and DEFAULT_NORM
+were chosen on validation data (benchmarks/bench_detector.py --validate; the numbers are in its docstring).
 
 A quarter of the training images (stratified, seeded) is held out and only used to calibrate: Platt scaling, i.e. a
 temperature and a bias on the raw score, fitted by maximum likelihood, so that p(generated) = 0.7 means "7 in 10 of
@@ -48,7 +51,7 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, steps: int = 50
     penalty[-1] = 0.0
     w = np.zeros(design.shape[1])
     for _ in range(steps):
-        p = 1.0 / (1.0 + np.exp(-(design @ w)))
+        p = sigmoid(design @ w)  # clipped: separable data drives w (and the logits) up without overflow
         grad = design.T @ (p - y) / len(y) + penalty * w
         hess = (design * (p * (1 - p))[:, None]).T @ design / len(y) + np.diag(penalty + 1e-9)
         delta = np.linalg.solve(hess, grad)
@@ -201,11 +204,11 @@ AUGMENTATIONS = {
     "wang": {"blur": (0.0, 3.0), "jpeg": (30, 100)},
     "wang-resize": {"resize": (0.5, 1.0), "blur": (0.0, 3.0), "jpeg": (30, 100)},
 }
-DEFAULT_AUGMENT = "wang-resize"
-DEFAULT_NORM = "local"
+DEFAULT_AUGMENT = {"spectral": "wang-resize", "cnn": "wang"}  # per kind
+DEFAULT_NORM = "npr"
 
 
-def launder(pixels: np.ndarray, rng: np.random.Generator, recipe: str = DEFAULT_AUGMENT) -> np.ndarray:
+def launder(pixels: np.ndarray, rng: np.random.Generator, recipe: str = "wang-resize") -> np.ndarray:
     """A training augmentation: each step of AUGMENTATIONS[recipe] with p = 1/2, in this order:
 
     resize to a uniform fraction of the size (bicubic), Gaussian blur with a uniform sigma (pixels), JPEG at a uniform
@@ -250,7 +253,7 @@ def train_detector(
 ) -> Detector:
     """Trains a detector on uint8 images (real: label 0, fake: label 1) and calibrates it on a held-out quarter.
 
-    augment: a recipe of AUGMENTATIONS (True: DEFAULT_AUGMENT, False: "none"). The CNN sees a fresh laundered
+    augment: a recipe of AUGMENTATIONS (True: DEFAULT_AUGMENT[kind], False: "none"). The CNN sees a fresh laundered
     version (launder) of every image in every epoch; the spectral model fits the images plus SPECTRAL_COPIES
     laundered copies of each. Every other held-out image is laundered the same way, so calibration covers both.
     steps: batches of 64 the CNN is trained for; norm: its residual normalisation (residual_cnn.NORMS). The spectral
@@ -259,7 +262,7 @@ def train_detector(
     """
     if kind not in KINDS:
         raise ValueError(f"unknown detector kind {kind!r}; choose {' or '.join(KINDS)}")
-    recipe = {True: DEFAULT_AUGMENT, False: "none"}.get(augment, augment)
+    recipe = {True: DEFAULT_AUGMENT[kind], False: "none"}.get(augment, augment)
     if recipe not in AUGMENTATIONS:
         raise ValueError(f"unknown augmentation {augment!r}; choose one of {', '.join(AUGMENTATIONS)}")
     if norm not in NORMS:
