@@ -388,3 +388,30 @@ def test_npr_cnn_sees_nearest_neighbour_upsampling_of_flat_blocks_as_zero():
     assert (blocks - _block_corner(blocks)).abs().max() == 0
     noise = torch.rand(1, 1, 24, 24)
     assert (noise - _block_corner(noise)).abs().mean() > 0.1
+
+
+def test_an_ensemble_scores_the_mean_logit_of_its_members_and_survives_save_and_load(tmp_path):
+    """norm='npr+local': one CNN per residual; the raw score is the mean of their logits, each member computed here
+    from its own tensors in a fresh ResidualCNN."""
+    from stylegan.forensics.residual_cnn import ResidualCNN, cnn_logits, gray_tensor
+
+    rng = np.random.default_rng(12)
+    det = D.train_detector(
+        _textures(24, False, rng), _textures(24, True, rng), kind="cnn", augment=False, steps=3, norm="npr+local"
+    )
+    assert {k.split(".")[0] for k in det.tensors} == {"cnn0", "cnn1"}
+    det.save(tmp_path / "e.safetensors")
+    back = D.load_detector(tmp_path / "e.safetensors")
+    probe = _textures(5, True, rng) + _textures(5, False, rng)
+    members = []
+    for i, norm in enumerate(("npr", "local")):
+        model = ResidualCNN(norm=norm).eval()
+        model.load_state_dict(
+            {k.removeprefix(f"cnn{i}."): v for k, v in back.tensors.items() if k.startswith(f"cnn{i}.")}
+        )
+        members.append(cnn_logits(model, [gray_tensor(img) for img in probe]).numpy())
+    np.testing.assert_allclose(back.raw_scores(probe), (members[0] + members[1]) / 2, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(back.probability(probe), det.probability(probe), atol=1e-6)
+    assert [m.norm for m in back._cnns()] == ["npr", "local"]
+    with pytest.raises(ValueError, match="unknown residual"):
+        D.train_detector(_textures(8, False, rng), _textures(8, True, rng), kind="cnn", steps=1, norm="npr+sepia")

@@ -112,20 +112,33 @@ class Detector:
             return x @ self.tensors["weight"].numpy() + float(self.tensors["bias"])
         from stylegan.forensics.residual_cnn import cnn_logits, gray_tensor
 
-        return cnn_logits(self._cnn(), [gray_tensor(img) for img in images]).numpy()
+        grays = [gray_tensor(img) for img in images]
+        return np.mean([cnn_logits(model, grays).numpy() for model in self._cnns()], axis=0)
 
     def probability(self, images: list[np.ndarray]) -> np.ndarray:
         """[N] calibrated p(generated)."""
         return sigmoid(self.raw_scores(images) / self.temperature + self.bias)
 
     def _cnn(self):
+        """The CNN (the first one of an ensemble)."""
+        return self._cnns()[0]
+
+    def _cnns(self) -> list:
+        """The CNNs whose mean logit is the score: one per residual named in info['norm'] ('npr+local': two, their
+        tensors under 'cnn0.' and 'cnn1.'; a single one under 'cnn.')."""
         from stylegan.forensics.residual_cnn import ResidualCNN
 
-        if not hasattr(self, "_model"):
-            self._model = ResidualCNN(norm=self.info.get("norm", "none"))
-            self._model.load_state_dict({k.removeprefix("cnn."): v for k, v in self.tensors.items()})
-            self._model.eval()
-        return self._model
+        if not hasattr(self, "_models"):
+            norms = self.info.get("norm", "none").split("+")
+            prefixes = ["cnn."] if len(norms) == 1 else [f"cnn{i}." for i in range(len(norms))]
+            self._models = []
+            for norm, prefix in zip(norms, prefixes, strict=True):
+                model = ResidualCNN(norm=norm)
+                model.load_state_dict(
+                    {k.removeprefix(prefix): v for k, v in self.tensors.items() if k.startswith(prefix)}
+                )
+                self._models.append(model.eval())
+        return self._models
 
     @property
     def calibration_note(self) -> str:
@@ -256,7 +269,8 @@ def train_detector(
     augment: a recipe of AUGMENTATIONS (True: DEFAULT_AUGMENT[kind], False: "none"). The CNN sees a fresh laundered
     version (launder) of every image in every epoch; the spectral model fits the images plus SPECTRAL_COPIES
     laundered copies of each. Every other held-out image is laundered the same way, so calibration covers both.
-    steps: batches of 64 the CNN is trained for; norm: its residual normalisation (residual_cnn.NORMS). The spectral
+    steps: batches of 64 the CNN is trained for; norm: its residual (residual_cnn.NORMS; two joined by '+', e.g.
+    'npr+local': an ensemble of one CNN per residual, scored by their mean logit). The spectral
     model ignores both.
     Raises ValueError for an unknown kind, recipe or norm, or fewer than 8 images of either class.
     """
@@ -265,8 +279,8 @@ def train_detector(
     recipe = {True: DEFAULT_AUGMENT[kind], False: "none"}.get(augment, augment)
     if recipe not in AUGMENTATIONS:
         raise ValueError(f"unknown augmentation {augment!r}; choose one of {', '.join(AUGMENTATIONS)}")
-    if norm not in NORMS:
-        raise ValueError(f"unknown residual normalisation {norm!r}; choose {' or '.join(NORMS)}")
+    if not set(norm.split("+")) <= set(NORMS):
+        raise ValueError(f"unknown residual normalisation {norm!r}; choose {' or '.join(NORMS)} (or two joined by +)")
     if min(len(real), len(fake)) < 8:
         raise ValueError(f"need at least 8 real and 8 generated images (got {len(real)} and {len(fake)})")
     images = list(real) + list(fake)
@@ -314,6 +328,9 @@ def _fit(kind, images, labels, recipe, rng, *, seed, steps, norm) -> Detector:
     from stylegan.forensics.residual_cnn import train_cnn
 
     augment = (lambda img: launder(img, rng, recipe)) if AUGMENTATIONS[recipe] else None
-    model = train_cnn(images, torch.from_numpy(labels), augment=augment, steps=steps, seed=seed, norm=norm)
-    tensors = {f"cnn.{k}": v.detach().clone() for k, v in model.state_dict().items()}
+    norms, tensors = norm.split("+"), {}
+    for i, member in enumerate(norms):  # an ensemble ('npr+local'): one CNN per residual, their logits averaged
+        model = train_cnn(images, torch.from_numpy(labels), augment=augment, steps=steps, seed=seed + i, norm=member)
+        prefix = "cnn." if len(norms) == 1 else f"cnn{i}."
+        tensors.update({prefix + k: v.detach().clone() for k, v in model.state_dict().items()})
     return Detector(kind, tensors, info={"norm": norm})
