@@ -55,16 +55,17 @@ Chosen on --validate: augmentation wang-resize over light / wang, 1000 CNN steps
 over none (validation, "photos" + "families": 90.2 % vs 83.9 % clean on everything, whole photos called real 100 %
 vs 86.9 %, families left out 60.9 % vs 59.8 %), then the simulated photo_up fakes over none (families left out
 76.8 % vs 60.9 %; whole photos called real 96.4 % vs 100 %, after JPEG q75 70.2 % vs 72.6 %).
-Then (2026-12-01) the CNN's residual: npr (each pixel minus its 2x2 block's corner, Tan et al. 2024) with the wang
-recipe (no resize: it would wipe out the blocks) over local with wang-resize, the CNN's defaults since. Validation,
-CNN, clean (JPEG q75 / resize 50 %):
-  shipping set ("photos" + "families", no --gens): everything 90.8 % vs 89.1 % (78.3 / 75.0 vs 75.2 / 78.1), whole
-    photos called real 98.8 % vs 96.4 % (71.4 / 98.8 vs 70.2 / 95.2), families left out 78.9 % vs 76.8 %
-    (73.9 / 67.5 vs 71.0 / 71.3);
-  with --gens ("photos", "families", "leave-one-out"): across 76.1 % vs 73.1 % (a subject left out 76.1 vs 65.5,
-    families 76.1 vs 75.7), everything 91.1 vs 86.9, whole photos called real 98.8 vs 88.1; the two other mixes:
-    npr with wang-resize 69.7 % across (families 68.6), local with wang 75.6 % (a subject left out 66.5, families
-    78.8). The price: images resized to 50 % are read less well (across 63.6 % vs 67.2 %).
+Then (2026-12-01, results/detector_validate_npr_2026-12-01.txt) the CNN's residual: first npr (each pixel minus
+its 2x2 block's corner, Tan et al. 2024) with the wang recipe (no resize: it would wipe out the blocks) over local
+with wang-resize, then the ensemble npr+local (one CNN each, mean logit; wang) over npr alone: the CNN's defaults
+since. Validation, CNN, clean (JPEG q75 / resize 50 %), npr+local vs npr vs local (before):
+  shipping set ("photos" + "families", no --gens): everything 94.3 % vs 90.8 % vs 89.1 % (79.2 / 82.4 vs 78.3 / 75.0
+    vs 75.2 / 78.1), whole photos called real 97.6 vs 98.8 vs 96.4 (76.2 / 100 vs 71.4 / 98.8 vs 70.2 / 95.2),
+    families left out 78.2 vs 78.9 vs 76.8 (resize 71.9 vs 67.5 vs 71.3);
+  with --gens ("photos", "families", "leave-one-out"): across 78.1 % vs 76.1 % vs 73.1 % (a subject left out 68.5 vs
+    76.1 vs 65.5, families 81.5 vs 76.1 vs 75.7; resize 70.6 vs 63.6 vs 67.2), everything 92.4 vs 91.1 vs 86.9, whole
+    photos called real 100 vs 98.8 vs 88.1; the two other single mixes: npr with wang-resize 69.7 % across, local
+    with wang 75.6 %.
 Tried and not kept (validation, with --gens, results/detector_gens_2026-12-01.txt): --simulated all (up-sampled
 copies of every real set) over photos: families left out 65.6 % vs 75.7 %, a subject left out 67.8 % vs 65.5 %,
 whole photos called real 92.9 % vs 88.1 %; and the gens among the shipped detectors' fakes (see there).

@@ -186,8 +186,8 @@ def test_detect_train_then_detect_with_report_and_bad_files(tmp_path):
 
 @pytest.mark.parametrize("residual", [None, "local"])
 def test_detect_train_cnn_records_its_residual_and_recipe(tmp_path, monkeypatch, residual):
-    """The cnn's defaults are the npr residual with the wang recipe (no resize); --residual picks another. (Training
-    cut to 5 batches: this checks what the command passes on, not how well it trains.)"""
+    """The cnn's defaults are the npr+local ensemble with the wang recipe (no resize); --residual picks another.
+    (Training cut to 5 batches: this checks what the command passes on, not how well it trains.)"""
     real_train = D.train_detector
     monkeypatch.setattr(D, "train_detector", lambda *a, **k: real_train(*a, **k, steps=5))
     rng = np.random.default_rng(11)
@@ -202,7 +202,8 @@ def test_detect_train_cnn_records_its_residual_and_recipe(tmp_path, monkeypatch,
     )
     assert res.exit_code == 0, res.output
     det = D.load_detector(out)
-    assert det.info["norm"] == (residual or "npr") and det._cnn().norm == det.info["norm"]
+    assert det.info["norm"] == (residual or "npr+local")
+    assert [m.norm for m in det._cnns()] == det.info["norm"].split("+")
     assert det.info["augment"] == "wang"
 
 

@@ -121,11 +121,12 @@ def _mark_phrase(text: str) -> str:
 @click.option("--no-augment", is_flag=True, help="Train on the images as they are (same as --augment none).")
 @click.option(
     "--residual",
-    type=click.Choice(["npr", "local", "none"]),
-    default="npr",
+    type=click.Choice(["npr+local", "npr", "local", "none"]),
+    default="npr+local",
     show_default=True,
     help="What the cnn reads: each pixel minus its 2x2 block's corner (npr) or minus its 3x3 mean (local), both "
-    "divided by their local RMS; 'none': minus its 3x3 mean, scaled by 10. The spectral kind ignores it.",
+    "divided by their local RMS; 'none': minus its 3x3 mean, scaled by 10; 'npr+local': one CNN on each, their "
+    "scores averaged (twice the training time). The spectral kind ignores it.",
 )
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
 def detect_train(real_dir, fake_dir, out, kind, seed, augment, no_augment, residual, force):

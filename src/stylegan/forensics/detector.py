@@ -4,9 +4,9 @@ Two kinds, both trained by `train_detector` on folders of real and generated ima
 
 - `spectral`: logistic regression on the radial power-spectrum profile of the high-pass residual (spectral.features);
   fast, and the profile can be plotted next to the verdict.
-- `cnn`: a small CNN on a residual of the grey image divided by its local RMS (residual_cnn): by default each pixel
-  minus the top-left pixel of its 2x2 block (norm="npr", what 2x up-sampling leaves between neighbours), or the
-  image minus its 3x3 box blur (norm="local").
+- `cnn`: a small CNN on a residual of the grey image divided by its local RMS (residual_cnn): each pixel minus the
+  top-left pixel of its 2x2 block (norm="npr", what 2x up-sampling leaves between neighbours), or the image minus
+  its 3x3 box blur (norm="local"); by default both, one CNN each, scored by their mean logit (norm="npr+local").
 
 Both see laundered images in training (launder; after Wang et al. 2020, "CNN-generated images are surprisingly easy
 to spot... for now": random blur and JPEG; for the spectral model with a random down-size as well, which would wipe
@@ -218,7 +218,7 @@ AUGMENTATIONS = {
     "wang-resize": {"resize": (0.5, 1.0), "blur": (0.0, 3.0), "jpeg": (30, 100)},
 }
 DEFAULT_AUGMENT = {"spectral": "wang-resize", "cnn": "wang"}  # per kind
-DEFAULT_NORM = "npr"
+DEFAULT_NORM = "npr+local"
 
 
 def launder(pixels: np.ndarray, rng: np.random.Generator, recipe: str = "wang-resize") -> np.ndarray:

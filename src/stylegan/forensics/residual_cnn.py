@@ -8,8 +8,9 @@ what is left is the texture of the detail, where up-sampling leaves its trace. T
 and the whole image are normalised alike. norm="npr" takes another residual, then normalises it the same way: each
 pixel minus the top-left pixel of its 2x2 block (the image sub-sampled 2x and brought back by nearest neighbour; the
 "neighbouring pixel relationships" of Tan et al. 2024), which keeps what 2x up-sampling leaves between neighbours;
-its training crops start at even offsets so that the blocks stay the image's. npr is detector.DEFAULT_NORM since
-2026-12-01 (chosen on validation data, benchmarks/bench_detector.py); files written before keep the norm they name.
+its training crops start at even offsets so that the blocks stay the image's. Since 2026-12-01 detector.DEFAULT_NORM
+is "npr+local", one CNN on each residual (chosen on validation data, benchmarks/bench_detector.py); files written
+before keep the norm they name.
 """
 
 from __future__ import annotations
