@@ -97,3 +97,20 @@ def test_an_animation_file_too_noisy_in_threes_is_read_from_twelve(tmp_path):
     assert marked_report["mark"]["found"] and marked_report["mark"]["seed"] == 9, marked_report["mark"]
     assert marked_report["mark"]["averaged"] == list(range(0, 48, 4))
     assert not plain_report["mark"]["found"]
+
+
+def test_more_frames_are_fetched_only_when_needed():
+    """Found in the 3's mean: nothing more is read; metadata saying the frames carry no mark: nothing more is read."""
+    face = np.asarray(Image.open(FACE).convert("L").resize((128, 128), Image.BICUBIC)).astype(np.float64)
+    marked = M.add_at_psnr(face, M.pattern(128, 128, M.Payload(model=0x123, seed=77)), 40.0).astype(np.float64)
+
+    def more(indices):
+        raise AssertionError(f"asked for {indices}")
+
+    frames = _noisy(marked, 3, sigma=6.0, seed=1)  # read together (test_frames_too_noisy_alone_are_read_together)
+    video = Media("video", "MP4", (128, 128), 48, [(16 * i, f) for i, f in enumerate(frames)], {}, more=more)
+    assert _media_mark(video, {}, M.DEFAULT_KEY)["averaged"] == [0, 16, 32]
+    plain = _noisy(face, 3, sigma=6.0, seed=1)
+    video = Media("video", "MP4", (128, 128), 48, [(16 * i, f) for i, f in enumerate(plain)], {}, more=more)
+    mark = _media_mark(video, {"stylegan:mark": "off (--no-mark)"}, M.DEFAULT_KEY)
+    assert not mark["found"] and "as its metadata says" in mark["reason"]

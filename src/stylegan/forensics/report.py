@@ -193,14 +193,16 @@ def _media_mark(found: Media, meta: dict[str, str], key: str) -> dict:
     hits = [(index, mark) for index, mark in results if mark["found"]]
     if hits:
         return {**hits[0][1], "frame": hits[0][0], "found_in": len(hits)}
-    for frames in (found.samples, _more_frames(found)):
+    says_none = meta.get(PREFIX + "mark", "").startswith(NOT_EMBEDDED)  # then more frames would not help
+    for gather in (lambda: found.samples, lambda: [] if says_none else _more_frames(found)):  # in turn, as needed
+        frames = gather()
         together = mean_frame([pixels for _, pixels in frames])
         if together is not None:
             mark = _mark(together, key)
             if mark["found"]:
                 return {**mark, "frame": "mean", "averaged": [index for index, _ in frames], "found_in": 0}
     first = results[0][1]
-    if meta.get(PREFIX + "mark", "").startswith(NOT_EMBEDDED):
+    if says_none:
         reason = f"not embedded in {found.format} frames, as its metadata says"
     else:
         reason = f"none in {len(results)} sampled frame(s): {first['reason']}"
