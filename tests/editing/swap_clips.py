@@ -3,6 +3,7 @@
 - `att_photo`: one AT&T photo, uint8 [112, 92, 1].
 - `composite`: an AT&T face on a larger colour background (a "photo with a background").
 - `make_clip`: a short mp4 of a face moving across a background, with a sine-tone audio track.
+- `swap_args`: the `stylegan swap` arguments every CLI test starts with.
 """
 
 from __future__ import annotations
@@ -14,6 +15,11 @@ import numpy as np
 import PIL.Image
 
 ATT = Path("/work/shared/data/att-faces")
+
+
+def swap_args(source, target, out, *extra: str) -> list[str]:
+    """`swap --source S --target T --out O --network default` and `extra`, as CliRunner takes them."""
+    return ["swap", "--source", str(source), "--target", str(target), "--out", str(out), "--network", "default", *extra]
 
 
 def att_available() -> bool:

@@ -212,7 +212,7 @@ def test_no_face_in_source_is_one_clear_error(G, pair):
 def _cli(args):
     from stylegan.cli.main import main
 
-    return CliRunner().invoke(main, ["swap", *args], catch_exceptions=False)
+    return CliRunner().invoke(main, args, catch_exceptions=False)
 
 
 @needs_att
@@ -223,22 +223,17 @@ def test_cli_writes_marked_png_with_swap_metadata(tmp_path, pair):
     PIL.Image.fromarray(source).save(tmp_path / "a.png")
     PIL.Image.fromarray(target).save(tmp_path / "b.jpg", quality=95)
     out = tmp_path / "c.png"
-    args = [
-        "--source",
-        str(tmp_path / "a.png"),
-        "--target",
-        str(tmp_path / "b.jpg"),
-        "--out",
-        str(out),
-        "--network",
-        "default",
+    args = swap_clips.swap_args(
+        tmp_path / "a.png",
+        tmp_path / "b.jpg",
+        out,
         "--steps",
         "3",
         "--tune-steps",
         "2",
         "--device",
         "cpu",
-    ]
+    )
     res = _cli(args)
     assert res.exit_code == 0, res.output
     with PIL.Image.open(out) as img:
@@ -263,15 +258,10 @@ def test_cli_no_mark_keeps_target_bit_identical_outside(tmp_path, pair):
     PIL.Image.fromarray(target).save(tmp_path / "b.png")
     out = tmp_path / "c.png"
     res = _cli(
-        [
-            "--source",
-            str(tmp_path / "a.png"),
-            "--target",
-            str(tmp_path / "b.png"),
-            "--out",
-            str(out),
-            "--network",
-            "default",
+        swap_clips.swap_args(
+            tmp_path / "a.png",
+            tmp_path / "b.png",
+            out,
             "--mode",
             "w",
             "--steps",
@@ -279,7 +269,7 @@ def test_cli_no_mark_keeps_target_bit_identical_outside(tmp_path, pair):
             "--no-mark",
             "--blend",
             "poisson",
-        ]
+        )
     )
     assert res.exit_code == 0, res.output
     pixels = np.asarray(PIL.Image.open(out).convert("RGB"))
@@ -301,22 +291,7 @@ def test_cli_errors_are_one_line(tmp_path, pair, case, message):
     PIL.Image.fromarray(swap_clips.background(100, 100)).save(tmp_path / "blank.png")
     target = {"no-face-target": "blank.png", "missing": "nope.png", "suffix": "a.png"}[case]
     out = tmp_path / ("c.jpg" if case == "suffix" else "c.png")
-    res = _cli(
-        [
-            "--source",
-            str(tmp_path / "a.png"),
-            "--target",
-            str(tmp_path / target),
-            "--out",
-            str(out),
-            "--network",
-            "default",
-            "--mode",
-            "w",
-            "--steps",
-            "1",
-        ]
-    )
+    res = _cli(swap_clips.swap_args(tmp_path / "a.png", tmp_path / target, out, "--mode", "w", "--steps", "1"))
     assert res.exit_code == 1
     assert message in res.output and len(res.output.strip().splitlines()) == 1
     assert not out.exists()

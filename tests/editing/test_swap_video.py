@@ -110,36 +110,10 @@ def test_cli_video_errors(tmp_path):
 
     PIL.Image.fromarray(swap_clips.composite(swap_clips.att_photo(2))).save(photo)
     (tmp_path / "bad.mp4").write_text("nope")
-    res = CliRunner().invoke(
-        main,
-        [
-            "swap",
-            "--source",
-            str(photo),
-            "--target",
-            str(tmp_path / "bad.mp4"),
-            "--out",
-            str(tmp_path / "o.mp4"),
-            "--network",
-            "default",
-        ],
-    )
+    res = CliRunner().invoke(main, swap_clips.swap_args(photo, tmp_path / "bad.mp4", tmp_path / "o.mp4"))
     assert res.exit_code == 1
     assert res.output.strip().splitlines() == ["Error: bad.mp4: not a video that ffmpeg can read"]
-    res = CliRunner().invoke(
-        main,
-        [
-            "swap",
-            "--source",
-            str(photo),
-            "--target",
-            str(tmp_path / "bad.mp4"),
-            "--out",
-            str(tmp_path / "o.png"),
-            "--network",
-            "default",
-        ],
-    )
+    res = CliRunner().invoke(main, swap_clips.swap_args(photo, tmp_path / "bad.mp4", tmp_path / "o.png"))
     assert res.exit_code == 1 and "writes .mp4" in res.output
 
 
@@ -155,23 +129,17 @@ def test_cli_video_swap(tmp_path, clip):
     out = tmp_path / "o.mp4"
     res = CliRunner().invoke(
         main,
-        [
-            "swap",
-            "--source",
-            str(photo),
-            "--target",
-            str(clip[0]),
-            "--out",
-            str(out),
-            "--network",
-            "default",
+        swap_clips.swap_args(
+            photo,
+            clip[0],
+            out,
             "--steps",
             "3",
             "--tune-steps",
             "3",
             "--frame-steps",
             "2",
-        ],
+        ),
     )
     assert res.exit_code == 0, res.output
     assert "30 frames at 10 fps, audio copied" in res.output
