@@ -115,6 +115,8 @@ TRAINED_GENS = {  # --gens DIR: file stem -> (family, the real set it was traine
     "sg3r_fmnist32": ("SG3", "fmnist"),
 }
 SIMULATED = {"photo_up": "photos", "fmnist_up": "fmnist", "faces_up": "faces_real"}  # simulated fakes -> their source
+AUTOENCODED = {f"{'photo' if real == 'photos' else real}_ae": real for real in REALS}  # --simulated ae (ae_simulator)
+SIMULATED |= AUTOENCODED
 FAMILY = {"sg1_untrained": "SG1", "sg3t": "SG3", "sg3r": "SG3"} | dict.fromkeys(SIMULATED, "simulated")
 FAMILY |= {k: v[0] for k, v in RANDOM_NETS.items()}
 LARGE = ("sg2_resnet128", "sg2_skip256", "sg1_rgb128", "sg3r_128")  # the generators of 128 px and more
@@ -468,8 +470,9 @@ def main() -> None:
     ap.add_argument("--gens", type=Path, default=None, help="folder of TRAINED_GENS (<name>.safetensors)")
     ap.add_argument("--ship", type=Path, default=None, help="train the shipped detectors into this folder instead")
     ap.add_argument(
-        "--simulated", choices=("none", "photos", "all"), default="photos",
-        help="simulated fakes: photo_up (photos), or up-sampled copies of every real set (all: + fmnist_up, faces_up)",
+        "--simulated", choices=("none", "photos", "all", "ae"), default="photos",
+        help="simulated fakes: photo_up (photos), or up-sampled copies of every real set (all: + fmnist_up, faces_up),"
+        " or photo_up and autoencoded copies of every real set (ae: ae_simulator.py)",
     )  # fmt: skip
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -492,9 +495,20 @@ def main() -> None:
     print(f"reference: {CNNDETECTION}")
     train, test = split_sets(sets, args.validate)
     for name, source in SIMULATED.items():
-        if args.simulated == "all" or (args.simulated == "photos" and source == "photos"):
+        if name in AUTOENCODED:
+            continue
+        if args.simulated == "all" or (args.simulated in ("photos", "ae") and source == "photos"):
             fakes.append(name)
             train[name], test[name] = (photo_sources.upsampled(d[source], seed) for seed, d in enumerate((train, test)))
+    if args.simulated == "ae":
+        from ae_simulator import reconstruct, train_autoencoder
+
+        t0 = time.time()
+        ae = train_autoencoder(_all(train, REALS))  # the training split's real images only
+        for name, source in AUTOENCODED.items():
+            fakes.append(name)
+            train[name], test[name] = reconstruct(ae, train[source]), reconstruct(ae, test[source])
+        print(f"autoencoded copies of the real sets: {time.time() - t0:.0f} s")
     split = "validation" if args.validate else "test"
     augment = args.augment or ", ".join(f"{k} {v}" for k, v in DEFAULT_AUGMENT.items())
     print(f"{split} split; augmentation {augment}; CNN steps {args.steps}, residual norm {args.norm}")
