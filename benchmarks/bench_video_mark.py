@@ -5,14 +5,15 @@ For each frame size (the built-in `faces` model's 64² frames enlarged by neares
 written by editing.figures.write_video with the mark at each H.264 crf asked for, decoded again frame by frame, and
 every frame is checked by forensics.mark.detect: found with the right payload, and the coded bits corrected; and each
 video as `stylegan detect` reads it (report._media_mark on the decoded frames): 3 frames sampled over its length, each
-alone, then their mean, then the mean of media.MEAN_SAMPLES frames spread over it; and the same reads of the video
+alone, then their mean, then the mean of more frames (media.mean_indices: every frame of these short videos; for
+comparison also media.MEAN_SAMPLES frames spread over it, what a long video gets); and the same reads of the video
 written without the mark (false marks).
 Time: write_video of the same frames with and without the mark (generation not included) and the generator's time
 per frame, so the marking cost can be read as a share of the whole command.
 
-With --cost: what reading more frames costs `detect` on an unmarked 1280x720, 10 s H.264 clip (ffmpeg's testsrc2;
-every read falls through to the mean of MEAN_SAMPLES frames), against the same reads without that last step,
-alternating, 3 times each.
+With --cost: what reading more frames costs `detect` on unmarked 10 s H.264 clips (ffmpeg's testsrc2) of 1280x720
+(every read falls through to the mean of MEAN_SAMPLES frames) and 256x256 (to the mean of all 300 frames, decoded in
+one pass), against the same reads without that last step, alternating, 3 times each.
 
     python benchmarks/bench_video_mark.py --zooms 2,3,4,8 --crfs 18,23
     python benchmarks/bench_video_mark.py --cost
@@ -49,8 +50,15 @@ def make_videos(G, count: int) -> tuple[list[tuple[int, list[torch.Tensor]]], fl
     return videos, (time.perf_counter() - start) / (count * KEYS * PER_KEY)
 
 
-def as_detect_reads(decoded: list[np.ndarray]) -> dict:
-    """report._media_mark of a video whose frames are `decoded` (sampled and fetched as detect does)."""
+def as_detect_reads(decoded: list[np.ndarray], spread_only: bool = False) -> dict:
+    """report._media_mark of a video whose frames are `decoded` (sampled and fetched as detect does; spread_only:
+    as if the video were too large to average whole, media.MEAN_SAMPLES frames spread over it)."""
+    if spread_only:
+        budget, media.MEAN_PIXELS = media.MEAN_PIXELS, 0
+        try:
+            return as_detect_reads(decoded)
+        finally:
+            media.MEAN_PIXELS = budget
     samples = [(i, decoded[i]) for i in media.spread(len(decoded), media.SAMPLES)]
     more = lambda at: [(i, decoded[i]) for i in at]  # noqa: E731
     size = decoded[0].shape[1::-1]
@@ -59,7 +67,7 @@ def as_detect_reads(decoded: list[np.ndarray]) -> dict:
 
 def run(videos, factor: int, crf: int, folder: Path, psnr: float = mark.PSNR_DB) -> dict:
     found, errors, marked_s, plain_s, frames = 0, [], 0.0, 0.0, 0
-    how = {"alone": 0, "mean": 0, "more": 0}  # videos found in a sampled frame; in the 3's mean; in MEAN_SAMPLES'
+    how = {"alone": 0, "mean": 0, "spread": 0, "more": 0}  # found in a sampled frame; the 3's mean; 12's; all's
     false_alarms = 0  # marks found in the unmarked videos, read the same way
     figures.CRF = crf  # what write_video passes to the encoder
     for seed, clip in videos:
@@ -84,6 +92,8 @@ def run(videos, factor: int, crf: int, folder: Path, psnr: float = mark.PSNR_DB)
         if read["found"] and (read["seed"], int(read["model"], 16)) == (payload.seed, payload.model):
             averaged = len(read.get("averaged", []))
             how["alone" if not averaged else "mean" if averaged == media.SAMPLES else "more"] += 1
+        if averaged_beyond_three(as_detect_reads(decoded, spread_only=True), payload):
+            how["spread"] += 1
         false_alarms += as_detect_reads(list(read_frames(folder / "plain.mp4")))["found"]
     return {
         "found": found,
@@ -97,26 +107,35 @@ def run(videos, factor: int, crf: int, folder: Path, psnr: float = mark.PSNR_DB)
     }
 
 
+def averaged_beyond_three(read: dict, payload) -> bool:
+    """Found with the right payload in the mean of more frames than the sampled three."""
+    right = read["found"] and (read["seed"], int(read["model"], 16)) == (payload.seed, payload.model)
+    return right and len(read.get("averaged", [])) > media.SAMPLES
+
+
 def detect_cost(folder: Path, repeats: int = 3) -> None:
     import imageio_ffmpeg
 
     from stylegan.forensics import report
 
-    clip = folder / "testsrc2_720p.mp4"
-    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30"]
-    subprocess.run([*command, "-t", "10", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(clip)], check=True)
-    more_frames, times = report._more_frames, {"3 sampled frames, their mean": [], f"+ {media.MEAN_SAMPLES}": []}
-    for _ in range(repeats):
-        for name in times:
-            report._more_frames = more_frames if name.startswith("+") else (lambda found: [])
-            start = time.perf_counter()
-            found = report.inspect_file(clip)["mark"]["found"]
-            times[name].append(time.perf_counter() - start)
-            assert not found, "a mark in an unmarked clip"
-    report._more_frames = more_frames
-    print("| detect on an unmarked 1280x720 10 s clip (300 frames) | s (median of 3) |\n|---|---|")
-    for name, seconds in times.items():
-        print(f"| {name} | {np.median(seconds):.2f} |")
+    print("| detect on an unmarked 10 s clip (300 frames) | s (median of 3) |\n|---|---|")
+    for size in ("1280x720", "256x256"):
+        clip = folder / f"testsrc2_{size}.mp4"
+        command = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=30"]
+        subprocess.run([*command, "-t", "10", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(clip)], check=True)
+        width, height = (int(side) for side in size.split("x"))
+        last = len(media.mean_indices(300, (width, height)))
+        more_frames, times = report._more_frames, {"3 sampled frames, their mean": [], f"+ mean of {last}": []}
+        for _ in range(repeats):
+            for name in times:
+                report._more_frames = more_frames if name.startswith("+") else (lambda found: [])
+                start = time.perf_counter()
+                found = report.inspect_file(clip)["mark"]["found"]
+                times[name].append(time.perf_counter() - start)
+                assert not found, "a mark in an unmarked clip"
+        report._more_frames = more_frames
+        for name, seconds in times.items():
+            print(f"| {size}: {name} | {np.median(seconds):.2f} |", flush=True)
 
 
 def main() -> None:
@@ -138,7 +157,8 @@ def main() -> None:
     print(f"faces {G.img_resolution}²: {1000 * gen_s:.1f} ms/frame to generate (1 thread)")
     print(
         f"| frames | crf | frames with the mark | videos (as detect reads them): in a sampled frame / + mean of 3 "
-        f"/ + mean of {media.MEAN_SAMPLES} | unmarked videos: false marks | corrected bits (median / max) "
+        f"/ + mean of {media.MEAN_SAMPLES} spread (long videos) / + mean of all (these) | unmarked videos: false marks "
+        "| corrected bits (median / max) "
         "| write ms/frame plain | marked |"
     )
     print("|---|---|---|---|---|---|---|---|")
@@ -150,7 +170,8 @@ def main() -> None:
                 side = G.img_resolution * factor
                 print(
                     f"| {side}² | {crf} | {r['found']}/{r['frames']} "
-                    f"| {v['alone']}/{n} / {v['alone'] + v['mean']}/{n} / {sum(v.values())}/{n} "
+                    f"| {v['alone']}/{n} / {v['alone'] + v['mean']}/{n} / {v['alone'] + v['mean'] + v['spread']}/{n} "
+                    f"/ {v['alone'] + v['mean'] + v['more']}/{n} "
                     f"| {r['false_alarms']}/{n} | {r['median_errors']} / {r['max_errors']} "
                     f"| {r['plain_ms']:.1f} | {r['marked_ms']:.1f} |",
                     flush=True,

@@ -218,6 +218,21 @@ def test_frames_fetched_later_are_the_frames_a_sequential_decode_gives(made):
         np.testing.assert_array_equal(pixels, every[index])
 
 
+def test_many_frames_fetched_in_one_pass_are_the_frames_a_sequential_decode_gives(made, monkeypatch):
+    """More than media.MEAN_SAMPLES frames are decoded in one pass (PPM stream) instead of one seek each."""
+    from stylegan.editing.video_swap import read_frames
+    from stylegan.forensics.report import open_media
+
+    every = list(read_frames(made["mp4"]))
+    found = open_media(made["mp4"])
+    monkeypatch.setattr(media, "MEAN_SAMPLES", 2)
+    monkeypatch.setattr(media, "_frame_at", None)  # no seeking
+    fetched = found.more([1, 3, 4, 5])
+    assert [i for i, _ in fetched] == [1, 3, 4, 5]
+    for index, pixels in fetched:
+        np.testing.assert_array_equal(pixels, every[index])
+
+
 def test_webm_comment_and_frames(made, tmp_path):
     import imageio_ffmpeg
 

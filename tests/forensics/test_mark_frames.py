@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image
 
 from stylegan.forensics import mark as M
+from stylegan.forensics import media
 from stylegan.forensics.html import _mark_text
 from stylegan.forensics.report import Media, _media_mark, mean_frame
 
@@ -43,9 +44,11 @@ def test_frames_too_noisy_alone_are_read_together():
     assert not plain["found"] and "none in 3 sampled frame(s)" in plain["reason"]
 
 
-def test_frames_too_noisy_in_threes_are_read_from_twelve_spread_over_the_video():
-    """When neither a sampled frame nor the 3 together read, media.MEAN_SAMPLES frames spread over the length are
-    fetched (the 3 reused) and read together: noise of 3x the variance averages down 4x further."""
+def test_frames_too_noisy_in_threes_are_read_from_twelve_spread_over_the_video(monkeypatch):
+    """When neither a sampled frame nor the 3 together read, media.MEAN_SAMPLES frames spread over the length of a
+    video too large to read whole (here: any, MEAN_PIXELS 0) are fetched (the 3 reused) and read together: noise of
+    3x the variance averages down 4x further."""
+    monkeypatch.setattr(media, "MEAN_PIXELS", 0)
     face = np.asarray(Image.open(FACE).convert("L").resize((128, 128), Image.BICUBIC)).astype(np.float64)
     payload = M.Payload(model=0x321, seed=5)
     marked = M.add_at_psnr(face, M.pattern(128, 128, payload), 40.0).astype(np.float64)
@@ -67,6 +70,30 @@ def test_frames_too_noisy_in_threes_are_read_from_twelve_spread_over_the_video()
             assert "in the mean of 12 frames spread over its length" in _mark_text(mark, [0, 16, 32])
 
 
+def test_a_small_video_is_read_whole_when_twelve_frames_are_not_enough():
+    """A video whose frames hold at most media.MEAN_PIXELS in all (48 frames of 128 px) is averaged over every frame:
+    at a noise where the mean of 12 misses, the mean of 48 reads; every frame not sampled is fetched once."""
+    face = np.asarray(Image.open(FACE).convert("L").resize((128, 128), Image.BICUBIC)).astype(np.float64)
+    marked = M.add_at_psnr(face, M.pattern(128, 128, M.Payload(model=0x321, seed=9)), 40.0).astype(np.float64)
+    assert media.mean_indices(48, (128, 128)) == list(range(48))
+    assert media.mean_indices(48, (4096, 4096)) == media.spread(48, media.MEAN_SAMPLES)
+    for host, expect in ((marked, True), (face, False)):
+        frames, fetched = _noisy(host, 48, sigma=20.0, seed=5), []
+
+        def more(indices, frames=frames, fetched=fetched):
+            fetched.extend(indices)
+            return [(i, frames[i]) for i in indices]
+
+        assert not M.detect(mean_frame([frames[i] for i in media.spread(48, media.MEAN_SAMPLES)])).found
+        video = Media("video", "MP4", (128, 128), 48, [(i, frames[i]) for i in (0, 16, 32)], {}, more=more)
+        mark = _media_mark(video, {}, M.DEFAULT_KEY)
+        assert sorted(fetched) == [i for i in range(48) if i not in (0, 16, 32)]
+        assert mark["found"] is expect, mark
+        if expect:
+            assert mark["seed"] == 9 and mark["averaged"] == list(range(48))
+            assert "in the mean of all 48 frames; in none of the 3 sampled" in _mark_text(mark, [0, 16, 32])
+
+
 def test_a_video_of_three_frames_is_not_read_again():
     frames = _noisy(np.full((64, 64), 128.0), 3, sigma=2.0, seed=3)
 
@@ -77,9 +104,9 @@ def test_a_video_of_three_frames_is_not_read_again():
     assert not mark["found"]
 
 
-def test_an_animation_file_too_noisy_in_threes_is_read_from_twelve(tmp_path):
+def test_an_animation_file_too_noisy_in_threes_is_read_from_all_its_frames(tmp_path):
     """The same through a real file: an animated PNG of 48 noisy marked frames; `detect --json` finds the mark in the
-    mean of 12 frames re-read from the file, and an unmarked twin gives none."""
+    mean of its 48 frames re-read from the file, and an unmarked twin gives none."""
     import json
 
     from click.testing import CliRunner
@@ -95,7 +122,7 @@ def test_an_animation_file_too_noisy_in_threes_is_read_from_twelve(tmp_path):
     marked_report, plain_report = (json.loads(line) for line in result.output.splitlines())
     assert marked_report["kind"] == "animation" and marked_report["frames"] == 48
     assert marked_report["mark"]["found"] and marked_report["mark"]["seed"] == 9, marked_report["mark"]
-    assert marked_report["mark"]["averaged"] == list(range(0, 48, 4))
+    assert marked_report["mark"]["averaged"] == list(range(48))
     assert not plain_report["mark"]["found"]
 
 

@@ -139,7 +139,9 @@ def _mark_text(mark: dict, checked: list[int] | None) -> str:
     )
     averaged = mark.get("averaged", checked or [])
     if checked and mark.get("frame") == "mean" and len(averaged) > len(checked):
-        text += f" (in the mean of {len(averaged)} frames spread over its length; in none of the {len(checked)} sampled"
+        every = averaged == list(range(len(averaged)))  # media.mean_indices: every frame, or some spread over it
+        how = f"all {len(averaged)} frames" if every else f"{len(averaged)} frames spread over its length"
+        text += f" (in the mean of {how}; in none of the {len(checked)} sampled"
         text += " alone or together)"
     elif checked and mark.get("frame") == "mean":
         text += f" (in the mean of the {len(checked)} sampled frames; in none of them alone)"

@@ -21,7 +21,8 @@ import numpy as np
 
 VIDEO_HINT = "frames not decoded: video needs the video extra (pip install stylegan[video])"
 SAMPLES = 3  # frames checked per animation or video: at 0, 1/3 and 2/3 of its length
-MEAN_SAMPLES = 12  # frames averaged for the mark when none of the SAMPLES has it (report._media_mark)
+MEAN_SAMPLES = 12  # frames averaged for the mark when none of the SAMPLES has it (report._media_mark) ...
+MEAN_PIXELS = 24 << 20  # ... or every frame, when all of them hold no more pixels than this (mean_indices)
 MAX_MOOV = 64 << 20  # an MP4 metadata box larger than this is not read into memory
 _PAIR = re.compile(r"; (?=[A-Za-z][\w:.-]*=)")  # the separator of metadata.comment_text, not a '; ' inside a value
 
@@ -43,6 +44,15 @@ class VideoInfo:
 def spread(count: int, samples: int) -> list[int]:
     """The indices of `samples` frames spread evenly over `count` (from the first; fewer when count is smaller)."""
     return sorted({count * k // samples for k in range(samples)})
+
+
+def mean_indices(count: int, size: tuple[int, int]) -> list[int]:
+    """The frames whose mean is searched for the mark when the sampled ones do not read: every frame of an animation
+    or video whose frames hold at most MEAN_PIXELS pixels in all (up to 1,536 frames of 128x128, 27 of 1280x720),
+    else MEAN_SAMPLES spread over its length."""
+    if count * size[0] * size[1] <= MEAN_PIXELS:
+        return list(range(count))
+    return spread(count, MEAN_SAMPLES)
 
 
 def video_container(head: bytes) -> str | None:
@@ -210,10 +220,30 @@ def probe_video(path: str | Path, container: str, max_pixels: int, samples: int 
 
 
 def video_frames(path: str | Path, indices: list[int], rate: float) -> list[tuple[int, np.ndarray]]:
-    """(index, uint8 [H, W, 3]) of the frames `indices` of a video shown at `rate` frames per second (one seek each;
-    those that do not decode are left out)."""
+    """(index, uint8 [H, W, 3]) of the frames `indices` of a video shown at `rate` frames per second (one seek each,
+    or for more than MEAN_SAMPLES frames one pass decoding the video in order; those that do not decode are left
+    out)."""
+    if len(indices) > MEAN_SAMPLES:
+        wanted = set(indices)
+        return [(index, pixels) for index, pixels in enumerate(_frames_in_order(path)) if index in wanted]
     frames = ((index, _frame_at(path, index / rate)) for index in indices)
     return [(index, pixels) for index, pixels in frames if pixels is not None]
+
+
+def _frames_in_order(path: str | Path) -> list[np.ndarray]:
+    """Every frame of a video as uint8 [H, W, 3], decoded in one pass (as PPM images, each with its own header, so
+    that a rotated video's frames come out as shown)."""
+    proc = _ffmpeg("-v", "error", "-i", str(path), "-f", "image2pipe", "-c:v", "ppm", "-")
+    data, frames, at = proc.stdout, [], 0
+    header = re.compile(rb"P6\s+(\d+)\s+(\d+)\s+255\s")  # binary PPM: size, then maxval 255 and one blank
+    while (found := header.match(data, at)) is not None:
+        width, height = int(found[1]), int(found[2])
+        end = found.end() + width * height * 3
+        if end > len(data):
+            break
+        frames.append(np.frombuffer(data, np.uint8, width * height * 3, found.end()).reshape(height, width, 3))
+        at = end
+    return frames
 
 
 def _stream_facts(path: str | Path, container: str) -> VideoInfo:

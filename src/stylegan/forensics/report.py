@@ -178,8 +178,9 @@ def _with_comment_pairs(meta: dict[str, str]) -> dict[str, str]:
 
 def _media_mark(found: Media, meta: dict[str, str], key: str) -> dict:
     """The mark of a still; for frames: the first sampled frame that has one, else the mean of the sampled frames,
-    else (when there are more frames) the mean of media.MEAN_SAMPLES frames spread over the length ('frame': 'mean',
-    'averaged': the frame indices, 'found_in': 0), else why none was found.
+    else (when there are more frames) the mean of every frame of a short or small video or animation, or of
+    media.MEAN_SAMPLES frames spread over a longer one (media.mean_indices; 'frame': 'mean', 'averaged': the frame
+    indices, 'found_in': 0), else why none was found.
 
     A video's frames carry one and the same pattern (the mark is computed once per video), so in their mean it adds
     up while the changing content and the codec's noise partly cancel: frames too degraded to read one by one (128 px
@@ -210,12 +211,13 @@ def _media_mark(found: Media, meta: dict[str, str], key: str) -> dict:
 
 
 def _more_frames(found: Media) -> list[tuple[int, np.ndarray]]:
-    """media.MEAN_SAMPLES frames spread over an animation or video (the sampled ones reused); [] when it has no more
-    frames than were sampled or they cannot be read."""
+    """The frames media.mean_indices picks (every frame of a short or small video or animation, else
+    media.MEAN_SAMPLES spread over it; the sampled ones reused); [] when it has no more frames than were sampled or
+    they cannot be read."""
     if found.more is None or not found.frames or found.frames <= len(found.samples):
         return []
     have = dict(found.samples)
-    wanted = media.spread(found.frames, media.MEAN_SAMPLES)
+    wanted = media.mean_indices(found.frames, found.size)
     try:
         extra = dict(found.more([i for i in wanted if i not in have]))
     except (OSError, ValueError):  # a frame that read before and not now: keep what the samples said
