@@ -71,7 +71,9 @@ copies of every real set) over photos: families left out 65.6 % vs 75.7 %, a sub
 whole photos called real 92.9 % vs 88.1 %; and the gens among the shipped detectors' fakes (see there). Then
 (results/detector_validate_ae_2026-12-01.txt) --simulated ae, autoencoded copies of every real set (ae_simulator.py,
 after Zhang et al. 2019's AutoGAN): across 75.0 % vs 78.1 %, families left out 75.7 % vs 81.5 %, whole photos called
-real 89.3 % vs 100 %; the CNN told the reconstructions from their sources only 37-81 % of the time.
+real 89.3 % vs 100 %; the CNN told the reconstructions from their sources only 37-81 % of the time. And
+(results/detector_validate_mix_2026-12-01.txt) --mix half-trained, the across experiments trained on the shipped
+detectors' mix: across 74.6 % vs 78.1 % (no gens, families left out: 67.4 % vs 78.2 %).
 
     python benchmarks/bench_detector.py --cache /tmp/detdata [--n 1500] [--kinds spectral,cnn] [--validate]
     python benchmarks/bench_detector.py --cache /tmp/detdata --ship src/stylegan/assets   # train the shipped pair
