@@ -50,6 +50,8 @@ resized to 50 %; real-vs-fake rows are balanced by subsampling the larger side e
                 tested on each of its networks against every real test set, and false positives on whole photos
   resolutions   the 128 and 256 px generators left out, tested on them against the unseen photo sources
   --ship        trains the shipped pair as in "photos" (with --ship-steps) and writes it
+  --shipped DIR tests the detectors in DIR as they are (no training) on every test set; with --gens the trained
+                generators they never saw are its across rows
 Chosen on --validate: augmentation wang-resize over light / wang, 1000 CNN steps (15 epochs were too few), for
 --ship the half-trained-models mix with 2000 steps; with the photographs: the CNN's local residual normalisation
 over none (validation, "photos" + "families": 90.2 % vs 83.9 % clean on everything, whole photos called real 100 %
@@ -450,7 +452,6 @@ def ship(train: dict, test: dict, fakes: list[str], folder: Path | None, kind: s
     ones.
     """
     reals = _all(train, REALS)
-    trained = [f for f in fakes if f in DOMAIN]
     fake = _fakes(train, fakes, len(reals), "half-trained")
     steps = OPTIONS["ship_steps"] if folder else OPTIONS["steps"]
     print(f"\ntraining a {kind} detector on everything ({len(reals)} real, {len(fake)} generated)", flush=True)
@@ -461,13 +462,38 @@ def ship(train: dict, test: dict, fakes: list[str], folder: Path | None, kind: s
         det.info["photo_sources"] = photo_sources.sources("train")
         det.save(folder / f"detector_{kind}.safetensors")
         print(f"wrote {folder / f'detector_{kind}.safetensors'}")
-    rows = [(kind, f"{DOMAIN[f]} vs {f}", evaluate(det, test[DOMAIN[f]], test[f])) for f in trained]
-    for f in (f for f in fakes if f not in DOMAIN):
-        real = SIMULATED.get(f, "photos")  # a simulated set against its own source, the rest against photographs
-        rows.append((kind, f"{real} vs {f}", evaluate(det, test[real], test[f])))
+    test_everything(det, test, fakes, f"{kind} trained on everything")
+
+
+def test_everything(det, test: dict, fakes: list[str], label: str, seen: list[str] | None = None) -> None:
+    """The detector on the test images of every set (trained models against their own real set, the rest against
+    the unseen photo sources) and the whole unseen photographs. seen: the generators it was trained on (the others'
+    rows are also summarised as "across")."""
+    rows = []
+    for f in fakes:
+        real = DOMAIN.get(f) or SIMULATED.get(f, "photos")  # a simulated set against its own source
+        note = "" if seen is None or f in seen else " (never seen)"
+        rows.append((det.kind, f"{real} vs {f}{note}", evaluate(det, test[real], test[f])))
     split = "validation" if VALIDATE else "test"
-    table(f"{kind} trained on everything: the {split} images of each set (photos: unseen sources)", rows, "everything")
-    false_positives(det, test["whole"], f"{kind} trained on everything")
+    title = f"{label}: the {split} images of each set (photos: unseen sources)"
+    if seen is None:
+        table(title, rows, "everything")
+    else:
+        table(title, [r for r in rows if not r[1].endswith("(never seen)")], "everything: seen generators")
+        table(f"{label}: generators it never saw", [r for r in rows if r[1].endswith("(never seen)")], "across")
+    false_positives(det, test["whole"], label)
+
+
+def shipped(folder: Path, test: dict, fakes: list[str], kinds: list[str]) -> None:
+    """The detectors in folder (as --ship writes them), untouched, on every test set; with --gens the trained
+    generators they never saw are the across rows."""
+    from stylegan.forensics.detector import load_detector
+
+    for kind in kinds:
+        det = load_detector(folder / f"detector_{kind}.safetensors")
+        seen = det.info.get("trained_on", {}).get("fake", [])
+        print(f"\n{folder / f'detector_{kind}.safetensors'}: trained on {', '.join(seen)}\n{det.calibration_note}")
+        test_everything(det, test, fakes, f"shipped {kind}", seen=seen)
 
 
 def main() -> None:
@@ -491,6 +517,7 @@ def main() -> None:
     ap.add_argument("--extra", action="append", default=[], help="NAME=PATH of another generator to test on")
     ap.add_argument("--gens", type=Path, default=None, help="folder of TRAINED_GENS (<name>.safetensors)")
     ap.add_argument("--ship", type=Path, default=None, help="train the shipped detectors into this folder instead")
+    ap.add_argument("--shipped", type=Path, default=None, help="test the detectors in this folder (no training)")
     ap.add_argument(
         "--simulated", choices=("none", "photos", "all", "ae"), default="photos",
         help="simulated fakes: photo_up (photos), or up-sampled copies of every real set (all: + fmnist_up, faces_up),"
@@ -534,7 +561,11 @@ def main() -> None:
     split = "validation" if args.validate else "test"
     augment = args.augment or ", ".join(f"{k} {v}" for k, v in DEFAULT_AUGMENT.items())
     print(f"{split} split; augmentation {augment}; CNN steps {args.steps}, residual norm {args.norm}")
-    if args.ship:
+    if args.shipped:
+        if args.validate:
+            raise SystemExit("--shipped tests the shipped detectors on the test split; leave out --validate")
+        shipped(args.shipped, test, fakes, args.kinds.split(","))
+    elif args.ship:
         for kind in args.kinds.split(","):
             ship(train, test, fakes, args.ship, kind)
     else:
