@@ -28,7 +28,9 @@ Image sets (built once into --cache as .npz, uint8, generated with the mark off)
   fake  --gens DIR   trained generators of other families and subjects (`gpu_checks.sh` STAGES=gens, early snapshots
                     of small networks, 128 channels): sg2_photos64 and sg3t_photos64 (64x64 crops of the training
                     photo sources), sg1_faces64 and sg2_faces64_run2 (the faces model's data; another training run),
-                    sg3r_fmnist32 (Fashion-MNIST); each counts as a trained model with its real domain (TRAINED_GENS)
+                    sg3r_fmnist32 (Fashion-MNIST); and (train_cpu_gens.py, converged small networks as `default`)
+                    sg1_fmnist32 and sg2_fmnist32_run2; each counts as a trained model with its real domain
+                    (TRAINED_GENS)
   fake  --extra NAME=PATH  any other model file
 
 Splits are fixed before any result was looked at: in every set the first 60 % (by seed / file order) may be used for
@@ -120,6 +122,11 @@ TRAINED_GENS = {  # --gens DIR: file stem -> (family, the real set it was traine
     "sg1_faces64": ("SG1", "faces_real"),
     "sg2_faces64_run2": ("SG2", "faces_real"),
     "sg3r_fmnist32": ("SG3", "fmnist"),
+    "sg1_fmnist32": ("SG1", "fmnist"),  # these two: converged, trained on the CPU by train_cpu_gens.py
+    "sg2_fmnist32_run2": ("SG2", "fmnist"),
+}
+MADE_BY = dict.fromkeys(TRAINED_GENS, "gpu_checks.sh STAGES=gens") | {
+    name: "train_cpu_gens.py" for name in ("sg1_fmnist32", "sg2_fmnist32_run2")
 }
 SIMULATED = {"photo_up": "photos", "fmnist_up": "fmnist", "faces_up": "faces_real"}  # simulated fakes -> their source
 AUTOENCODED = {f"{'photo' if real == 'photos' else real}_ae": real for real in REALS}  # --simulated ae (ae_simulator)
@@ -341,7 +348,7 @@ def summary() -> None:
 
 EXPERIMENTS = ("in-domain", "leave-one-out", "photos", "families", "resolutions")
 # set from the command line (aug None: per kind)
-OPTIONS = {"aug": None, "steps": 1000, "norm": DEFAULT_NORM, "mix": "sets"}
+OPTIONS = {"aug": None, "steps": 1000, "norm": DEFAULT_NORM, "mix": "sets", "pairs_from": []}
 
 
 def experiments(train: dict, test: dict, kinds: list[str], fakes: list[str], held_out: list[str], which) -> None:
@@ -367,10 +374,11 @@ def experiments(train: dict, test: dict, kinds: list[str], fakes: list[str], hel
 
 
 def in_domain(train: dict, test: dict, kind: str, fakes: list[str]) -> None:
-    """Trained on one trained generator vs its real data; tested on it and on the other trained pair."""
+    """Trained on one trained generator vs its real data (each of --pairs-from, default all); tested on it and on
+    every other trained model."""
     trained = [g for g in DOMAIN if g in fakes]
     rows, same, other_subject = [], [], []
-    for gen in trained:
+    for gen in (g for g in trained if not OPTIONS["pairs_from"] or g in OPTIONS["pairs_from"]):
         det = _train(train[DOMAIN[gen]], train[gen], kind)
         rows.append((kind, f"{DOMAIN[gen]} vs {gen} (in-domain)", evaluate(det, test[DOMAIN[gen]], test[gen])))
         for other in (o for o in trained if o != gen):
@@ -513,6 +521,7 @@ def main() -> None:
         help="generated side of the across experiments' training: every set in equal shares, or as the shipped"
         " detectors (half trained models, half the rest)",
     )  # fmt: skip
+    ap.add_argument("--pairs-from", default="", help="in-domain: train only on these trained models (comma list)")
     ap.add_argument("--validate", action="store_true", help="split the training 60 %% again; never read the test")
     ap.add_argument("--extra", action="append", default=[], help="NAME=PATH of another generator to test on")
     ap.add_argument("--gens", type=Path, default=None, help="folder of TRAINED_GENS (<name>.safetensors)")
@@ -528,12 +537,13 @@ def main() -> None:
     global PHOTOS, VALIDATE  # noqa: PLW0603 (module settings for the table titles and the photo folder)
     PHOTOS, VALIDATE = args.photos, args.validate
     OPTIONS.update(aug=args.augment, steps=args.steps, ship_steps=args.ship_steps, norm=args.norm, mix=args.mix)
+    OPTIONS["pairs_from"] = [name for name in args.pairs_from.split(",") if name]
     extra = dict(item.split("=", 1) for item in args.extra)
     held = args.held.split(",")
     if args.gens:
         for name, (family, domain) in TRAINED_GENS.items():
             if not (args.gens / f"{name}.safetensors").is_file():
-                raise SystemExit(f"{args.gens / name}.safetensors missing (gpu_checks.sh STAGES=gens makes it)")
+                raise SystemExit(f"{args.gens / name}.safetensors missing ({MADE_BY[name]} makes it)")
             extra[name] = str(args.gens / f"{name}.safetensors")
             FAMILY[name], DOMAIN[name] = family, domain
             if args.held == ap.get_default("held"):  # the default leave-one-out takes every trained model

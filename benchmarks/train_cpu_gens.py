@@ -31,7 +31,10 @@ SMALL = [  # the default model's network size (benchmarks/train_fmnist.py), for 
     *("--batch", "32", "--cbase", "1024", "--cmax", "64", "--z-dim", "64", "--w-dim", "64", "--map-depth", "2"),
     *("--mbstd-group", "4", "--aug", "noaug", "--tick", "0.5", "--snap", "4", "--device", "cpu", "--kimg", "100000"),
 ]
-GENS = {"sg1_fmnist32": ["--cfg", "stylegan1", "--seed", "0"], "sg2_fmnist32_run2": ["--cfg", "cifar", "--seed", "7"]}
+GENS = {
+    "sg1_fmnist32": ["--cfg", "stylegan1", "--gamma", "0.05", "--seed", "0"],
+    "sg2_fmnist32_run2": ["--cfg", "cifar", "--seed", "7"],
+}
 
 
 def train(runs: Path, data: Path, minutes: float) -> None:
