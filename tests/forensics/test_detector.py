@@ -280,7 +280,7 @@ def test_a_cnn_detector_keeps_its_norm_through_save_and_load(tmp_path):
     det.save(tmp_path / "c.safetensors")
     back = D.load_detector(tmp_path / "c.safetensors")
     probe = _textures(4, True, rng)
-    assert back.info["norm"] == "none" and back._cnn().norm == "none"
+    assert back.info["norm"] == "none" and back._cnns()[0].norm == "none"
     np.testing.assert_allclose(back.probability(probe), det.probability(probe), atol=1e-6)
 
 

@@ -119,20 +119,14 @@ class Detector:
         """[N] calibrated p(generated)."""
         return sigmoid(self.raw_scores(images) / self.temperature + self.bias)
 
-    def _cnn(self):
-        """The CNN (the first one of an ensemble)."""
-        return self._cnns()[0]
-
     def _cnns(self) -> list:
         """The CNNs whose mean logit is the score: one per residual named in info['norm'] ('npr+local': two, their
         tensors under 'cnn0.' and 'cnn1.'; a single one under 'cnn.')."""
         from stylegan.forensics.residual_cnn import ResidualCNN
 
         if not hasattr(self, "_models"):
-            norms = self.info.get("norm", "none").split("+")
-            prefixes = ["cnn."] if len(norms) == 1 else [f"cnn{i}." for i in range(len(norms))]
             self._models = []
-            for norm, prefix in zip(norms, prefixes, strict=True):
+            for norm, prefix in _members(self.info.get("norm", "none")):
                 model = ResidualCNN(norm=norm)
                 model.load_state_dict(
                     {k.removeprefix(prefix): v for k, v in self.tensors.items() if k.startswith(prefix)}
@@ -328,9 +322,15 @@ def _fit(kind, images, labels, recipe, rng, *, seed, steps, norm) -> Detector:
     from stylegan.forensics.residual_cnn import train_cnn
 
     augment = (lambda img: launder(img, rng, recipe)) if AUGMENTATIONS[recipe] else None
-    norms, tensors = norm.split("+"), {}
-    for i, member in enumerate(norms):  # an ensemble ('npr+local'): one CNN per residual, their logits averaged
+    tensors = {}
+    for i, (member, prefix) in enumerate(_members(norm)):  # an ensemble: one CNN per residual, logits averaged
         model = train_cnn(images, torch.from_numpy(labels), augment=augment, steps=steps, seed=seed + i, norm=member)
-        prefix = "cnn." if len(norms) == 1 else f"cnn{i}."
         tensors.update({prefix + k: v.detach().clone() for k, v in model.state_dict().items()})
     return Detector(kind, tensors, info={"norm": norm})
+
+
+def _members(norm: str) -> list[tuple[str, str]]:
+    """(residual, tensor-name prefix) of each CNN a norm names: 'local' -> one, under 'cnn.'; 'npr+local' -> an
+    ensemble, under 'cnn0.' and 'cnn1.'."""
+    norms = norm.split("+")
+    return [(member, "cnn." if len(norms) == 1 else f"cnn{i}.") for i, member in enumerate(norms)]
