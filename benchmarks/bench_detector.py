@@ -477,18 +477,17 @@ def test_everything(det, test: dict, fakes: list[str], label: str, seen: list[st
     """The detector on the test images of every set (trained models against their own real set, the rest against
     the unseen photo sources) and the whole unseen photographs. seen: the generators it was trained on (the others'
     rows are also summarised as "across")."""
-    rows = []
+    known, unseen = [], []
     for f in fakes:
         real = DOMAIN.get(f) or SIMULATED.get(f, "photos")  # a simulated set against its own source
-        note = "" if seen is None or f in seen else " (never seen)"
-        rows.append((det.kind, f"{real} vs {f}{note}", evaluate(det, test[real], test[f])))
+        never = seen is not None and f not in seen
+        row = (det.kind, f"{real} vs {f}" + (" (never seen)" if never else ""), evaluate(det, test[real], test[f]))
+        (unseen if never else known).append(row)
     split = "validation" if VALIDATE else "test"
     title = f"{label}: the {split} images of each set (photos: unseen sources)"
-    if seen is None:
-        table(title, rows, "everything")
-    else:
-        table(title, [r for r in rows if not r[1].endswith("(never seen)")], "everything: seen generators")
-        table(f"{label}: generators it never saw", [r for r in rows if r[1].endswith("(never seen)")], "across")
+    table(title, known, "everything" if seen is None else "everything: seen generators")
+    if seen is not None:
+        table(f"{label}: generators it never saw", unseen, "across")
     false_positives(det, test["whole"], label)
 
 
