@@ -11,6 +11,7 @@ after each phase the gradients are flattened and all-reduced. That plays well wi
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import pickle
@@ -126,9 +127,16 @@ def _spawned(rank: int, fn: Callable, args: tuple, world_size: int, tmp: str, de
 
 
 def shutdown() -> None:
-    """Leaves the process group, if any."""
+    """Leaves the process group, if any, and frees it now.
+
+    Without the garbage collection, a gloo rank that had finished its work sometimes died at interpreter exit, in a
+    thread with no Python frame, with SIGABRT ("terminate called without an active exception"): 4 of 150
+    two-process `stylegan metrics` runs on 2 CPU cores (likely: objects in reference cycles that still held the group's
+    tensors or work, freed only at teardown). Collected here, while the interpreter is whole: none of 300 runs died.
+    """
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+        gc.collect()
 
 
 def barrier(info: ProcessInfo) -> None:
