@@ -51,7 +51,9 @@ resized to 50 %; real-vs-fake rows are balanced by subsampling the larger side e
   families      leave one family out (SG1 / SG2 / SG3, every network of it; SG2 takes both trained models with it):
                 tested on each of its networks against every real test set, and false positives on whole photos
   resolutions   the 128 and 256 px generators left out, tested on them against the unseen photo sources
-  --ship        trains the shipped pair as in "photos" (with --ship-steps) and writes it
+  --ship        trains the shipped pair as in "photos" (with --ship-steps) and writes it (with --validate: on the
+                validation split, nothing written); --ship-gens NAMES: only these --gens among its trained models,
+                the others its across rows
   --shipped DIR tests the detectors in DIR as they are (no training) on every test set; with --gens the trained
                 generators they never saw are its across rows
 Chosen on --validate: augmentation wang-resize over light / wang, 1000 CNN steps (15 epochs were too few), for
@@ -452,25 +454,29 @@ def _all(sets: dict[str, list[np.ndarray]], names) -> list[np.ndarray]:
     return [pool[i] for i in range(max(map(len, pools))) for pool in pools if i < len(pool)]
 
 
-def ship(train: dict, test: dict, fakes: list[str], folder: Path | None, kind: str) -> None:
-    """Trains a detector the way the shipped ones are (written to folder unless None) and tests it on every set.
+def ship(train: dict, test: dict, fakes: list[str], folder: Path | None, kind: str, gens_in=None) -> None:
+    """Trains a detector the way the shipped ones are (written to folder unless None or --validate) and tests it on
+    every set.
 
     Real side: every real set, photographs included. Generated side: half from the trained models (DOMAIN), half from
     the untrained / random ones, so that the generators that make realistic images are not outnumbered by the easy
-    ones.
+    ones. gens_in (--ship-gens): the TRAINED_GENS among them (default: every one given); the others are never seen
+    and summarised as "across".
     """
+    seen = [f for f in fakes if gens_in is None or f not in TRAINED_GENS or f in gens_in]
     reals = _all(train, REALS)
-    fake = _fakes(train, fakes, len(reals), "half-trained")
+    fake = _fakes(train, seen, len(reals), "half-trained")
     steps = OPTIONS["ship_steps"] if folder else OPTIONS["steps"]
     print(f"\ntraining a {kind} detector on everything ({len(reals)} real, {len(fake)} generated)", flush=True)
     det = train_detector(reals, fake, kind=kind, augment=OPTIONS["aug"] or True, steps=steps, norm=OPTIONS["norm"])
     print(det.calibration_note)
-    if folder:
-        det.info["trained_on"] = {"real": list(REALS), "fake": fakes, "fraction": TRAIN_FRACTION, "steps": steps}
+    if folder and not VALIDATE:
+        det.info["trained_on"] = {"real": list(REALS), "fake": seen, "fraction": TRAIN_FRACTION, "steps": steps}
         det.info["photo_sources"] = photo_sources.sources("train")
         det.save(folder / f"detector_{kind}.safetensors")
         print(f"wrote {folder / f'detector_{kind}.safetensors'}")
-    test_everything(det, test, fakes, f"{kind} trained on everything")
+    never = len(seen) < len(fakes)
+    test_everything(det, test, fakes, f"{kind} trained on everything", seen=seen if never else None)
 
 
 def test_everything(det, test: dict, fakes: list[str], label: str, seen: list[str] | None = None) -> None:
@@ -525,6 +531,10 @@ def main() -> None:
     ap.add_argument("--extra", action="append", default=[], help="NAME=PATH of another generator to test on")
     ap.add_argument("--gens", type=Path, default=None, help="folder of TRAINED_GENS (<name>.safetensors)")
     ap.add_argument("--ship", type=Path, default=None, help="train the shipped detectors into this folder instead")
+    ap.add_argument(
+        "--ship-gens", default=None,
+        help="--ship: only these --gens (comma list; 'none') among the trained models; the others are never seen",
+    )  # fmt: skip
     ap.add_argument("--shipped", type=Path, default=None, help="test the detectors in this folder (no training)")
     ap.add_argument(
         "--simulated", choices=("none", "photos", "all", "ae"), default="photos",
@@ -575,8 +585,11 @@ def main() -> None:
             raise SystemExit("--shipped tests the shipped detectors on the test split; leave out --validate")
         shipped(args.shipped, test, fakes, args.kinds.split(","))
     elif args.ship:
+        gens_in = None if args.ship_gens is None else [g for g in args.ship_gens.split(",") if g not in ("", "none")]
+        if gens_in and (unknown := sorted(set(gens_in) - set(extra))):
+            raise SystemExit(f"--ship-gens: {', '.join(unknown)} not among --gens")
         for kind in args.kinds.split(","):
-            ship(train, test, fakes, args.ship, kind)
+            ship(train, test, fakes, args.ship, kind, gens_in)
     else:
         which = args.experiments.split(",")
         experiments(train, test, args.kinds.split(","), fakes, held, which)
