@@ -28,9 +28,9 @@ Image sets (built once into --cache as .npz, uint8, generated with the mark off)
   fake  --gens DIR   trained generators of other families and subjects (`gpu_checks.sh` STAGES=gens, early snapshots
                     of small networks, 128 channels): sg2_photos64 and sg3t_photos64 (64x64 crops of the training
                     photo sources), sg1_faces64 and sg2_faces64_run2 (the faces model's data; another training run),
-                    sg3r_fmnist32 (Fashion-MNIST); and (train_cpu_gens.py, converged small networks as `default`)
-                    sg1_fmnist32 and sg2_fmnist32_run2; each counts as a trained model with its real domain
-                    (TRAINED_GENS)
+                    sg3r_fmnist32 (Fashion-MNIST); and (train_cpu_gens.py, converged small networks as the
+                    built-in models) sg1_fmnist32, sg2_fmnist32_run2, sg2_fmnist32_run3 and sg1_faces64_cpu; each
+                    counts as a trained model with its real domain (TRAINED_GENS)
   fake  --extra NAME=PATH  any other model file
 
 Splits are fixed before any result was looked at: in every set the first 60 % (by seed / file order) may be used for
@@ -124,12 +124,13 @@ TRAINED_GENS = {  # --gens DIR: file stem -> (family, the real set it was traine
     "sg1_faces64": ("SG1", "faces_real"),
     "sg2_faces64_run2": ("SG2", "faces_real"),
     "sg3r_fmnist32": ("SG3", "fmnist"),
-    "sg1_fmnist32": ("SG1", "fmnist"),  # these two: converged, trained on the CPU by train_cpu_gens.py
+    "sg1_fmnist32": ("SG1", "fmnist"),  # from here on: converged, trained on the CPU by train_cpu_gens.py
     "sg2_fmnist32_run2": ("SG2", "fmnist"),
+    "sg2_fmnist32_run3": ("SG2", "fmnist"),  # these two made after every detector choice so far
+    "sg1_faces64_cpu": ("SG1", "faces_real"),
 }
-MADE_BY = dict.fromkeys(TRAINED_GENS, "gpu_checks.sh STAGES=gens") | {
-    name: "train_cpu_gens.py" for name in ("sg1_fmnist32", "sg2_fmnist32_run2")
-}
+CPU_GENS = ("sg1_fmnist32", "sg2_fmnist32_run2", "sg2_fmnist32_run3", "sg1_faces64_cpu")
+MADE_BY = dict.fromkeys(TRAINED_GENS, "gpu_checks.sh STAGES=gens") | dict.fromkeys(CPU_GENS, "train_cpu_gens.py")
 SIMULATED = {"photo_up": "photos", "fmnist_up": "fmnist", "faces_up": "faces_real"}  # simulated fakes -> their source
 AUTOENCODED = {f"{'photo' if real == 'photos' else real}_ae": real for real in REALS}  # --simulated ae (ae_simulator)
 SIMULATED |= AUTOENCODED
