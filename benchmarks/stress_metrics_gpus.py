@@ -11,12 +11,27 @@ rank to SIGABRT at interpreter exit ("terminate called without an active excepti
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+
+
+@contextlib.contextmanager
+def _quiet():
+    """File descriptor 1 to /dev/null, for child processes that write to it directly."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with open(os.devnull, "w") as null:
+        os.dup2(null.fileno(), 1)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def main() -> None:
@@ -41,7 +56,8 @@ def main() -> None:
     outcomes: Counter[str] = Counter()
     t0 = time.time()
     for i in range(args.runs):
-        result = CliRunner().invoke(cli, cmd)
+        with _quiet():  # rank 0 prints each metric's JSON line straight to file descriptor 1
+            result = CliRunner().invoke(cli, cmd)
         outcome = "ok" if result.exit_code == 0 else repr(result.exception)[:100]
         outcomes[outcome] += 1
         if outcome != "ok":
