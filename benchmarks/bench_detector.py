@@ -480,6 +480,50 @@ def ship(train: dict, test: dict, fakes: list[str], folder: Path | None, kind: s
     test_everything(det, test, fakes, f"{kind} trained on everything", seen=seen if never else None)
 
 
+class Fused:
+    """--fuse: the spectral and CNN detectors' calibrated logits joined by a logistic regression (two weights and a
+    bias) fitted on the held-out quarter of their training data (every other image laundered, as in calibration)."""
+
+    kind = "fused"
+
+    def __init__(self, members: list, real: list[np.ndarray], fake: list[np.ndarray]) -> None:
+        from stylegan.forensics.detector import fit_logistic, launder, split
+
+        self.members = members
+        _, held = split(len(real), len(fake))  # the detectors' own held-out quarter (same seed)
+        images = list(real) + list(fake)
+        rng = np.random.default_rng(99)
+        x = [launder(images[i], rng, "wang") if j % 2 else images[i] for j, i in enumerate(held)]
+        y = (held >= len(real)).astype(int)
+        self.weights = fit_logistic(self._logits(x), y, l2=0.0)
+        named = ", ".join(f"{m.kind} {w:.3f}" for m, w in zip(members, self.weights[:-1], strict=True))
+        print(f"fused: weights {named}, bias {self.weights[-1]:.3f} on {len(held)} held-out images")
+
+    def _logits(self, images: list[np.ndarray]) -> np.ndarray:
+        return np.stack([m.raw_scores(images) / m.temperature + m.bias for m in self.members], 1)
+
+    def probability(self, images: list[np.ndarray]) -> np.ndarray:
+        from stylegan.forensics.detector import sigmoid
+
+        return sigmoid(self._logits(images) @ self.weights[:-1] + self.weights[-1])
+
+
+def ship_fused(train: dict, test: dict, fakes: list[str], gens_in=None) -> None:
+    """--fuse: the shipped recipe's spectral and CNN detectors (nothing written) and their fusion, on every set."""
+    seen = [f for f in fakes if gens_in is None or f not in TRAINED_GENS or f in gens_in]
+    reals = _all(train, REALS)
+    fake = _fakes(train, seen, len(reals), "half-trained")
+    members = []
+    for kind in ("spectral", "cnn"):
+        print(f"\ntraining a {kind} detector on everything ({len(reals)} real, {len(fake)} generated)", flush=True)
+        det = train_detector(reals, fake, kind=kind, augment=True, steps=OPTIONS["ship_steps"], norm=OPTIONS["norm"])
+        print(det.calibration_note)
+        members.append(det)
+    never = len(seen) < len(fakes)
+    for det in [*members, Fused(members, reals, fake)]:
+        test_everything(det, test, fakes, f"{det.kind} trained on everything", seen=seen if never else None)
+
+
 def test_everything(det, test: dict, fakes: list[str], label: str, seen: list[str] | None = None) -> None:
     """The detector on the test images of every set (trained models against their own real set, the rest against
     the unseen photo sources) and the whole unseen photographs. seen: the generators it was trained on (the others'
@@ -531,7 +575,9 @@ def main() -> None:
     ap.add_argument("--validate", action="store_true", help="split the training 60 %% again; never read the test")
     ap.add_argument("--extra", action="append", default=[], help="NAME=PATH of another generator to test on")
     ap.add_argument("--gens", type=Path, default=None, help="folder of TRAINED_GENS (<name>.safetensors)")
+    ap.add_argument("--gens-names", default="", help="--gens: only these (comma list; default every one)")
     ap.add_argument("--ship", type=Path, default=None, help="train the shipped detectors into this folder instead")
+    ap.add_argument("--fuse", action="store_true", help="the shipped recipe's two detectors and their fusion")
     ap.add_argument(
         "--ship-gens", default=None,
         help="--ship: only these --gens (comma list; 'none') among the trained models; the others are never seen",
@@ -551,7 +597,11 @@ def main() -> None:
     extra = dict(item.split("=", 1) for item in args.extra)
     held = args.held.split(",")
     if args.gens:
-        for name, (family, domain) in TRAINED_GENS.items():
+        names = args.gens_names.split(",") if args.gens_names else list(TRAINED_GENS)
+        if unknown := sorted(set(names) - set(TRAINED_GENS)):
+            raise SystemExit(f"--gens-names: unknown {', '.join(unknown)}; choose from {', '.join(TRAINED_GENS)}")
+        for name in names:
+            family, domain = TRAINED_GENS[name]
             if not (args.gens / f"{name}.safetensors").is_file():
                 raise SystemExit(f"{args.gens / name}.safetensors missing ({MADE_BY[name]} makes it)")
             extra[name] = str(args.gens / f"{name}.safetensors")
@@ -585,11 +635,13 @@ def main() -> None:
         if args.validate:
             raise SystemExit("--shipped tests the shipped detectors on the test split; leave out --validate")
         shipped(args.shipped, test, fakes, args.kinds.split(","))
-    elif args.ship:
+    elif args.ship or args.fuse:
         gens_in = None if args.ship_gens is None else [g for g in args.ship_gens.split(",") if g not in ("", "none")]
         if gens_in and (unknown := sorted(set(gens_in) - set(extra))):
             raise SystemExit(f"--ship-gens: {', '.join(unknown)} not among --gens")
-        for kind in args.kinds.split(","):
+        if args.fuse:
+            ship_fused(train, test, fakes, gens_in)
+        for kind in args.kinds.split(",") if args.ship else []:
             ship(train, test, fakes, args.ship, kind, gens_in)
     else:
         which = args.experiments.split(",")
