@@ -461,6 +461,13 @@ def _all(sets: dict[str, list[np.ndarray]], names) -> list[np.ndarray]:
     return [pool[i] for i in range(max(map(len, pools))) for pool in pools if i < len(pool)]
 
 
+def _ship_data(train: dict, fakes: list[str], gens_in) -> tuple[list[str], list, list]:
+    """The shipped recipe's generators (the --gens among them: gens_in, None for all), real and generated images."""
+    seen = [f for f in fakes if gens_in is None or f not in TRAINED_GENS or f in gens_in]
+    reals = _all(train, REALS)
+    return seen, reals, _fakes(train, seen, len(reals), "half-trained")
+
+
 def ship(train: dict, test: dict, fakes: list[str], folder: Path | None, kind: str, gens_in=None) -> None:
     """Trains a detector the way the shipped ones are (written to folder unless None or --validate) and tests it on
     every set.
@@ -470,9 +477,7 @@ def ship(train: dict, test: dict, fakes: list[str], folder: Path | None, kind: s
     ones. gens_in (--ship-gens): the TRAINED_GENS among them (default: every one given); the others are never seen
     and summarised as "across".
     """
-    seen = [f for f in fakes if gens_in is None or f not in TRAINED_GENS or f in gens_in]
-    reals = _all(train, REALS)
-    fake = _fakes(train, seen, len(reals), "half-trained")
+    seen, reals, fake = _ship_data(train, fakes, gens_in)
     steps = OPTIONS["ship_steps"] if folder else OPTIONS["steps"]
     print(f"\ntraining a {kind} detector on everything ({len(reals)} real, {len(fake)} generated)", flush=True)
     det = train_detector(reals, fake, kind=kind, augment=OPTIONS["aug"] or True, steps=steps, norm=OPTIONS["norm"])
@@ -516,9 +521,7 @@ class Fused:
 
 def ship_fused(train: dict, test: dict, fakes: list[str], gens_in=None) -> None:
     """--fuse: the shipped recipe's spectral and CNN detectors (nothing written) and their fusion, on every set."""
-    seen = [f for f in fakes if gens_in is None or f not in TRAINED_GENS or f in gens_in]
-    reals = _all(train, REALS)
-    fake = _fakes(train, seen, len(reals), "half-trained")
+    seen, reals, fake = _ship_data(train, fakes, gens_in)
     members = []
     for kind in ("spectral", "cnn"):
         print(f"\ntraining a {kind} detector on everything ({len(reals)} real, {len(fake)} generated)", flush=True)
