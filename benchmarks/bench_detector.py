@@ -468,6 +468,14 @@ def _ship_data(train: dict, fakes: list[str], gens_in) -> tuple[list[str], list,
     return seen, reals, _fakes(train, seen, len(reals), "half-trained")
 
 
+def _train_shipped(kind: str, reals: list, fake: list, steps: int):
+    """One detector of the shipped recipe (--augment, --norm), its calibration note printed."""
+    print(f"\ntraining a {kind} detector on everything ({len(reals)} real, {len(fake)} generated)", flush=True)
+    det = train_detector(reals, fake, kind=kind, augment=OPTIONS["aug"] or True, steps=steps, norm=OPTIONS["norm"])
+    print(det.calibration_note)
+    return det
+
+
 def ship(train: dict, test: dict, fakes: list[str], folder: Path | None, kind: str, gens_in=None) -> None:
     """Trains a detector the way the shipped ones are (written to folder unless None or --validate) and tests it on
     every set.
@@ -479,9 +487,7 @@ def ship(train: dict, test: dict, fakes: list[str], folder: Path | None, kind: s
     """
     seen, reals, fake = _ship_data(train, fakes, gens_in)
     steps = OPTIONS["ship_steps"] if folder else OPTIONS["steps"]
-    print(f"\ntraining a {kind} detector on everything ({len(reals)} real, {len(fake)} generated)", flush=True)
-    det = train_detector(reals, fake, kind=kind, augment=OPTIONS["aug"] or True, steps=steps, norm=OPTIONS["norm"])
-    print(det.calibration_note)
+    det = _train_shipped(kind, reals, fake, steps)
     if folder and not VALIDATE:
         det.info["trained_on"] = {"real": list(REALS), "fake": seen, "fraction": TRAIN_FRACTION, "steps": steps}
         det.info["photo_sources"] = photo_sources.sources("train")
@@ -511,7 +517,7 @@ class Fused:
         print(f"fused: weights {named}, bias {self.weights[-1]:.3f} on {len(held)} held-out images")
 
     def _logits(self, images: list[np.ndarray]) -> np.ndarray:
-        return np.stack([m.raw_scores(images) / m.temperature + m.bias for m in self.members], 1)
+        return np.stack([m.calibrated_logits(images) for m in self.members], 1)
 
     def probability(self, images: list[np.ndarray]) -> np.ndarray:
         from stylegan.forensics.detector import sigmoid
@@ -522,12 +528,7 @@ class Fused:
 def ship_fused(train: dict, test: dict, fakes: list[str], gens_in=None) -> None:
     """--fuse: the shipped recipe's spectral and CNN detectors (nothing written) and their fusion, on every set."""
     seen, reals, fake = _ship_data(train, fakes, gens_in)
-    members = []
-    for kind in ("spectral", "cnn"):
-        print(f"\ntraining a {kind} detector on everything ({len(reals)} real, {len(fake)} generated)", flush=True)
-        det = train_detector(reals, fake, kind=kind, augment=True, steps=OPTIONS["ship_steps"], norm=OPTIONS["norm"])
-        print(det.calibration_note)
-        members.append(det)
+    members = [_train_shipped(kind, reals, fake, OPTIONS["ship_steps"]) for kind in ("spectral", "cnn")]
     never = len(seen) < len(fakes)
     for det in [*members, Fused(members, reals, fake)]:
         test_everything(det, test, fakes, f"{det.kind} trained on everything", seen=seen if never else None)

@@ -117,7 +117,11 @@ class Detector:
 
     def probability(self, images: list[np.ndarray]) -> np.ndarray:
         """[N] calibrated p(generated)."""
-        return sigmoid(self.raw_scores(images) / self.temperature + self.bias)
+        return sigmoid(self.calibrated_logits(images))
+
+    def calibrated_logits(self, images: list[np.ndarray]) -> np.ndarray:
+        """[N] the raw scores after Platt scaling: log-odds of p(generated)."""
+        return self.raw_scores(images) / self.temperature + self.bias
 
     def _cnns(self) -> list:
         """The CNNs whose mean logit is the score: one per residual named in info['norm'] ('npr+local': two, their
