@@ -311,16 +311,35 @@ def auc(score: np.ndarray, y: np.ndarray) -> float:
     return float(greater / (len(pos) * len(neg)))
 
 
-def evaluate(detector, real: list[np.ndarray], fake: list[np.ndarray]) -> dict[str, tuple[float, float, float]]:
-    """attack -> (accuracy at p >= 0.5, AP, AUC) on balanced test data (the larger class subsampled evenly)."""
+def evaluate(detector, real: list[np.ndarray], fake: list[np.ndarray]) -> dict[str, tuple]:
+    """attack -> (accuracy at p >= 0.5, AP, AUC, {fpr: accuracy at the detector's threshold for that false-positive
+    rate on its held-out real images}) on balanced test data (the larger class subsampled evenly)."""
     n = min(len(real), len(fake))
     real, fake = _even(real, n), _even(fake, n)
     y = np.array([0] * n + [1] * n)
     out = {}
     for name, attack in ATTACKS.items():
-        p = detector.probability([attack(img) for img in real + fake])
-        out[name] = (float(((p >= 0.5) == y).mean()), average_precision(p, y), auc(p, y))
+        p, logit = scores(detector, [attack(img) for img in real + fake])
+        at = {fpr: float(((logit >= t) == y).mean()) for fpr, t in operating_points(detector).items()}
+        out[name] = (float(((p >= 0.5) == y).mean()), average_precision(p, y), auc(p, y), at)
     return out
+
+
+def scores(detector, images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+    """(p(generated), calibrated logits or None where the detector has none: the fusion)."""
+    if not hasattr(detector, "calibrated_logits"):
+        return detector.probability(images), None
+    from stylegan.forensics.detector import sigmoid
+
+    logit = detector.calibrated_logits(images)
+    return sigmoid(logit), logit
+
+
+def operating_points(detector) -> dict[float, float]:
+    """fpr -> calibrated-logit threshold stored with the detector (detector.OPERATING_FPRS; none for older files or
+    the fusion)."""
+    stored = getattr(detector, "info", {}).get("held_out", {}).get("real_fpr", {})
+    return {float(fpr): detector.threshold(float(fpr)) for fpr in stored}
 
 
 def _even(images: list, n: int) -> list:
@@ -335,11 +354,13 @@ def table(title: str, rows, group: str, also: str | None = None) -> None:
     print("| detector | test (real vs fake) | " + " | ".join(f"{a}: acc / AP / AUC" for a in ATTACKS) + " |")
     print("|---|---|" + "---|" * len(ATTACKS), flush=True)
     for kind, test, result in rows:
-        cells = " | ".join(f"{acc:.1%} / {ap:.3f} / {au:.3f}" for acc, ap, au in result.values())
+        cells = " | ".join(f"{acc:.1%} / {ap:.3f} / {au:.3f}" for acc, ap, au, _ in result.values())
         print(f"| {kind} | {test} | {cells} |", flush=True)
         for attack in ATTACKS:
             for name in (group, also) if also else (group,):
                 SUMMARY.setdefault((kind, name, attack), []).append(result[attack][0])
+                for fpr, acc in result[attack][3].items():  # the same rows at the stored operating thresholds
+                    SUMMARY.setdefault((f"{kind} @ real FPR {fpr:.0%}", name, attack), []).append(acc)
 
 
 SUMMARY: dict[tuple[str, str, str], list[float]] = {}
@@ -438,9 +459,12 @@ def false_positives(det, photos: list[np.ndarray], label: str) -> None:
     """Prints the share of whole photographs (never trained on) that get p >= 0.5, clean and after each attack."""
     cells = []
     for name, attack in {**ATTACKS, "jpeg q90": lambda img: jpeg(img, 90)}.items():
-        p = det.probability([attack(img) for img in photos])
+        p, logit = scores(det, [attack(img) for img in photos])
         cells.append(f"{name} {np.mean(p >= 0.5):.1%}")
         SUMMARY.setdefault((det.kind, "whole photos called real", name), []).append(1.0 - float(np.mean(p >= 0.5)))
+        for fpr, t in operating_points(det).items():
+            real = float(np.mean(logit < t))
+            SUMMARY.setdefault((f"{det.kind} @ real FPR {fpr:.0%}", "whole photos called real", name), []).append(real)
     print(f"\nfalse positives on {len(photos)} whole held-out photographs ({label}): " + ", ".join(cells), flush=True)
 
 

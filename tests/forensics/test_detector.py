@@ -99,6 +99,24 @@ def test_calibration_is_reliable_on_fresh_data():
     assert abs(det.info["held_out"]["accuracy"] - np.mean((p >= 0.5) == y)) < 0.08
 
 
+def test_operating_thresholds_flag_their_share_of_fresh_real_images():
+    rng = np.random.default_rng(5)
+    det = D.train_detector(_textures(800, False, rng), _textures(800, True, rng), kind="spectral", augment=False)
+    real, fake = _textures(2000, False, rng), _textures(600, True, rng)  # never seen by training or calibration
+    z_real, z_fake = det.calibrated_logits(real), det.calibrated_logits(fake)
+    flagged = []
+    for fpr in D.OPERATING_FPRS:  # 200 held-out reals stored each threshold; 2000 fresh ones check it
+        t = det.threshold(fpr)
+        flagged.append(np.mean(z_fake >= t))
+        assert abs(np.mean(z_real >= t) - fpr) < max(0.6 * fpr, 0.012), (fpr, np.mean(z_real >= t))
+    assert flagged == sorted(flagged) and flagged[0] < flagged[-1]  # a looser threshold catches more fakes
+    with pytest.raises(ValueError, match="no threshold for a false-positive rate of 0.03"):
+        det.threshold(0.03)
+    old = D.Detector(det.kind, det.tensors, det.temperature, det.bias, {"held_out": {"n": 10}})
+    with pytest.raises(ValueError, match="trained before"):
+        old.threshold(0.05)
+
+
 def test_cnn_learns_upsampling_traces():
     rng = np.random.default_rng(3)
     real = _textures(160, False, rng)

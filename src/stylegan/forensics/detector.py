@@ -138,6 +138,17 @@ class Detector:
                 self._models.append(model.eval())
         return self._models
 
+    def threshold(self, fpr: float) -> float:
+        """The calibrated logit above which a share `fpr` of the held-out real images lies (one of OPERATING_FPRS):
+        the operating point that flags that many real images like the training data's (a Neyman-Pearson threshold).
+
+        Raises ValueError for a detector trained before these were stored, or another share."""
+        stored = self.info.get("held_out", {}).get("real_fpr", {})
+        if f"{fpr:g}" not in stored:
+            have = ", ".join(stored) or "none (trained before they were stored)"
+            raise ValueError(f"no threshold for a false-positive rate of {fpr:g} in this detector; it has {have}")
+        return float(stored[f"{fpr:g}"])
+
     @property
     def calibration_note(self) -> str:
         held = self.info.get("held_out", {})
@@ -294,6 +305,7 @@ def train_detector(
     detector.temperature = float(1.0 / a[0]) if abs(a[0]) > 1e-9 else 1e9  # a ~ 0: the score says nothing
     detector.bias = float(a[1])
     p = detector.probability(x_held)
+    real_logits = detector.calibrated_logits([x for x, y in zip(x_held, y_held, strict=True) if y == 0])
     detector.info = {
         **detector.info,  # what _fit recorded (the CNN's norm)
         "n_real": len(real),
@@ -303,9 +315,14 @@ def train_detector(
             "n": len(y_held),
             "accuracy": float(((p >= 0.5) == y_held).mean()),
             "ece": expected_calibration_error(p, y_held),
+            # the calibrated logit above which each share of the held-out real images lies: operating thresholds
+            "real_fpr": {f"{a:g}": float(np.quantile(real_logits, 1.0 - a)) for a in OPERATING_FPRS},
         },
     }
     return detector
+
+
+OPERATING_FPRS = (0.01, 0.02, 0.05, 0.1)  # false-positive rates on held-out real images with a stored threshold
 
 
 SPECTRAL_COPIES = 3  # laundered copies of each training image for the spectral model
