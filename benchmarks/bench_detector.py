@@ -588,6 +588,29 @@ def shipped(folder: Path, test: dict, fakes: list[str], kinds: list[str]) -> Non
         test_everything(det, test, fakes, f"shipped {kind}", seen=seen)
 
 
+def thresholds(folder: Path, train: dict, kinds: list[str]) -> None:
+    """--thresholds: stores the operating thresholds (detector.set_operating_thresholds) in the detectors in folder,
+    as --ship wrote them before these were stored, from the held-out quarter of their real training images (the same
+    split as train_detector's; every other one laundered with the detector's recipe, a fresh seed). Weights and
+    calibration are unchanged."""
+    from stylegan.forensics.detector import launder, load_detector, set_operating_thresholds, split
+
+    reals = _all(train, REALS)
+    for kind in kinds:
+        path = folder / f"detector_{kind}.safetensors"
+        det = load_detector(path)
+        if det.info.get("n_real") != len(reals):
+            raise SystemExit(f"{path}: trained on {det.info.get('n_real')} real images, this split has {len(reals)}")
+        _, held = split(len(reals), det.info["n_fake"])
+        rng = np.random.default_rng(1)
+        held_real = [reals[i] for i in held if i < len(reals)]
+        held_real = [launder(img, rng, det.info["augment"]) if j % 2 else img for j, img in enumerate(held_real)]
+        set_operating_thresholds(det, held_real)
+        det.save(path)
+        stored = ", ".join(f"FPR {fpr}: {t:.3f}" for fpr, t in det.info["held_out"]["real_fpr"].items())
+        print(f"{path}: thresholds (calibrated logits) from {len(held_real)} held-out real images: {stored}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cache", type=Path, default=Path("/tmp/detdata"))
@@ -617,6 +640,11 @@ def main() -> None:
         help="--ship: only these --gens (comma list; 'none') among the trained models; the others are never seen",
     )  # fmt: skip
     ap.add_argument("--shipped", type=Path, default=None, help="test the detectors in this folder (no training)")
+    ap.add_argument(
+        "--thresholds", type=Path, default=None,
+        help="store operating thresholds in the detectors in this folder (as --ship wrote them), from their held-out"
+        " real images",
+    )  # fmt: skip
     ap.add_argument(
         "--simulated", choices=("none", "photos", "all", "ae"), default="photos",
         help="simulated fakes: photo_up (photos), or up-sampled copies of every real set (all: + fmnist_up, faces_up),"
@@ -665,6 +693,11 @@ def main() -> None:
     split = "validation" if args.validate else "test"
     augment = args.augment or ", ".join(f"{k} {v}" for k, v in DEFAULT_AUGMENT.items())
     print(f"{split} split; augmentation {augment}; CNN steps {args.steps}, residual norm {args.norm}")
+    if args.thresholds:
+        if args.validate:
+            raise SystemExit("--thresholds uses the shipped detectors' training split; leave out --validate")
+        thresholds(args.thresholds, train, args.kinds.split(","))
+        return
     if args.shipped:
         if args.validate:
             raise SystemExit("--shipped tests the shipped detectors on the test split; leave out --validate")

@@ -117,6 +117,25 @@ def test_operating_thresholds_flag_their_share_of_fresh_real_images():
         old.threshold(0.05)
 
 
+def test_detect_flags_at_the_operating_threshold_and_says_so():
+    from stylegan.forensics.html import detector_text
+    from stylegan.forensics.report import detector_result
+
+    rng = np.random.default_rng(6)
+    det = D.train_detector(_textures(400, False, rng), _textures(400, True, rng), kind="spectral", augment=False)
+    real, fake = _textures(400, False, rng), _textures(200, True, rng)
+    results = [detector_result(img, [det]) for img in real + fake]
+    called = np.array([r["flagged"]["spectral"] for r in results])
+    assert abs(called[:400].mean() - D.OPERATING_FPR) < 0.04  # fresh reals: about the share it was set for
+    assert called[400:].mean() > 0.5 and results[0]["operating_fpr"] == D.OPERATING_FPR
+    text = detector_text(results[-1])
+    assert "[spectral: flagged]" in text or "[spectral: not flagged]" in text
+    assert f"flags {D.OPERATING_FPR:.0%} of held-out real images" in text
+    older = D.Detector(det.kind, det.tensors, det.temperature, det.bias, {"held_out": {"n": 10}})
+    plain = detector_result(real[0], [older])
+    assert "flagged" not in plain and "flagged" not in detector_text(plain)
+
+
 def test_cnn_learns_upsampling_traces():
     rng = np.random.default_rng(3)
     real = _textures(160, False, rng)

@@ -305,7 +305,6 @@ def train_detector(
     detector.temperature = float(1.0 / a[0]) if abs(a[0]) > 1e-9 else 1e9  # a ~ 0: the score says nothing
     detector.bias = float(a[1])
     p = detector.probability(x_held)
-    real_logits = detector.calibrated_logits([x for x, y in zip(x_held, y_held, strict=True) if y == 0])
     detector.info = {
         **detector.info,  # what _fit recorded (the CNN's norm)
         "n_real": len(real),
@@ -315,14 +314,24 @@ def train_detector(
             "n": len(y_held),
             "accuracy": float(((p >= 0.5) == y_held).mean()),
             "ece": expected_calibration_error(p, y_held),
-            # the calibrated logit above which each share of the held-out real images lies: operating thresholds
-            "real_fpr": {f"{a:g}": float(np.quantile(real_logits, 1.0 - a)) for a in OPERATING_FPRS},
         },
     }
+    set_operating_thresholds(detector, [x for x, y in zip(x_held, y_held, strict=True) if y == 0])
     return detector
 
 
 OPERATING_FPRS = (0.01, 0.02, 0.05, 0.1)  # false-positive rates on held-out real images with a stored threshold
+OPERATING_FPR = 0.05  # the one `stylegan detect` flags at (chosen on validation: benchmarks/bench_detector.py)
+
+
+def set_operating_thresholds(detector: Detector, held_out_real: list[np.ndarray]) -> None:
+    """Stores in detector.info the calibrated logit above which each share in OPERATING_FPRS of `held_out_real`
+    lies (real images like its training data's that it was not fitted on; train_detector passes its held-out
+    quarter's, every other laundered)."""
+    logits = detector.calibrated_logits(held_out_real)
+    held = detector.info.setdefault("held_out", {})
+    held["real_fpr"] = {f"{a:g}": float(np.quantile(logits, 1.0 - a)) for a in OPERATING_FPRS}
+    held["n_real"] = len(held_out_real)
 
 
 SPECTRAL_COPIES = 3  # laundered copies of each training image for the spectral model

@@ -165,6 +165,11 @@ def frames_text(report: dict) -> str:
 def detector_text(result: dict) -> str:
     if "skipped" in result:
         return f"not run ({result['skipped']})"
-    text = ", ".join(f"p(generated) {p:.2f} [{kind}]" for kind, p in result["p_generated"].items())
+    flagged = result.get("flagged", {})
+    marks = {kind: ": flagged" if hit else ": not flagged" for kind, hit in flagged.items()}
+    text = ", ".join(f"p(generated) {p:.2f} [{kind}{marks.get(kind, '')}]" for kind, p in result["p_generated"].items())
+    if flagged:
+        share = f"{result['operating_fpr']:.0%}"
+        text += f" (flagged: at or above the threshold that flags {share} of held-out real images)"
     text += f" (scored at its own pixels: enlarged {result['enlarged']}x)" if "enlarged" in result else ""
     return text + (f" (mean of {result['frames']} frames)" if result.get("frames", 1) > 1 else "")

@@ -257,7 +257,7 @@ def _media_detector(found: Media, detectors) -> dict:
         return results[0]
     kinds = results[0]["p_generated"]
     mean = {kind: round(float(np.mean([r["p_generated"][kind] for r in results])), 4) for kind in kinds}
-    return {"p_generated": mean, "note": results[0]["note"], "frames": len(results)}
+    return {"p_generated": mean, "note": results[0]["note"], "frames": len(results)} | _flags(mean, detectors)
 
 
 def detector_result(pixels: np.ndarray, detectors) -> dict:
@@ -274,7 +274,25 @@ def detector_result(pixels: np.ndarray, detectors) -> dict:
     crop = pixels[top : top + high, left : left + high]
     probs = {det.kind: round(float(det.probability([crop])[0]), 4) for det in detectors}
     result = {"p_generated": probs, "note": "; ".join(det.calibration_note for det in detectors)}
-    return result | ({"enlarged": factor} if factor > 1 else {})
+    return result | _flags(probs, detectors) | ({"enlarged": factor} if factor > 1 else {})
+
+
+def _flags(probs: dict[str, float], detectors) -> dict:
+    """{'flagged': {kind: p >= its operating threshold}, 'threshold': {kind: that p}, 'operating_fpr': ...} for the
+    detectors that store operating thresholds (detector.OPERATING_FPR of held-out real images flagged); {} if none."""
+    from stylegan.forensics.detector import OPERATING_FPR, sigmoid
+
+    cuts = {}
+    for det in detectors:
+        try:
+            cuts[det.kind] = float(sigmoid(np.array(det.threshold(OPERATING_FPR))))
+        except ValueError:  # trained before thresholds were stored
+            continue
+    if not cuts:
+        return {}
+    flagged = {kind: bool(probs[kind] >= cut) for kind, cut in cuts.items()}
+    threshold = {kind: round(cut, 4) for kind, cut in cuts.items()}
+    return {"flagged": flagged, "threshold": threshold, "operating_fpr": OPERATING_FPR}
 
 
 def load_detectors(paths: list[str | Path] | None = None) -> list:
